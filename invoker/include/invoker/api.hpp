@@ -1,0 +1,31 @@
+#pragma once
+// The API: a plain function from request to response.
+
+#include <atomic>
+#include <chrono>
+
+#include "invoker/http.hpp"
+
+namespace thaw::invoker {
+
+struct ApiCounters {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> client_errors{0};
+  std::atomic<uint64_t> server_errors{0};
+};
+
+class Api {
+ public:
+  Api();
+  Response handle(const Request& request);
+  bool ready() const { return ready_.load(); }
+  void set_ready(bool ready) { ready_.store(ready); }
+
+ private:
+  Response metrics() const;
+  ApiCounters counters_;
+  std::atomic<bool> ready_{false};
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace thaw::invoker

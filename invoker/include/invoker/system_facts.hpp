@@ -1,0 +1,20 @@
+#pragma once
+// What `thawd --version` and `thaw --version` report about this host.
+
+#include <string>
+
+namespace thaw::invoker {
+
+struct SystemFacts {
+  std::string thaw_version;
+  std::string criu_path;
+  std::string criu_version;  // empty when not found
+  bool criu_check_passed = false;
+  std::string cgroup_layout;  // "v1", "v2" or "hybrid"
+  std::string kernel_release;
+};
+
+SystemFacts gather_system_facts();
+std::string format_version_report(const std::string& program, const SystemFacts& facts);
+
+}  // namespace thaw::invoker

@@ -1,0 +1,168 @@
+#include "invoker/http_server.hpp"
+
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <optional>
+
+namespace thaw::invoker {
+
+namespace beast = boost::beast;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct HttpServer::Impl {
+  asio::io_context& io;
+  tcp::acceptor acceptor;
+  Handler handler;
+  HttpLimits limits;
+  std::mutex mutex;
+  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions;
+  bool stopping = false;
+
+  Impl(asio::io_context& ctx, const tcp::endpoint& ep, Handler h, HttpLimits l)
+      : io(ctx), acceptor(asio::make_strand(ctx)), handler(std::move(h)), limits(std::move(l)) {
+    acceptor.open(ep.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(ep);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  }
+};
+
+class HttpServer::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {}
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(true); });
+  }
+
+  // Called from stop(): an idle connection closes now, a busy one after its answer.
+  void close_if_idle() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->idle_) self->stream_.socket().close();
+    });
+  }
+
+ private:
+  void read_header(bool first) {
+    parser_.emplace();
+    parser_->header_limit(server_->limits.header_bytes);
+    idle_ = true;
+    stream_.expires_after(first ? server_->limits.read_timeout : server_->limits.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->on_header(ec);
+                            });
+  }
+
+  void on_header(beast::error_code ec) {
+    idle_ = false;
+    if (ec == http::error::header_limit) {
+      return send(lambda_error(http::status::request_header_fields_too_large, "RequestTooLargeException",
+                               "Request headers exceed the limit of " +
+                                   std::to_string(server_->limits.header_bytes) + " bytes"),
+                  false);
+    }
+    if (ec) return close();
+    const auto& h = parser_->get();
+    const uint64_t limit = server_->limits.body_bytes
+                               ? server_->limits.body_bytes(std::string(h.target()), h.method())
+                               : 6u * 1024 * 1024;
+    parser_->body_limit(limit);
+    if (h.has_content_length() && parser_->content_length() && *parser_->content_length() > limit)
+      return too_large(limit);
+    stream_.expires_after(server_->limits.read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this(), limit](beast::error_code e, size_t) {
+                       if (e == http::error::body_limit) return self->too_large(limit);
+                       if (e) return self->close();
+                       self->handle();
+                     });
+  }
+
+  void too_large(uint64_t limit) {
+    send(lambda_error(http::status::payload_too_large, "RequestTooLargeException",
+                      "Request must be smaller than " + std::to_string(limit) + " bytes for the " +
+                          std::string(parser_->get().target()) + " operation"),
+         false);
+  }
+
+  void handle() {
+    Request req = parser_->release();
+    Response res;
+    try {
+      res = server_->handler(req);
+    } catch (const std::exception& e) {
+      res = lambda_error(http::status::internal_server_error, "ServiceException", e.what(), "Service");
+    }
+    bool keep = req.keep_alive();
+    {
+      std::lock_guard lock(server_->mutex);
+      if (server_->stopping) keep = false;
+    }
+    send(std::move(res), keep);
+  }
+
+  void send(Response res, bool keep_alive) {
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    auto msg = std::make_shared<Response>(std::move(res));
+    stream_.expires_after(server_->limits.write_timeout);
+    http::async_write(stream_, *msg, [self = shared_from_this(), msg, keep_alive](beast::error_code ec, size_t) {
+      if (ec || !keep_alive) return self->close();
+      self->read_header(false);
+    });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<Impl> server_;
+  bool idle_ = true;
+};
+
+HttpServer::HttpServer(asio::io_context& io, const tcp::endpoint& endpoint, Handler handler, HttpLimits limits)
+    : impl_(std::make_shared<Impl>(io, endpoint, std::move(handler), std::move(limits))) {
+  accept();
+}
+
+HttpServer::~HttpServer() = default;
+
+tcp::endpoint HttpServer::local_endpoint() const { return impl_->acceptor.local_endpoint(); }
+
+void HttpServer::accept() {
+  auto impl = impl_;
+  impl->acceptor.async_accept(asio::make_strand(impl->io), [this, impl](beast::error_code ec, tcp::socket socket) {
+    if (ec) return;  // the acceptor was closed by stop()
+    auto session = std::make_shared<Session>(std::move(socket), impl);
+    {
+      std::lock_guard lock(impl->mutex);
+      for (auto it = impl->sessions.begin(); it != impl->sessions.end();)
+        it = it->expired() ? impl->sessions.erase(it) : std::next(it);
+      impl->sessions.insert(session);
+    }
+    session->start();
+    accept();
+  });
+}
+
+void HttpServer::stop() {
+  auto impl = impl_;
+  asio::post(impl->acceptor.get_executor(), [impl] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
+  std::lock_guard lock(impl->mutex);
+  impl->stopping = true;
+  for (auto& weak : impl->sessions)
+    if (auto s = weak.lock()) s->close_if_idle();
+}
+
+}  // namespace thaw::invoker

@@ -1,0 +1,21 @@
+#include "invoker/log.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+
+namespace thaw::invoker {
+
+void log_event(const std::string& level, const std::string& event, nlohmann::json fields) {
+  using namespace std::chrono;
+  fields["ts"] = duration<double>(system_clock::now().time_since_epoch()).count();
+  fields["level"] = level;
+  fields["event"] = event;
+  const auto line = fields.dump() + "\n";
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+}  // namespace thaw::invoker

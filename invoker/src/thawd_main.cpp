@@ -1,0 +1,103 @@
+// thawd: the invoker daemon.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "invoker/api.hpp"
+#include "invoker/daemon_config.hpp"
+#include "invoker/http_server.hpp"
+#include "invoker/log.hpp"
+#include "invoker/system_facts.hpp"
+#include "sandbox/error.hpp"
+
+namespace asio = boost::asio;
+using namespace thaw;
+using namespace thaw::invoker;
+
+namespace {
+
+uint64_t body_limit(const std::string& target, http::verb method) {
+  // Code uploads arrive as base64 zips inside JSON: Lambda takes 50 MB zipped.
+  const bool code_upload = (method == http::verb::post && target.rfind("/2015-03-31/functions", 0) == 0 &&
+                            target.find("/invocations") == std::string::npos) ||
+                           (method == http::verb::put && target.find("/code") != std::string::npos);
+  return code_upload ? 70ull * 1024 * 1024 : 6ull * 1024 * 1024;
+}
+
+// One thawd per state directory: the pid file says who holds it.
+void claim_pid_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  pid_t other = 0;
+  if (in >> other && other > 0 && kill(other, 0) == 0 && other != getpid())
+    throw Error("another thawd (pid " + std::to_string(other) + ") uses this state directory");
+  std::ofstream out(path, std::ios::trunc);
+  out << getpid() << "\n";
+  if (!out) throw Error("write " + path.string());
+}
+
+int run(const DaemonConfig& config) {
+  std::filesystem::create_directories(config.state_dir);
+  const auto pid_file = std::filesystem::path(config.state_dir) / "thawd.pid";
+  claim_pid_file(pid_file);
+
+  asio::io_context io;
+  Api api;
+  HttpLimits limits;
+  limits.body_bytes = body_limit;
+  const auto address = asio::ip::make_address(config.listen_host);
+  HttpServer server(io, {address, config.listen_port}, [&api](const Request& r) { return api.handle(r); },
+                    limits);
+  const auto ep = server.local_endpoint();
+
+  const auto facts = gather_system_facts();
+  if (facts.criu_path.empty() || !facts.criu_check_passed)
+    log_event("warn", "criu_unavailable", {{"criu", facts.criu_path}, {"version", facts.criu_version},
+                                          {"reason", "snapshots are off until criu check passes"}});
+  api.set_ready(true);
+  log_event("info", "listening", {{"address", ep.address().to_string()}, {"port", ep.port()},
+                                  {"state_dir", std::filesystem::absolute(config.state_dir).string()},
+                                  {"pid", getpid()}});
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log_event("info", "stopping", {{"signal", sig}});
+    api.set_ready(false);
+    server.stop();
+  });
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < config.http_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+  std::filesystem::remove(pid_file);
+  log_event("info", "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const auto config = parse_daemon_args(std::vector<std::string>(argv + 1, argv + argc));
+    if (config.show_help) {
+      std::cout << daemon_help();
+      return 0;
+    }
+    if (config.show_version) {
+      std::cout << format_version_report("thawd", gather_system_facts());
+      return 0;
+    }
+    return run(config);
+  } catch (const std::exception& e) {
+    std::cerr << "thawd: " << e.what() << "\n";
+    return 2;
+  }
+}

@@ -1,0 +1,89 @@
+#pragma once
+// One cgroup per instance, under thaw's own parent group, on cgroup v1, v2 or
+// the hybrid layout. Limits are computed as plain values (unit-tested), then
+// written with libcgroup. thaw never creates or removes a group outside its parent.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+struct cgroup;  // libcgroup
+
+namespace thaw::sandbox {
+
+enum class CgroupMode { V1, V2, Hybrid };
+const char* mode_name(CgroupMode mode);
+
+struct CgroupLayout {
+  CgroupMode mode = CgroupMode::V1;
+  // Controller -> the version of the hierarchy it is attached to (1 or 2).
+  std::map<std::string, int> controllers;
+  int version_of(const std::string& controller) const;
+};
+
+// Reads /proc/self/mountinfo and the unified hierarchy's cgroup.controllers.
+CgroupLayout detect_cgroup_layout();
+
+struct CgroupLimits {
+  uint64_t memory_bytes = 128ull << 20;
+  uint32_t pids_max = 1024;
+  // CPU quota as a share of one CPU, 1.0 = one full CPU.
+  double cpus = 128.0 / 1769.0;
+};
+
+// Lambda's rule: 1,769 MB of memory buys one vCPU; the share scales linearly.
+double cpus_for_memory(uint64_t memory_mb);
+
+struct CgroupSetting {
+  std::string controller;
+  std::string name;
+  std::string value;
+  bool operator==(const CgroupSetting&) const = default;
+};
+
+// The files to write, in order, for a controller on the given version.
+// `swap_accounting` says whether v1's memory.memsw files exist.
+std::vector<CgroupSetting> cgroup_settings(const CgroupLimits& limits, const CgroupLayout& layout,
+                                           bool swap_accounting);
+
+struct CgroupUsage {
+  uint64_t memory_peak_bytes = 0;
+  uint64_t cpu_usage_ns = 0;
+  uint64_t oom_kills = 0;
+};
+
+// A created instance cgroup; the destructor removes it (and checks that it is gone).
+class InstanceCgroup {
+ public:
+  // `path` is relative to each hierarchy's root, e.g. "thaw/i-f1-3".
+  InstanceCgroup(std::string path, const CgroupLimits& limits);
+  ~InstanceCgroup();
+  InstanceCgroup(const InstanceCgroup&) = delete;
+  InstanceCgroup& operator=(const InstanceCgroup&) = delete;
+
+  const std::string& path() const { return path_; }
+  void attach(pid_t pid) const;
+  CgroupUsage usage() const;
+  // Directories of this group, one per hierarchy; for tests and v2's CLONE_INTO_CGROUP.
+  std::vector<std::string> directories() const;
+  // Removes the group now; throws when a directory stays behind.
+  void remove();
+
+ private:
+  std::string path_;
+  std::vector<std::string> controllers_;
+  struct ::cgroup* group_ = nullptr;
+  bool removed_ = false;
+};
+
+// Removes groups under `parent` (e.g. "thaw") that no live process uses: what a
+// crashed thawd left behind. Returns how many were removed.
+int reap_orphan_cgroups(const std::string& parent);
+
+// The mount point of a controller's hierarchy ("" for the unified one on v2).
+std::string controller_mount(const std::string& controller);
+
+}  // namespace thaw::sandbox

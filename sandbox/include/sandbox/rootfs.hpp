@@ -1,0 +1,37 @@
+#pragma once
+// The root of every instance: a small directory of mount points and generated
+// /etc files, shared by all instances and mounted read-only. Per-instance
+// mounts (/var/task, /tmp, /proc...) go on top of it inside each mount namespace.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+namespace thaw::sandbox {
+
+struct RootTemplateOptions {
+  uid_t function_uid = 1000;  // inside the user namespace
+  gid_t function_gid = 1000;
+};
+
+// Builds (or rebuilds) the template under `dir`; returns `dir`. The host's
+// ld.so.cache, localtime, CA certificates and alternatives are copied in, so an
+// instance needs no bind mount of anything in the host's /etc.
+std::string prepare_root_template(const std::string& dir, const RootTemplateOptions& options = {});
+
+// A private /tmp for one instance: a tmpfs of `size_bytes` mounted by thawd at
+// `dir`, owned by the instance's root. Unmounted and removed on destruction.
+class ScratchMount {
+ public:
+  ScratchMount(std::string dir, uint64_t size_bytes, uid_t host_uid, gid_t host_gid);
+  ~ScratchMount();
+  ScratchMount(const ScratchMount&) = delete;
+  ScratchMount& operator=(const ScratchMount&) = delete;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace thaw::sandbox

@@ -1,0 +1,57 @@
+#pragma once
+// seccomp profiles: a profile is data (allowed and refused system calls); it is
+// compiled to BPF once with libseccomp and cached by its content, so spawning
+// an instance only hands the kernel a ready program.
+
+#include <linux/filter.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace thaw::sandbox {
+
+struct SeccompProfile {
+  std::string name;
+  // Allowed outright.
+  std::vector<std::string> allow;
+  // Refused with EPERM, so runtimes see a clean "Operation not permitted".
+  std::vector<std::string> refuse;
+  // Everything else returns this errno; ENOSYS lets libc fall back (clone3 -> clone).
+  int default_errno = 38;  // ENOSYS
+  // clone is allowed only without namespace-creating flags.
+  bool filter_clone_namespace_flags = true;
+  // ioctl(TIOCSTI) would let a process inject input into a terminal it shares.
+  bool refuse_tiocsti = true;
+
+  // A stable text of the profile; the cache key.
+  std::string fingerprint() const;
+};
+
+// A compiled filter, ready for seccomp(SECCOMP_SET_MODE_FILTER).
+class CompiledFilter {
+ public:
+  explicit CompiledFilter(std::vector<sock_filter> program) : program_(std::move(program)) {}
+  // Points into this object; valid while it lives.
+  sock_fprog fprog() const {
+    return sock_fprog{static_cast<unsigned short>(program_.size()),
+                      const_cast<sock_filter*>(program_.data())};
+  }
+  size_t instructions() const { return program_.size(); }
+
+ private:
+  std::vector<sock_filter> program_;
+};
+
+// The default profile, in the spirit of Docker's: what Python, Node.js and
+// ordinary native programs use is allowed; what reaches into the kernel or
+// other processes is refused with EPERM.
+const SeccompProfile& default_profile();
+
+// Compiles with libseccomp; foreign architectures (i386, x32) are refused.
+std::shared_ptr<const CompiledFilter> compile(const SeccompProfile& profile);
+
+// compile(), cached by the profile's fingerprint. Thread-safe.
+std::shared_ptr<const CompiledFilter> compiled(const SeccompProfile& profile);
+
+}  // namespace thaw::sandbox

@@ -1,0 +1,206 @@
+// Instance cgroups through libcgroup; statistics read straight from the files.
+#include <dirent.h>
+#include <libcgroup.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "sandbox/cgroup.hpp"
+#include "sandbox/error.hpp"
+
+namespace thaw::sandbox {
+
+namespace {
+
+constexpr const char* kControllers[] = {"memory", "cpu", "pids"};
+
+void init_libcgroup() {
+  static std::once_flag once;
+  static int rc = 0;
+  std::call_once(once, [] { rc = cgroup_init(); });
+  if (rc != 0) throw Error(std::string("cgroup: libcgroup init: ") + cgroup_strerror(rc));
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+uint64_t read_u64(const std::string& path) {
+  std::ifstream in(path);
+  uint64_t v = 0;
+  in >> v;
+  return v;
+}
+
+// "key value" lines, as in memory.events, cpu.stat and memory.oom_control.
+uint64_t read_keyed(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string k;
+  uint64_t v = 0;
+  while (in >> k >> v)
+    if (k == key) return v;
+  return 0;
+}
+
+}  // namespace
+
+CgroupLayout detect_cgroup_layout() {
+  CgroupLayout layout;
+  struct statfs fs {};
+  if (statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC) {
+    layout.mode = CgroupMode::V2;
+    std::istringstream in(read_file("/sys/fs/cgroup/cgroup.controllers"));
+    for (std::string c; in >> c;) layout.controllers[c] = 2;
+    return layout;
+  }
+  // mountinfo: "... - <fstype> <source> <super options>"
+  std::ifstream mi("/proc/self/mountinfo");
+  std::string unified;
+  for (std::string line; std::getline(mi, line);) {
+    const auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream rest(line.substr(dash + 3));
+    std::string fstype, source, options;
+    rest >> fstype >> source >> options;
+    if (fstype == "cgroup") {
+      std::istringstream opts(options);
+      for (std::string o; std::getline(opts, o, ',');)
+        if (o != "rw" && o != "ro" && o.find('=') == std::string::npos) layout.controllers[o] = 1;
+    } else if (fstype == "cgroup2" && unified.empty()) {
+      std::istringstream fields(line);
+      std::string id, parent, devno, root, mount_point;
+      fields >> id >> parent >> devno >> root >> mount_point;
+      unified = mount_point;
+    }
+  }
+  if (!unified.empty()) {
+    layout.mode = CgroupMode::Hybrid;
+    std::istringstream in(read_file(unified + "/cgroup.controllers"));
+    for (std::string c; in >> c;)
+      if (!layout.controllers.count(c)) layout.controllers[c] = 2;
+  }
+  return layout;
+}
+
+std::string controller_mount(const std::string& controller) {
+  init_libcgroup();
+  char* mount = nullptr;
+  if (cgroup_get_subsys_mount_point(controller.c_str(), &mount) != 0 || !mount) return "";
+  std::string out = mount;
+  free(mount);
+  return out;
+}
+
+InstanceCgroup::InstanceCgroup(std::string path, const CgroupLimits& limits) : path_(std::move(path)) {
+  init_libcgroup();
+  static const CgroupLayout layout = detect_cgroup_layout();
+  const bool swap_accounting =
+      layout.version_of("memory") == 1 &&
+      exists(controller_mount("memory") + "/memory.memsw.limit_in_bytes");
+
+  group_ = cgroup_new_cgroup(path_.c_str());
+  if (!group_) throw Error("cgroup: cannot describe group " + path_);
+  for (const char* c : kControllers) {
+    if (layout.version_of(c) == 0) continue;
+    if (!cgroup_add_controller(group_, c)) throw Error(std::string("cgroup: add controller ") + c);
+    controllers_.push_back(c);
+  }
+  for (const auto& s : cgroup_settings(limits, layout, swap_accounting)) {
+    auto* ctrl = cgroup_get_controller(group_, s.controller.c_str());
+    if (!ctrl) continue;
+    if (int rc = cgroup_add_value_string(ctrl, s.name.c_str(), s.value.c_str()); rc != 0)
+      throw Error("cgroup: " + path_ + ": set " + s.name + ": " + cgroup_strerror(rc));
+  }
+  if (int rc = cgroup_create_cgroup(group_, 0); rc != 0) {
+    const std::string reason = cgroup_strerror(rc);
+    cgroup_free(&group_);
+    throw Error("cgroup: create " + path_ + ": " + reason);
+  }
+}
+
+InstanceCgroup::~InstanceCgroup() {
+  try {
+    remove();
+  } catch (...) {
+    // A destructor cannot report; reap_orphan_cgroups finds what stayed.
+  }
+  if (group_) cgroup_free(&group_);
+}
+
+std::vector<std::string> InstanceCgroup::directories() const {
+  std::vector<std::string> dirs;
+  for (const auto& c : controllers_) {
+    auto dir = controller_mount(c) + "/" + path_;
+    bool seen = false;
+    for (const auto& d : dirs) seen |= d == dir;
+    if (!seen) dirs.push_back(dir);
+  }
+  return dirs;
+}
+
+void InstanceCgroup::attach(pid_t pid) const {
+  if (int rc = cgroup_attach_task_pid(group_, pid); rc != 0)
+    throw Error("cgroup: attach pid " + std::to_string(pid) + " to " + path_ + ": " + cgroup_strerror(rc));
+}
+
+CgroupUsage InstanceCgroup::usage() const {
+  static const CgroupLayout layout = detect_cgroup_layout();
+  CgroupUsage u;
+  const auto mem = controller_mount("memory") + "/" + path_;
+  const auto cpu = controller_mount("cpu") + "/" + path_;
+  if (layout.version_of("memory") == 2) {
+    u.memory_peak_bytes = read_u64(mem + "/memory.peak");
+    u.oom_kills = read_keyed(mem + "/memory.events", "oom_kill");
+  } else {
+    u.memory_peak_bytes = read_u64(mem + "/memory.max_usage_in_bytes");
+    u.oom_kills = read_keyed(mem + "/memory.oom_control", "oom_kill");
+  }
+  if (layout.version_of("cpu") == 2)
+    u.cpu_usage_ns = read_keyed(cpu + "/cpu.stat", "usage_usec") * 1000;
+  else
+    u.cpu_usage_ns = read_u64(cpu + "/cpuacct.usage");
+  return u;
+}
+
+void InstanceCgroup::remove() {
+  if (removed_ || !group_) return;
+  cgroup_delete_cgroup_ext(group_, CGFLAG_DELETE_IGNORE_MIGRATION);
+  // libcgroup has been seen to leave directories behind: check, and retry by hand.
+  for (const auto& dir : directories()) {
+    if (exists(dir) && rmdir(dir.c_str()) != 0 && errno != ENOENT)
+      throw_errno("cgroup: remove " + dir);
+  }
+  removed_ = true;
+}
+
+int reap_orphan_cgroups(const std::string& parent) {
+  init_libcgroup();
+  int removed = 0;
+  for (const char* c : kControllers) {
+    const auto mount = controller_mount(c);
+    if (mount.empty()) continue;
+    const auto base = mount + "/" + parent;
+    DIR* d = opendir(base.c_str());
+    if (!d) continue;
+    while (auto* e = readdir(d)) {
+      if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+      const auto dir = base + "/" + e->d_name;
+      if (!read_file(dir + "/cgroup.procs").empty()) continue;  // still in use
+      if (rmdir(dir.c_str()) == 0) ++removed;
+    }
+    closedir(d);
+  }
+  return removed;
+}
+
+}  // namespace thaw::sandbox

@@ -1,0 +1,113 @@
+// Compiling seccomp profiles to BPF with libseccomp, and caching the result.
+#include <linux/sched.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "sandbox/error.hpp"
+#include "sandbox/seccomp.hpp"
+#include "sandbox/unique_fd.hpp"
+
+namespace thaw::sandbox {
+
+namespace {
+
+constexpr uint64_t kNamespaceCloneFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+                                          CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET |
+                                          CLONE_NEWCGROUP | CLONE_NEWTIME;
+
+struct Context {
+  scmp_filter_ctx ctx;
+  explicit Context(uint32_t def) : ctx(seccomp_init(def)) {
+    if (!ctx) throw Error("seccomp: seccomp_init failed");
+  }
+  ~Context() { seccomp_release(ctx); }
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+};
+
+void check(int rc, const std::string& what) {
+  if (rc < 0) throw_errno("seccomp: " + what, -rc);
+}
+
+int resolve(const std::string& name) {
+  // Names the running libseccomp does not know (or that do not exist on
+  // x86_64) are skipped: there is nothing to allow or refuse.
+  return seccomp_syscall_resolve_name(name.c_str());
+}
+
+}  // namespace
+
+std::string SeccompProfile::fingerprint() const {
+  std::ostringstream out;
+  out << name << '|' << default_errno << '|' << filter_clone_namespace_flags << '|'
+      << refuse_tiocsti << "|allow:";
+  for (const auto& s : allow) out << s << ',';
+  out << "|refuse:";
+  for (const auto& s : refuse) out << s << ',';
+  return out.str();
+}
+
+std::shared_ptr<const CompiledFilter> compile(const SeccompProfile& profile) {
+  Context c(SCMP_ACT_ERRNO(static_cast<uint32_t>(profile.default_errno)));
+  // Only the native ABI: an i386 (int 0x80) or x32 system call is refused
+  // instead of reaching a table the profile never looked at.
+  check(seccomp_attr_set(c.ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "bad-arch action");
+
+  for (const auto& name : profile.allow) {
+    const int nr = resolve(name);
+    if (nr == __NR_SCMP_ERROR) continue;
+    if (profile.refuse_tiocsti && name == "ioctl") {
+      // The kernel reads the request as 32 bits: compare only those.
+      check(seccomp_rule_add(c.ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+                             SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI)),
+            "refuse ioctl(TIOCSTI)");
+      check(seccomp_rule_add(c.ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A1(SCMP_CMP_NE, TIOCSTI)),
+            "allow ioctl");
+      continue;
+    }
+    check(seccomp_rule_add(c.ctx, SCMP_ACT_ALLOW, nr, 0), "allow " + name);
+  }
+  for (const auto& name : profile.refuse) {
+    const int nr = resolve(name);
+    if (nr == __NR_SCMP_ERROR) continue;
+    check(seccomp_rule_add(c.ctx, SCMP_ACT_ERRNO(EPERM), nr, 0), "refuse " + name);
+  }
+  if (profile.filter_clone_namespace_flags) {
+    const int clone_nr = resolve("clone");
+    check(seccomp_rule_add(c.ctx, SCMP_ACT_ALLOW, clone_nr, 1,
+                           SCMP_A0(SCMP_CMP_MASKED_EQ, kNamespaceCloneFlags, 0)),
+          "allow clone without namespace flags");
+    check(seccomp_rule_add(c.ctx, SCMP_ACT_ERRNO(EPERM), clone_nr, 1,
+                           SCMP_A0(SCMP_CMP_MASKED_EQ, kNamespaceCloneFlags, kNamespaceCloneFlags)),
+          "refuse clone with namespace flags");
+  }
+
+  // libseccomp 2.5 can only export to a file descriptor: use a memfd.
+  UniqueFd mem(memfd_create("thaw-seccomp", MFD_CLOEXEC));
+  if (!mem) throw_errno("seccomp: memfd_create");
+  check(seccomp_export_bpf(c.ctx, mem.get()), "export BPF");
+  const off_t size = lseek(mem.get(), 0, SEEK_END);
+  if (size <= 0 || size % sizeof(sock_filter) != 0) throw Error("seccomp: exported program has a bad size");
+  std::vector<sock_filter> program(static_cast<size_t>(size) / sizeof(sock_filter));
+  if (pread(mem.get(), program.data(), static_cast<size_t>(size), 0) != size)
+    throw_errno("seccomp: read back BPF");
+  return std::make_shared<const CompiledFilter>(std::move(program));
+}
+
+std::shared_ptr<const CompiledFilter> compiled(const SeccompProfile& profile) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<const CompiledFilter>> cache;
+  const auto key = profile.fingerprint();
+  std::lock_guard lock(mutex);
+  auto& slot = cache[key];
+  if (!slot) slot = compile(profile);
+  return slot;
+}
+
+}  // namespace thaw::sandbox

@@ -1,0 +1,50 @@
+#pragma once
+// Driving the `criu` binary: finding it, checking it, dump and restore.
+// (libcriu is installed too; the binary is used until a measurement says the
+// library's per-call options are worth it.)
+
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace thaw::snapshots {
+
+struct CriuInfo {
+  std::string path;        // empty when not found
+  std::string version;     // "4.2.1"
+  bool check_passed = false;
+  std::string check_output;  // what `criu check` printed when it failed
+  bool usable() const;     // found, 4.2 or newer, and `criu check` passes
+};
+
+// Looks for criu on PATH (and /usr/local/sbin), asks its version and runs `criu check`.
+CriuInfo probe_criu();
+
+// "4.2.1" >= "4.2"?
+bool version_at_least(const std::string& version, const std::string& minimum);
+
+struct DumpRequest {
+  pid_t pid = -1;                  // root of the tree, as the host sees it
+  std::string images_dir;
+  // Bind mounts from outside the instance: mount point inside -> key.
+  std::vector<std::pair<std::string, std::string>> external_mounts;
+  bool leave_running = false;
+  std::vector<std::string> extra_args;
+};
+
+struct RestoreRequest {
+  std::string images_dir;
+  std::string root;                // the instance's root on the host (--root)
+  // key -> host path for each external mount of the dump.
+  std::vector<std::pair<std::string, std::string>> mount_map;
+  std::vector<std::string> extra_args;
+};
+
+// Runs criu; on failure throws Error with CRIU's own "Error" lines from its log.
+void dump(const std::string& criu, const DumpRequest& request);
+// Restores detached; returns the pid of the restored tree's root.
+pid_t restore(const std::string& criu, const RestoreRequest& request);
+
+}  // namespace thaw::snapshots

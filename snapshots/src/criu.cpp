@@ -1,0 +1,146 @@
+#include "snapshots/criu.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "sandbox/error.hpp"
+
+extern char** environ;
+
+namespace thaw::snapshots {
+
+namespace {
+
+struct RunResult {
+  int status = -1;
+  std::string output;
+};
+
+// Runs argv with stdout and stderr captured into a string.
+RunResult run(const std::vector<std::string>& argv) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("criu: pipe");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(pipefd[1]);
+  RunResult result;
+  if (rc != 0) {
+    close(pipefd[0]);
+    throw_errno("criu: spawn " + argv[0], rc);
+  }
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) result.output.append(buf, static_cast<size_t>(n));
+  close(pipefd[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.status = status;
+  return result;
+}
+
+bool succeeded(const RunResult& r) { return WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0; }
+
+std::string error_lines(const std::string& log_path, const std::string& fallback) {
+  std::ifstream in(log_path);
+  std::string line, out;
+  while (std::getline(in, line))
+    if (line.find("Error") != std::string::npos) out += (out.empty() ? "" : "; ") + line;
+  if (out.empty()) out = fallback;
+  return out;
+}
+
+std::string find_criu() {
+  for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin"}) {
+    const std::string path = std::string(dir) + "/criu";
+    if (access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "";
+}
+
+}  // namespace
+
+bool version_at_least(const std::string& version, const std::string& minimum) {
+  std::istringstream a(version), b(minimum);
+  for (;;) {
+    std::string x, y;
+    const bool hx = static_cast<bool>(std::getline(a, x, '.'));
+    const bool hy = static_cast<bool>(std::getline(b, y, '.'));
+    if (!hy) return true;
+    const int vx = hx ? std::atoi(x.c_str()) : 0, vy = std::atoi(y.c_str());
+    if (vx != vy) return vx > vy;
+  }
+}
+
+bool CriuInfo::usable() const { return !path.empty() && version_at_least(version, "4.2") && check_passed; }
+
+CriuInfo probe_criu() {
+  CriuInfo info;
+  info.path = find_criu();
+  if (info.path.empty()) return info;
+  const auto v = run({info.path, "--version"});
+  std::istringstream in(v.output);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("Version: ", 0) == 0) info.version = line.substr(9);
+  const auto check = run({info.path, "check"});
+  info.check_passed = succeeded(check);
+  if (!info.check_passed) info.check_output = check.output;
+  return info;
+}
+
+void dump(const std::string& criu, const DumpRequest& r) {
+  std::vector<std::string> argv = {criu, "dump", "-t", std::to_string(r.pid), "-D", r.images_dir,
+                                   "-o", "dump.log", "-v4"};
+  for (const auto& [path, key] : r.external_mounts) {
+    argv.push_back("--external");
+    argv.push_back("mnt[" + path + "]:" + key);
+  }
+  if (r.leave_running) argv.push_back("--leave-running");
+  argv.insert(argv.end(), r.extra_args.begin(), r.extra_args.end());
+  const auto result = run(argv);
+  if (!succeeded(result))
+    throw Error("criu dump of pid " + std::to_string(r.pid) + ": " +
+                error_lines(r.images_dir + "/dump.log", result.output));
+}
+
+pid_t restore(const std::string& criu, const RestoreRequest& r) {
+  const auto pidfile = r.images_dir + "/restored.pid";
+  unlink(pidfile.c_str());
+  std::vector<std::string> argv = {criu, "restore", "-D", r.images_dir, "-o", "restore.log", "-v4",
+                                   "--restore-detached", "--pidfile", pidfile};
+  if (!r.root.empty()) {
+    argv.push_back("--root");
+    argv.push_back(r.root);
+  }
+  for (const auto& [key, path] : r.mount_map) {
+    argv.push_back("--external");
+    argv.push_back("mnt[" + key + "]:" + path);
+  }
+  argv.insert(argv.end(), r.extra_args.begin(), r.extra_args.end());
+  const auto result = run(argv);
+  if (!succeeded(result))
+    throw Error("criu restore from " + r.images_dir + ": " +
+                error_lines(r.images_dir + "/restore.log", result.output));
+  std::ifstream in(pidfile);
+  pid_t pid = -1;
+  in >> pid;
+  if (pid <= 0) throw Error("criu restore: no pid in " + pidfile);
+  return pid;
+}
+
+}  // namespace thaw::snapshots
