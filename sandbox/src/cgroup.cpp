@@ -17,7 +17,8 @@ namespace thaw::sandbox {
 
 namespace {
 
-constexpr const char* kControllers[] = {"memory", "cpu", "pids"};
+// cpuacct is its own hierarchy on some v1 hosts (this one): CPU time is read there.
+constexpr const char* kControllers[] = {"memory", "cpu", "cpuacct", "pids"};
 
 void init_libcgroup() {
   static std::once_flag once;
@@ -158,6 +159,7 @@ CgroupUsage InstanceCgroup::usage() const {
   CgroupUsage u;
   const auto mem = controller_mount("memory") + "/" + path_;
   const auto cpu = controller_mount("cpu") + "/" + path_;
+  const auto cpuacct = controller_mount("cpuacct") + "/" + path_;
   if (layout.version_of("memory") == 2) {
     u.memory_peak_bytes = read_u64(mem + "/memory.peak");
     u.oom_kills = read_keyed(mem + "/memory.events", "oom_kill");
@@ -168,7 +170,7 @@ CgroupUsage InstanceCgroup::usage() const {
   if (layout.version_of("cpu") == 2)
     u.cpu_usage_ns = read_keyed(cpu + "/cpu.stat", "usage_usec") * 1000;
   else
-    u.cpu_usage_ns = read_u64(cpu + "/cpuacct.usage");
+    u.cpu_usage_ns = read_u64(cpuacct + "/cpuacct.usage");
   return u;
 }
 
@@ -183,6 +185,26 @@ void InstanceCgroup::remove() {
   removed_ = true;
 }
 
+namespace {
+
+// Removes `dir` and the groups below it, deepest first, unless a process uses them.
+bool remove_unused_tree(const std::string& dir, int& removed) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return false;
+  bool empty = true;
+  while (auto* e = readdir(d)) {
+    if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+    empty &= remove_unused_tree(dir + "/" + e->d_name, removed);
+  }
+  closedir(d);
+  if (!empty || !read_file(dir + "/cgroup.procs").empty()) return false;
+  if (rmdir(dir.c_str()) != 0) return false;
+  ++removed;
+  return true;
+}
+
+}  // namespace
+
 int reap_orphan_cgroups(const std::string& parent) {
   init_libcgroup();
   int removed = 0;
@@ -194,13 +216,19 @@ int reap_orphan_cgroups(const std::string& parent) {
     if (!d) continue;
     while (auto* e = readdir(d)) {
       if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
-      const auto dir = base + "/" + e->d_name;
-      if (!read_file(dir + "/cgroup.procs").empty()) continue;  // still in use
-      if (rmdir(dir.c_str()) == 0) ++removed;
+      remove_unused_tree(base + "/" + e->d_name, removed);
     }
     closedir(d);
   }
   return removed;
+}
+
+void remove_cgroup_parent(const std::string& parent) {
+  reap_orphan_cgroups(parent);
+  for (const char* c : kControllers) {
+    const auto mount = controller_mount(c);
+    if (!mount.empty()) rmdir((mount + "/" + parent).c_str());
+  }
 }
 
 }  // namespace thaw::sandbox

@@ -58,8 +58,13 @@ void apply_mount(const ChildPlan& plan, const ChildMount& m) {
   const int fd = plan.report_fd;
   switch (m.kind) {
     case MountKind::Bind:
-    case MountKind::MaskWithNull:
       if (mount(m.source, m.target, nullptr, MS_BIND, nullptr) != 0) fail(fd, "mount bind", m.target, errno);
+      break;
+    case MountKind::MaskWithNull:
+      if (mount(m.source, m.target, nullptr, MS_BIND, nullptr) != 0) {
+        if (errno == ENOENT) break;  // this kernel has no such file: nothing to hide
+        fail(fd, "mask", m.target, errno);
+      }
       break;
     case MountKind::ReadOnlyBind:
       if (mount(m.source, m.target, nullptr, MS_BIND | MS_REC, nullptr) != 0)

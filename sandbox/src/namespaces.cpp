@@ -66,7 +66,7 @@ UserNetNamespaces make_user_net_namespaces(const IdMapping& mapping) {
   const long pid = syscall(SYS_clone3, &args, sizeof args);
   if (pid < 0) throw_errno("namespaces: clone3(CLONE_NEWUSER|CLONE_NEWNET)");
   if (pid == 0) {
-    mine.release();
+    close(mine.release());  // or the parent's close would never reach us as EOF
     run_holder(theirs.get());
   }
   theirs.reset();

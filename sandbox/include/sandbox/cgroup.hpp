@@ -65,6 +65,8 @@ class InstanceCgroup {
   InstanceCgroup& operator=(const InstanceCgroup&) = delete;
 
   const std::string& path() const { return path_; }
+  // The controllers this group was created in ("memory", "cpu", ...).
+  const std::vector<std::string>& controllers() const { return controllers_; }
   void attach(pid_t pid) const;
   CgroupUsage usage() const;
   // Directories of this group, one per hierarchy; for tests and v2's CLONE_INTO_CGROUP.
@@ -82,6 +84,9 @@ class InstanceCgroup {
 // Removes groups under `parent` (e.g. "thaw") that no live process uses: what a
 // crashed thawd left behind. Returns how many were removed.
 int reap_orphan_cgroups(const std::string& parent);
+
+// Removes orphans under `parent`, then `parent` itself where it is empty.
+void remove_cgroup_parent(const std::string& parent);
 
 // The mount point of a controller's hierarchy ("" for the unified one on v2).
 std::string controller_mount(const std::string& controller);
