@@ -25,8 +25,10 @@ Response Api::handle(const Request& req) {
   }
   ++counters_.requests;
   const auto code = static_cast<unsigned>(res.result());
-  if (code >= 500) ++counters_.server_errors;
-  else if (code >= 400) ++counters_.client_errors;
+  if (code >= 500)
+    ++counters_.server_errors;
+  else if (code >= 400)
+    ++counters_.client_errors;
   return res;
 }
 
@@ -36,7 +38,8 @@ Response Api::metrics() const {
   std::ostringstream out;
   out << "# HELP thaw_build_info thaw's version.\n# TYPE thaw_build_info gauge\n"
       << "thaw_build_info{version=\"" << kVersion << "\"} 1\n"
-      << "# HELP thaw_uptime_seconds Seconds since thawd started.\n# TYPE thaw_uptime_seconds gauge\n"
+      << "# HELP thaw_uptime_seconds Seconds since thawd started.\n# TYPE thaw_uptime_seconds "
+         "gauge\n"
       << "thaw_uptime_seconds " << uptime << "\n"
       << "# HELP thaw_http_requests_total HTTP requests answered, by status class.\n"
       << "# TYPE thaw_http_requests_total counter\n"

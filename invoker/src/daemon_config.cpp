@@ -14,7 +14,8 @@ std::pair<std::string, uint16_t> parse_host_port(const std::string& text) {
   if (port_text.find_first_not_of("0123456789") != std::string::npos || port_text.size() > 5)
     throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
   const unsigned long port = std::stoul(port_text);
-  if (port > 65535) throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
+  if (port > 65535)
+    throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
   return {text.substr(0, colon), static_cast<uint16_t>(port)};
 }
 

@@ -4,7 +4,8 @@
 
 namespace thaw::invoker {
 
-Response text_response(http::status status, const std::string& body, const std::string& content_type) {
+Response text_response(http::status status, const std::string& body,
+                       const std::string& content_type) {
   Response r{status, 11};
   r.set(http::field::content_type, content_type);
   r.set(http::field::server, "thawd");

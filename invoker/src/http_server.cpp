@@ -1,7 +1,9 @@
 #include "invoker/http_server.hpp"
 
+#include <array>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
+#include <limits>
 #include <optional>
 
 namespace thaw::invoker {
@@ -34,7 +36,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)), server_(std::move(server)) {}
 
   void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(true); });
+    asio::dispatch(stream_.get_executor(),
+                   [self = shared_from_this()] { self->read_header(true); });
   }
 
   // Called from stop(): an idle connection closes now, a busy one after its answer.
@@ -48,21 +51,23 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   void read_header(bool first) {
     parser_.emplace();
     parser_->header_limit(server_->limits.header_bytes);
+    // The body limit depends on the route: it is set once the header is in.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     idle_ = true;
     stream_.expires_after(first ? server_->limits.read_timeout : server_->limits.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->on_header(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
     idle_ = false;
     if (ec == http::error::header_limit) {
-      return send(lambda_error(http::status::request_header_fields_too_large, "RequestTooLargeException",
-                               "Request headers exceed the limit of " +
-                                   std::to_string(server_->limits.header_bytes) + " bytes"),
-                  false);
+      return send(
+          lambda_error(http::status::request_header_fields_too_large, "RequestTooLargeException",
+                       "Request headers exceed the limit of " +
+                           std::to_string(server_->limits.header_bytes) + " bytes"),
+          false);
     }
     if (ec) return close();
     const auto& h = parser_->get();
@@ -94,7 +99,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     try {
       res = server_->handler(req);
     } catch (const std::exception& e) {
-      res = lambda_error(http::status::internal_server_error, "ServiceException", e.what(), "Service");
+      res = lambda_error(http::status::internal_server_error, "ServiceException", e.what(),
+                         "Service");
     }
     bool keep = req.keep_alive();
     {
@@ -109,10 +115,32 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     res.prepare_payload();
     auto msg = std::make_shared<Response>(std::move(res));
     stream_.expires_after(server_->limits.write_timeout);
-    http::async_write(stream_, *msg, [self = shared_from_this(), msg, keep_alive](beast::error_code ec, size_t) {
-      if (ec || !keep_alive) return self->close();
-      self->read_header(false);
-    });
+    http::async_write(stream_, *msg,
+                      [self = shared_from_this(), msg, keep_alive](beast::error_code ec, size_t) {
+                        if (ec) return self->close();
+                        if (!keep_alive) return self->linger();
+                        self->read_header(false);
+                      });
+  }
+
+  // After an answer that ends the connection (413 while the client is still
+  // sending, say), stop sending and drain what the client still writes, so
+  // it reads our answer instead of a reset.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(5));
+    drain_ = std::make_shared<std::array<char, 65536>>();
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(*drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > kMaxDrainBytes) return self->close();
+                              self->drain();
+                            });
   }
 
   void close() {
@@ -126,31 +154,38 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Impl> server_;
   bool idle_ = true;
+  static constexpr size_t kMaxDrainBytes = 128u * 1024 * 1024;
+  std::shared_ptr<std::array<char, 65536>> drain_;
+  size_t drained_ = 0;
 };
 
-HttpServer::HttpServer(asio::io_context& io, const tcp::endpoint& endpoint, Handler handler, HttpLimits limits)
+HttpServer::HttpServer(asio::io_context& io, const tcp::endpoint& endpoint, Handler handler,
+                       HttpLimits limits)
     : impl_(std::make_shared<Impl>(io, endpoint, std::move(handler), std::move(limits))) {
   accept();
 }
 
 HttpServer::~HttpServer() = default;
 
-tcp::endpoint HttpServer::local_endpoint() const { return impl_->acceptor.local_endpoint(); }
+tcp::endpoint HttpServer::local_endpoint() const {
+  return impl_->acceptor.local_endpoint();
+}
 
 void HttpServer::accept() {
   auto impl = impl_;
-  impl->acceptor.async_accept(asio::make_strand(impl->io), [this, impl](beast::error_code ec, tcp::socket socket) {
-    if (ec) return;  // the acceptor was closed by stop()
-    auto session = std::make_shared<Session>(std::move(socket), impl);
-    {
-      std::lock_guard lock(impl->mutex);
-      for (auto it = impl->sessions.begin(); it != impl->sessions.end();)
-        it = it->expired() ? impl->sessions.erase(it) : std::next(it);
-      impl->sessions.insert(session);
-    }
-    session->start();
-    accept();
-  });
+  impl->acceptor.async_accept(
+      asio::make_strand(impl->io), [this, impl](beast::error_code ec, tcp::socket socket) {
+        if (ec) return;  // the acceptor was closed by stop()
+        auto session = std::make_shared<Session>(std::move(socket), impl);
+        {
+          std::lock_guard lock(impl->mutex);
+          for (auto it = impl->sessions.begin(); it != impl->sessions.end();)
+            it = it->expired() ? impl->sessions.erase(it) : std::next(it);
+          impl->sessions.insert(session);
+        }
+        session->start();
+        accept();
+      });
 }
 
 void HttpServer::stop() {

@@ -53,7 +53,8 @@ int health(const std::string& endpoint) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string endpoint = std::getenv("THAW_ENDPOINT") ? std::getenv("THAW_ENDPOINT") : "127.0.0.1:8080";
+  std::string endpoint =
+      std::getenv("THAW_ENDPOINT") ? std::getenv("THAW_ENDPOINT") : "127.0.0.1:8080";
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];

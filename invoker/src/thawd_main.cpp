@@ -25,9 +25,10 @@ namespace {
 
 uint64_t body_limit(const std::string& target, http::verb method) {
   // Code uploads arrive as base64 zips inside JSON: Lambda takes 50 MB zipped.
-  const bool code_upload = (method == http::verb::post && target.rfind("/2015-03-31/functions", 0) == 0 &&
-                            target.find("/invocations") == std::string::npos) ||
-                           (method == http::verb::put && target.find("/code") != std::string::npos);
+  const bool code_upload =
+      (method == http::verb::post && target.rfind("/2015-03-31/functions", 0) == 0 &&
+       target.find("/invocations") == std::string::npos) ||
+      (method == http::verb::put && target.find("/code") != std::string::npos);
   return code_upload ? 70ull * 1024 * 1024 : 6ull * 1024 * 1024;
 }
 
@@ -52,18 +53,23 @@ int run(const DaemonConfig& config) {
   HttpLimits limits;
   limits.body_bytes = body_limit;
   const auto address = asio::ip::make_address(config.listen_host);
-  HttpServer server(io, {address, config.listen_port}, [&api](const Request& r) { return api.handle(r); },
-                    limits);
+  HttpServer server(
+      io, {address, config.listen_port}, [&api](const Request& r) { return api.handle(r); },
+      limits);
   const auto ep = server.local_endpoint();
 
   const auto facts = gather_system_facts();
   if (facts.criu_path.empty() || !facts.criu_check_passed)
-    log_event("warn", "criu_unavailable", {{"criu", facts.criu_path}, {"version", facts.criu_version},
-                                          {"reason", "snapshots are off until criu check passes"}});
+    log_event("warn", "criu_unavailable",
+              {{"criu", facts.criu_path},
+               {"version", facts.criu_version},
+               {"reason", "snapshots are off until criu check passes"}});
   api.set_ready(true);
-  log_event("info", "listening", {{"address", ep.address().to_string()}, {"port", ep.port()},
-                                  {"state_dir", std::filesystem::absolute(config.state_dir).string()},
-                                  {"pid", getpid()}});
+  log_event("info", "listening",
+            {{"address", ep.address().to_string()},
+             {"port", ep.port()},
+             {"state_dir", std::filesystem::absolute(config.state_dir).string()},
+             {"pid", getpid()}});
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {

@@ -34,7 +34,9 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+bool exists(const std::string& path) {
+  return access(path.c_str(), F_OK) == 0;
+}
 
 uint64_t read_u64(const std::string& path) {
   std::ifstream in(path);
@@ -102,12 +104,12 @@ std::string controller_mount(const std::string& controller) {
   return out;
 }
 
-InstanceCgroup::InstanceCgroup(std::string path, const CgroupLimits& limits) : path_(std::move(path)) {
+InstanceCgroup::InstanceCgroup(std::string path, const CgroupLimits& limits)
+    : path_(std::move(path)) {
   init_libcgroup();
   static const CgroupLayout layout = detect_cgroup_layout();
-  const bool swap_accounting =
-      layout.version_of("memory") == 1 &&
-      exists(controller_mount("memory") + "/memory.memsw.limit_in_bytes");
+  const bool swap_accounting = layout.version_of("memory") == 1 &&
+                               exists(controller_mount("memory") + "/memory.memsw.limit_in_bytes");
 
   group_ = cgroup_new_cgroup(path_.c_str());
   if (!group_) throw Error("cgroup: cannot describe group " + path_);
@@ -151,7 +153,8 @@ std::vector<std::string> InstanceCgroup::directories() const {
 
 void InstanceCgroup::attach(pid_t pid) const {
   if (int rc = cgroup_attach_task_pid(group_, pid); rc != 0)
-    throw Error("cgroup: attach pid " + std::to_string(pid) + " to " + path_ + ": " + cgroup_strerror(rc));
+    throw Error("cgroup: attach pid " + std::to_string(pid) + " to " + path_ + ": " +
+                cgroup_strerror(rc));
 }
 
 CgroupUsage InstanceCgroup::usage() const {

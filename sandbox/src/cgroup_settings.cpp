@@ -11,9 +11,12 @@ constexpr uint64_t kCpuPeriodUs = 100000;  // the kernel's default CFS period
 
 const char* mode_name(CgroupMode mode) {
   switch (mode) {
-    case CgroupMode::V1: return "v1";
-    case CgroupMode::V2: return "v2";
-    case CgroupMode::Hybrid: return "hybrid";
+    case CgroupMode::V1:
+      return "v1";
+    case CgroupMode::V2:
+      return "v2";
+    case CgroupMode::Hybrid:
+      return "hybrid";
   }
   return "?";
 }
@@ -23,7 +26,9 @@ int CgroupLayout::version_of(const std::string& controller) const {
   return it == controllers.end() ? 0 : it->second;
 }
 
-double cpus_for_memory(uint64_t memory_mb) { return static_cast<double>(memory_mb) / 1769.0; }
+double cpus_for_memory(uint64_t memory_mb) {
+  return static_cast<double>(memory_mb) / 1769.0;
+}
 
 std::vector<CgroupSetting> cgroup_settings(const CgroupLimits& limits, const CgroupLayout& layout,
                                            bool swap_accounting) {
@@ -44,12 +49,14 @@ std::vector<CgroupSetting> cgroup_settings(const CgroupLimits& limits, const Cgr
     out.push_back({"memory", "memory.swappiness", "0"});
   }
   if (layout.version_of("cpu") == 2) {
-    out.push_back({"cpu", "cpu.max", std::to_string(quota_us) + " " + std::to_string(kCpuPeriodUs)});
+    out.push_back(
+        {"cpu", "cpu.max", std::to_string(quota_us) + " " + std::to_string(kCpuPeriodUs)});
   } else if (layout.version_of("cpu") == 1) {
     out.push_back({"cpu", "cpu.cfs_period_us", std::to_string(kCpuPeriodUs)});
     out.push_back({"cpu", "cpu.cfs_quota_us", std::to_string(quota_us)});
   }
-  if (layout.version_of("pids") != 0) out.push_back({"pids", "pids.max", std::to_string(limits.pids_max)});
+  if (layout.version_of("pids") != 0)
+    out.push_back({"pids", "pids.max", std::to_string(limits.pids_max)});
   return out;
 }
 

@@ -15,9 +15,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <grp.h>
 #include <cerrno>
 #include <cstring>
-#include <grp.h>
 
 namespace thaw::sandbox::detail {
 
@@ -50,7 +50,8 @@ unsigned long locked_flags(const char* path) {
 }
 
 int remount_read_only(const char* target) {
-  const unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | locked_flags(target);
+  const unsigned long flags =
+      MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | locked_flags(target);
   return mount(nullptr, target, nullptr, flags, nullptr);
 }
 
@@ -58,7 +59,8 @@ void apply_mount(const ChildPlan& plan, const ChildMount& m) {
   const int fd = plan.report_fd;
   switch (m.kind) {
     case MountKind::Bind:
-      if (mount(m.source, m.target, nullptr, MS_BIND, nullptr) != 0) fail(fd, "mount bind", m.target, errno);
+      if (mount(m.source, m.target, nullptr, MS_BIND, nullptr) != 0)
+        fail(fd, "mount bind", m.target, errno);
       break;
     case MountKind::MaskWithNull:
       if (mount(m.source, m.target, nullptr, MS_BIND, nullptr) != 0) {
@@ -88,7 +90,8 @@ void apply_mount(const ChildPlan& plan, const ChildMount& m) {
 void build_filesystem(const ChildPlan& plan) {
   const int fd = plan.report_fd;
   // Nothing we mount may propagate back to the host.
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(fd, "make / private", "/", errno);
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    fail(fd, "make / private", "/", errno);
   if (mount(plan.root_dir, plan.root_dir, nullptr, MS_BIND | MS_REC, nullptr) != 0)
     fail(fd, "bind root", plan.root_dir, errno);
   if (chdir(plan.root_dir) != 0) fail(fd, "chdir root", plan.root_dir, errno);
@@ -138,8 +141,10 @@ void drop_privileges(const ChildPlan& plan) {
   // The bounding set caps what any later execve could regain; empty it while
   // we still hold CAP_SETPCAP.
   for (int cap = 0; cap <= plan.cap_last; ++cap)
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) fail(fd, "drop bounding capability", nullptr, errno);
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) fail(fd, "clear ambient capabilities", nullptr, errno);
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+      fail(fd, "drop bounding capability", nullptr, errno);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
+    fail(fd, "clear ambient capabilities", nullptr, errno);
   // No supplementary groups: otherwise thawd's host groups would follow the function.
   if (setgroups(0, nullptr) != 0) fail(fd, "setgroups", nullptr, errno);
   if (setresgid(plan.gid, plan.gid, plan.gid) != 0) fail(fd, "setresgid", nullptr, errno);
@@ -163,13 +168,13 @@ void drop_privileges(const ChildPlan& plan) {
   if (unshare(CLONE_NEWCGROUP) != 0) fail(fd, "unshare(CLONE_NEWCGROUP)", nullptr, errno);
   // A session of our own: CRIU cannot dump a session leader outside the namespace.
   if (setsid() < 0) fail(fd, "setsid", nullptr, errno);
-  if (sethostname(plan.hostname, strlen(plan.hostname)) != 0) fail(fd, "sethostname", plan.hostname, errno);
+  if (sethostname(plan.hostname, strlen(plan.hostname)) != 0)
+    fail(fd, "sethostname", plan.hostname, errno);
   build_filesystem(plan);
   arrange_fds(plan);
   drop_privileges(plan);
   // Last, right before execve: the filter also applies to everything above otherwise.
-  if (plan.seccomp.len > 0 &&
-      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &plan.seccomp) != 0)
+  if (plan.seccomp.len > 0 && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &plan.seccomp) != 0)
     fail(plan.report_fd, "seccomp", nullptr, errno);
   execve(plan.argv[0], plan.argv, plan.envp);
   fail(plan.report_fd, "execve", plan.argv[0], errno);
@@ -189,7 +194,8 @@ void run_shim(const ChildPlan& const_plan) {
   // then wait for it; the shim exits right away.
   args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PARENT;
   const long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0) fail(fd, "clone3", "CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_PARENT", errno);
+  if (pid < 0)
+    fail(fd, "clone3", "CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_PARENT", errno);
   if (pid == 0) run_instance(plan);
   Report r;
   memset(&r, 0, sizeof r);

@@ -37,8 +37,8 @@ struct ChildPlan {
   int cap_last = 40;
   std::vector<ChildRlimit> rlimits;
   sock_fprog seccomp{0, nullptr};
-  std::vector<int> fds;    // becomes 0, 1, 2, ...; -1 means /dev/null
-  int fd_scratch_base = 0; // above every fd in `fds` and report_fd
+  std::vector<int> fds;     // becomes 0, 1, 2, ...; -1 means /dev/null
+  int fd_scratch_base = 0;  // above every fd in `fds` and report_fd
   char* const* argv = nullptr;
   char* const* envp = nullptr;
 };

@@ -9,8 +9,12 @@ std::string Error::compose(const std::string& message, int err) {
   return message + ": " + std::strerror(err);
 }
 
-void throw_errno(const std::string& what) { throw_errno(what, errno); }
+void throw_errno(const std::string& what) {
+  throw_errno(what, errno);
+}
 
-void throw_errno(const std::string& what, int err) { throw Error(what, err); }
+void throw_errno(const std::string& what, int err) {
+  throw Error(what, err);
+}
 
 }  // namespace thaw

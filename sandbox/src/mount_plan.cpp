@@ -8,7 +8,7 @@ namespace {
 
 // Files of /proc that reveal or change host state; masked as Docker and crun do.
 constexpr const char* kMaskedProcFiles[] = {
-    "proc/kcore",       "proc/keys",        "proc/timer_list", "proc/sched_debug",
+    "proc/kcore",         "proc/keys",          "proc/timer_list", "proc/sched_debug",
     "proc/sysrq-trigger", "proc/latency_stats", "proc/kallsyms",
 };
 // Directories of /proc that stay readable but must not be written.
@@ -23,12 +23,14 @@ MountPlan standard_mount_plan(const FilesystemSources& sources) {
   for (const char* dev : kDevices) {
     plan.push_back({MountKind::Bind, std::string("/dev/") + dev, std::string("dev/") + dev});
   }
-  if (!sources.code_dir.empty()) plan.push_back({MountKind::ReadOnlyBind, sources.code_dir, "var/task"});
+  if (!sources.code_dir.empty())
+    plan.push_back({MountKind::ReadOnlyBind, sources.code_dir, "var/task"});
   if (!sources.runtime_dir.empty())
     plan.push_back({MountKind::ReadOnlyBind, sources.runtime_dir, "opt/thaw/runtime"});
   if (!sources.tmp_dir.empty()) plan.push_back({MountKind::Bind, sources.tmp_dir, "tmp"});
   plan.push_back({MountKind::Proc, "", "proc"});
-  for (const char* file : kMaskedProcFiles) plan.push_back({MountKind::MaskWithNull, "dev/null", file});
+  for (const char* file : kMaskedProcFiles)
+    plan.push_back({MountKind::MaskWithNull, "dev/null", file});
   for (const char* dir : kReadOnlyProcDirs) plan.push_back({MountKind::ReadOnlyAgain, "", dir});
   for (const auto& op : sources.extra) plan.push_back(op);
   return plan;
@@ -36,11 +38,16 @@ MountPlan standard_mount_plan(const FilesystemSources& sources) {
 
 const char* kind_name(MountKind kind) {
   switch (kind) {
-    case MountKind::Bind: return "bind";
-    case MountKind::ReadOnlyBind: return "read-only bind";
-    case MountKind::Proc: return "proc";
-    case MountKind::MaskWithNull: return "mask";
-    case MountKind::ReadOnlyAgain: return "read-only remount";
+    case MountKind::Bind:
+      return "bind";
+    case MountKind::ReadOnlyBind:
+      return "read-only bind";
+    case MountKind::Proc:
+      return "proc";
+    case MountKind::MaskWithNull:
+      return "mask";
+    case MountKind::ReadOnlyAgain:
+      return "read-only remount";
   }
   return "?";
 }
@@ -68,7 +75,8 @@ void validate(const MountPlan& plan) {
     const bool needs_source = op.kind == MountKind::Bind || op.kind == MountKind::ReadOnlyBind ||
                               op.kind == MountKind::MaskWithNull;
     if (needs_source && op.source.empty())
-      throw Error("mount plan: " + std::string(kind_name(op.kind)) + " of /" + t + " has no source");
+      throw Error("mount plan: " + std::string(kind_name(op.kind)) + " of /" + t +
+                  " has no source");
   }
 }
 

@@ -44,7 +44,8 @@ std::string prepare_root_template(const std::string& dir, const RootTemplateOpti
     for (const char* l : {"bin", "lib", "lib64", "sbin"})
       fs::create_directory_symlink(std::string("usr/") + l, root / l);
     // Mount points for the device nodes bound from the host.
-    for (const char* d : {"null", "zero", "full", "random", "urandom"}) write_text(root / "dev" / d, "");
+    for (const char* d : {"null", "zero", "full", "random", "urandom"})
+      write_text(root / "dev" / d, "");
     fs::create_directory_symlink("/proc/self/fd", root / "dev/fd");
     fs::create_symlink("/proc/self/fd/0", root / "dev/stdin");
     fs::create_symlink("/proc/self/fd/1", root / "dev/stdout");
@@ -53,9 +54,10 @@ std::string prepare_root_template(const std::string& dir, const RootTemplateOpti
     fs::create_directory_symlink("/tmp", root / "dev/shm");
 
     const auto uid = std::to_string(o.function_uid), gid = std::to_string(o.function_gid);
-    write_text(root / "etc/passwd", "root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:" + uid +
-                                        ":" + gid + "::/tmp:/usr/sbin/nologin\n"
-                                        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+    write_text(root / "etc/passwd",
+               "root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:" + uid + ":" + gid +
+                   "::/tmp:/usr/sbin/nologin\n"
+                   "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
     write_text(root / "etc/group", "root:x:0:\nsbx_user:x:" + gid + ":\nnogroup:x:65534:\n");
     write_text(root / "etc/hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n");
     write_text(root / "etc/hostname", "thaw\n");
@@ -78,8 +80,9 @@ ScratchMount::ScratchMount(std::string dir, uint64_t size_bytes, uid_t host_uid,
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) throw Error("scratch: mkdir " + dir_ + ": " + ec.message());
-  const auto options = "size=" + std::to_string(size_bytes) + ",mode=1777,uid=" +
-                       std::to_string(host_uid) + ",gid=" + std::to_string(host_gid);
+  const auto options = "size=" + std::to_string(size_bytes) +
+                       ",mode=1777,uid=" + std::to_string(host_uid) +
+                       ",gid=" + std::to_string(host_gid);
   if (mount("thaw-tmp", dir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
     const int err = errno;
     rmdir(dir_.c_str());

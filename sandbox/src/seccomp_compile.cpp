@@ -93,7 +93,8 @@ std::shared_ptr<const CompiledFilter> compile(const SeccompProfile& profile) {
   if (!mem) throw_errno("seccomp: memfd_create");
   check(seccomp_export_bpf(c.ctx, mem.get()), "export BPF");
   const off_t size = lseek(mem.get(), 0, SEEK_END);
-  if (size <= 0 || size % sizeof(sock_filter) != 0) throw Error("seccomp: exported program has a bad size");
+  if (size <= 0 || size % sizeof(sock_filter) != 0)
+    throw Error("seccomp: exported program has a bad size");
   std::vector<sock_filter> program(static_cast<size_t>(size) / sizeof(sock_filter));
   if (pread(mem.get(), program.data(), static_cast<size_t>(size), 0) != size)
     throw_errno("seccomp: read back BPF");

@@ -62,10 +62,12 @@ void validate(const SandboxSpec& spec) {
     refuse("name must be a non-empty single path component");
   if (spec.argv.empty() || spec.argv[0].empty() || spec.argv[0][0] != '/')
     refuse("argv[0] must be an absolute path inside the sandbox");
-  if (spec.uid == 0 || spec.gid == 0) refuse("uid and gid must not be 0 (root inside the namespace)");
+  if (spec.uid == 0 || spec.gid == 0)
+    refuse("uid and gid must not be 0 (root inside the namespace)");
   if (spec.root_dir.empty() || spec.root_dir[0] != '/') refuse("root_dir must be an absolute path");
   if (spec.cwd.empty() || spec.cwd[0] != '/') refuse("cwd must be an absolute path");
-  if (spec.hostname.empty() || spec.hostname.size() > 64) refuse("hostname must have 1 to 64 characters");
+  if (spec.hostname.empty() || spec.hostname.size() > 64)
+    refuse("hostname must have 1 to 64 characters");
   if (spec.cgroup.memory_bytes < (16ull << 20)) refuse("memory limit must be at least 16 MB");
   if (spec.cgroup.pids_max < 1) refuse("pids limit must be at least 1");
   for (const auto& e : spec.env)
@@ -80,11 +82,13 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
   auto& timings = inst->timings_;
 
   auto t = Clock::now();
-  inst->cgroup_ = std::make_unique<InstanceCgroup>(spec.cgroup_parent + "/" + spec.name, spec.cgroup);
+  inst->cgroup_ =
+      std::make_unique<InstanceCgroup>(spec.cgroup_parent + "/" + spec.name, spec.cgroup);
   timings.cgroup_us = micros_since(t);
 
   int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) throw_errno("sandbox: socketpair");
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    throw_errno("sandbox: socketpair");
   UniqueFd parent_end(pair[0]), child_end(pair[1]);
 
   // Everything the child needs, computed now.
@@ -95,7 +99,8 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
   plan.net_ns_fd = namespaces.net.get();
   plan.root_dir = spec.root_dir.c_str();
   for (const auto& m : spec.mounts)
-    plan.mounts.push_back({m.kind, m.source.empty() ? nullptr : m.source.c_str(), m.target.c_str()});
+    plan.mounts.push_back(
+        {m.kind, m.source.empty() ? nullptr : m.source.c_str(), m.target.c_str()});
   plan.hostname = spec.hostname.c_str();
   plan.cwd = spec.cwd.c_str();
   plan.uid = spec.uid;
@@ -128,7 +133,8 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
 
   detail::Report report{};
   ssize_t got = recv(parent_end.get(), &report, sizeof report, 0);
-  if (got != static_cast<ssize_t>(sizeof report)) throw Error("sandbox: the shim exited without reporting");
+  if (got != static_cast<ssize_t>(sizeof report))
+    throw Error("sandbox: the shim exited without reporting");
   if (report.type == detail::ReportType::Failure) throw child_error(report);
   inst->pid_ = report.pid;
   // We are the instance's parent (CLONE_PARENT) and have not reaped it, so

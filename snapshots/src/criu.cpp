@@ -54,7 +54,9 @@ RunResult run(const std::vector<std::string>& argv) {
   return result;
 }
 
-bool succeeded(const RunResult& r) { return WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0; }
+bool succeeded(const RunResult& r) {
+  return WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
+}
 
 std::string error_lines(const std::string& log_path, const std::string& fallback) {
   std::ifstream in(log_path);
@@ -87,7 +89,9 @@ bool version_at_least(const std::string& version, const std::string& minimum) {
   }
 }
 
-bool CriuInfo::usable() const { return !path.empty() && version_at_least(version, "4.2") && check_passed; }
+bool CriuInfo::usable() const {
+  return !path.empty() && version_at_least(version, "4.2") && check_passed;
+}
 
 CriuInfo probe_criu() {
   CriuInfo info;
@@ -104,8 +108,8 @@ CriuInfo probe_criu() {
 }
 
 void dump(const std::string& criu, const DumpRequest& r) {
-  std::vector<std::string> argv = {criu, "dump", "-t", std::to_string(r.pid), "-D", r.images_dir,
-                                   "-o", "dump.log", "-v4"};
+  std::vector<std::string> argv = {
+      criu, "dump", "-t", std::to_string(r.pid), "-D", r.images_dir, "-o", "dump.log", "-v4"};
   for (const auto& [path, key] : r.external_mounts) {
     argv.push_back("--external");
     argv.push_back("mnt[" + path + "]:" + key);
@@ -121,8 +125,9 @@ void dump(const std::string& criu, const DumpRequest& r) {
 pid_t restore(const std::string& criu, const RestoreRequest& r) {
   const auto pidfile = r.images_dir + "/restored.pid";
   unlink(pidfile.c_str());
-  std::vector<std::string> argv = {criu, "restore", "-D", r.images_dir, "-o", "restore.log", "-v4",
-                                   "--restore-detached", "--pidfile", pidfile};
+  std::vector<std::string> argv = {criu,        "restore",     "-D",  r.images_dir,
+                                   "-o",        "restore.log", "-v4", "--restore-detached",
+                                   "--pidfile", pidfile};
   if (!r.root.empty()) {
     argv.push_back("--root");
     argv.push_back(r.root);

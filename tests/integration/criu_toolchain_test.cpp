@@ -55,8 +55,9 @@ bool wait_for_content(const std::string& path, const std::string& want) {
 TEST(CriuToolchain, CheckpointAndRestoreASandboxedProcess) {
   if (auto why = itest::sandbox_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   const auto criu = snapshots::probe_criu();
-  if (!criu.usable()) GTEST_SKIP() << "CRIU 4.2+ with a passing `criu check` is needed; found \""
-                                   << criu.version << "\" at \"" << criu.path << "\"";
+  if (!criu.usable())
+    GTEST_SKIP() << "CRIU 4.2+ with a passing `criu check` is needed; found \"" << criu.version
+                 << "\" at \"" << criu.path << "\"";
   // The restored tree is reparented to us, so we can reap it.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
 

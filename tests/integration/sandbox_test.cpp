@@ -1,8 +1,8 @@
 // The sandbox, end to end: real namespaces, cgroups, mounts and seccomp.
 #include <gtest/gtest.h>
 
-#include "sandbox_harness.hpp"
 #include "sandbox/error.hpp"
+#include "sandbox_harness.hpp"
 
 using namespace thaw;
 using thaw::itest::SandboxHarness;
@@ -32,7 +32,9 @@ TEST_F(Sandbox, IsPidOneInItsOwnPidNamespace) {
 TEST_F(Sandbox, SeesOnlyItsMinimalRoot) {
   auto r = harness->run({"/bin/sh", "-c", "ls / | tr '\\n' ' '; ls /dev | tr '\\n' ' '"});
   EXPECT_EQ(r.status.code, 0) << r.err;
-  EXPECT_EQ(r.out, "bin dev etc lib lib64 opt proc sbin tmp usr var fd full null random shm stderr stdin stdout urandom zero ");
+  EXPECT_EQ(r.out,
+            "bin dev etc lib lib64 opt proc sbin tmp usr var fd full null random shm stderr stdin "
+            "stdout urandom zero ");
 }
 
 TEST_F(Sandbox, ChildSetupFailureComesBackWithStepAndErrno) {
@@ -41,7 +43,8 @@ TEST_F(Sandbox, ChildSetupFailureComesBackWithStepAndErrno) {
     harness->run(spec);
     FAIL() << "spawn succeeded";
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), "sandbox: execve(/usr/bin/does-not-exist): No such file or directory");
+    EXPECT_EQ(std::string(e.what()),
+              "sandbox: execve(/usr/bin/does-not-exist): No such file or directory");
     EXPECT_EQ(e.error_number(), ENOENT);
   }
 }

@@ -20,9 +20,12 @@ TEST(DaemonConfig, ListenAndStateDir) {
 }
 
 TEST(DaemonConfig, BadInputNamesTheFlag) {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--listen", "nope"}, {"--listen", "1.2.3.4:99999"},
-        {"--listen", "h:12a"}, {"--listen"}, {"--frobnicate"}, {"--http-threads", "0"}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--listen", "nope"},
+                                               {"--listen", "1.2.3.4:99999"},
+                                               {"--listen", "h:12a"},
+                                               {"--listen"},
+                                               {"--frobnicate"},
+                                               {"--http-threads", "0"}}) {
     try {
       parse_daemon_args(args);
       ADD_FAILURE() << "accepted " << args[0];

@@ -14,11 +14,32 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
 
 TEST(SeccompProfile, DefaultRefusesTheDangerousCalls) {
   const auto& p = default_profile();
-  for (const char* name : {"mount", "umount2", "pivot_root", "unshare", "setns", "ptrace",
-                           "process_vm_readv", "process_vm_writev", "kexec_load", "bpf",
-                           "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key",
-                           "init_module", "finit_module", "delete_module", "reboot", "swapon",
-                           "acct", "quotactl", "open_by_handle_at", "iopl", "ioperm", "syslog"}) {
+  for (const char* name : {"mount",
+                           "umount2",
+                           "pivot_root",
+                           "unshare",
+                           "setns",
+                           "ptrace",
+                           "process_vm_readv",
+                           "process_vm_writev",
+                           "kexec_load",
+                           "bpf",
+                           "perf_event_open",
+                           "userfaultfd",
+                           "keyctl",
+                           "add_key",
+                           "request_key",
+                           "init_module",
+                           "finit_module",
+                           "delete_module",
+                           "reboot",
+                           "swapon",
+                           "acct",
+                           "quotactl",
+                           "open_by_handle_at",
+                           "iopl",
+                           "ioperm",
+                           "syslog"}) {
     EXPECT_TRUE(contains(p.refuse, name)) << name;
     EXPECT_FALSE(contains(p.allow, name)) << name;
   }

@@ -16,6 +16,7 @@ Response lambda_error(http::status status, const std::string& type, const std::s
                       const std::string& kind = "User");
 
 Response json_response(http::status status, const std::string& body);
-Response text_response(http::status status, const std::string& body, const std::string& content_type);
+Response text_response(http::status status, const std::string& body,
+                       const std::string& content_type);
 
 }  // namespace thaw::invoker

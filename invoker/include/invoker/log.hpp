@@ -6,6 +6,7 @@
 
 namespace thaw::invoker {
 
-void log_event(const std::string& level, const std::string& event, nlohmann::json fields = nlohmann::json::object());
+void log_event(const std::string& level, const std::string& event,
+               nlohmann::json fields = nlohmann::json::object());
 
 }  // namespace thaw::invoker

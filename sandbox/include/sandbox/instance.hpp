@@ -16,7 +16,7 @@ namespace thaw::sandbox {
 
 struct ExitStatus {
   bool signaled = false;
-  int code = 0;          // exit code, or the signal number when `signaled`
+  int code = 0;                // exit code, or the signal number when `signaled`
   bool out_of_memory = false;  // the cgroup's OOM killer acted
   std::string describe() const;
 };

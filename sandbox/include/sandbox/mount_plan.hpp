@@ -10,11 +10,11 @@
 namespace thaw::sandbox {
 
 enum class MountKind {
-  Bind,          // read-write bind of a host path
-  ReadOnlyBind,  // bind, then remounted read-only, nosuid, nodev
-  Proc,          // a new procfs for the instance's pid namespace
-  MaskWithNull,  // hide a file by binding /dev/null over it
-  ReadOnlyAgain, // remount an existing path read-only (for /proc/sys and friends)
+  Bind,           // read-write bind of a host path
+  ReadOnlyBind,   // bind, then remounted read-only, nosuid, nodev
+  Proc,           // a new procfs for the instance's pid namespace
+  MaskWithNull,   // hide a file by binding /dev/null over it
+  ReadOnlyAgain,  // remount an existing path read-only (for /proc/sys and friends)
 };
 
 struct MountOp {
@@ -27,9 +27,9 @@ using MountPlan = std::vector<MountOp>;
 
 // Where the parts of an instance's filesystem come from on the host.
 struct FilesystemSources {
-  std::string code_dir;     // mounted read-only at /var/task; empty: not mounted
-  std::string runtime_dir;  // mounted read-only at /opt/thaw/runtime; empty: not mounted
-  std::string tmp_dir;      // the instance's private /tmp (thawd mounts a sized tmpfs there)
+  std::string code_dir;        // mounted read-only at /var/task; empty: not mounted
+  std::string runtime_dir;     // mounted read-only at /opt/thaw/runtime; empty: not mounted
+  std::string tmp_dir;         // the instance's private /tmp (thawd mounts a sized tmpfs there)
   std::vector<MountOp> extra;  // more binds, executed after the standard ones
 };
 

@@ -24,15 +24,15 @@ struct ResourceLimits {
 };
 
 struct SandboxSpec {
-  std::string name;                  // unique; the cgroup is <cgroup_parent>/<name>
+  std::string name;  // unique; the cgroup is <cgroup_parent>/<name>
   std::string cgroup_parent = "thaw";
-  std::vector<std::string> argv;     // argv[0] is an absolute path inside the sandbox
-  std::vector<std::string> env;      // "KEY=value"
+  std::vector<std::string> argv;  // argv[0] is an absolute path inside the sandbox
+  std::vector<std::string> env;   // "KEY=value"
   std::string cwd = "/";
-  uid_t uid = 1000;                  // inside the user namespace; never 0
+  uid_t uid = 1000;  // inside the user namespace; never 0
   gid_t gid = 1000;
   std::string hostname = "thaw";
-  std::string root_dir;              // a root template (rootfs.hpp)
+  std::string root_dir;  // a root template (rootfs.hpp)
   MountPlan mounts;
   CgroupLimits cgroup;
   ResourceLimits rlimits;

@@ -12,11 +12,11 @@
 namespace thaw::snapshots {
 
 struct CriuInfo {
-  std::string path;        // empty when not found
-  std::string version;     // "4.2.1"
+  std::string path;     // empty when not found
+  std::string version;  // "4.2.1"
   bool check_passed = false;
   std::string check_output;  // what `criu check` printed when it failed
-  bool usable() const;     // found, 4.2 or newer, and `criu check` passes
+  bool usable() const;       // found, 4.2 or newer, and `criu check` passes
 };
 
 // Looks for criu on PATH (and /usr/local/sbin), asks its version and runs `criu check`.
@@ -26,7 +26,7 @@ CriuInfo probe_criu();
 bool version_at_least(const std::string& version, const std::string& minimum);
 
 struct DumpRequest {
-  pid_t pid = -1;                  // root of the tree, as the host sees it
+  pid_t pid = -1;  // root of the tree, as the host sees it
   std::string images_dir;
   // Bind mounts from outside the instance: mount point inside -> key.
   std::vector<std::pair<std::string, std::string>> external_mounts;
@@ -36,7 +36,7 @@ struct DumpRequest {
 
 struct RestoreRequest {
   std::string images_dir;
-  std::string root;                // the instance's root on the host (--root)
+  std::string root;  // the instance's root on the host (--root)
   // key -> host path for each external mount of the dump.
   std::vector<std::pair<std::string, std::string>> mount_map;
   std::vector<std::string> extra_args;

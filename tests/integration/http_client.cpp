@@ -1,0 +1,46 @@
+#include "http_client.hpp"
+
+#include <boost/asio/write.hpp>
+
+namespace thaw::itest {
+
+HttpClient::HttpClient(uint16_t port) : stream_(io_) {
+  stream_.expires_after(std::chrono::seconds(30));
+  stream_.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
+}
+
+http::response<http::string_body> HttpClient::request(
+    http::verb method, const std::string& target, const std::string& body,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+  http::request<http::string_body> req{method, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  req.prepare_payload();
+  stream_.expires_after(std::chrono::seconds(30));
+  http::write(stream_, req);
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  http::read(stream_, buffer_, parser);
+  return parser.release();
+}
+
+http::response<http::string_body> HttpClient::raw(const std::string& bytes) {
+  stream_.expires_after(std::chrono::seconds(30));
+  boost::asio::write(stream_.socket(), boost::asio::buffer(bytes));
+  http::response<http::string_body> res;
+  http::read(stream_, buffer_, res);
+  return res;
+}
+
+bool HttpClient::connected() {
+  // A closed connection reads as end of stream.
+  beast::error_code ec;
+  char byte;
+  stream_.socket().non_blocking(true);
+  stream_.socket().read_some(boost::asio::buffer(&byte, 1), ec);
+  stream_.socket().non_blocking(false);
+  return ec == boost::asio::error::would_block;
+}
+
+}  // namespace thaw::itest

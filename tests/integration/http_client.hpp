@@ -1,0 +1,30 @@
+#pragma once
+// A small synchronous HTTP/1.1 client over a real TCP connection, for tests.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <string>
+
+namespace thaw::itest {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+class HttpClient {
+ public:
+  explicit HttpClient(uint16_t port);
+  http::response<http::string_body> request(
+      http::verb method, const std::string& target, const std::string& body = "",
+      const std::vector<std::pair<std::string, std::string>>& headers = {});
+  // Writes raw bytes and reads one response (for malformed requests).
+  http::response<http::string_body> raw(const std::string& bytes);
+  bool connected();
+
+ private:
+  boost::asio::io_context io_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+};
+
+}  // namespace thaw::itest

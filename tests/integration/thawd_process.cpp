@@ -1,0 +1,106 @@
+#include "thawd_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "sandbox/error.hpp"
+
+extern char** environ;
+
+namespace thaw::itest {
+
+namespace {
+
+pid_t spawn_program(const std::vector<std::string>& argv, int out_fd) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw_errno("spawn " + argv[0], rc);
+  return pid;
+}
+
+}  // namespace
+
+ThawdProcess::ThawdProcess(std::vector<std::string> extra_args) {
+  char tmpl[] = "/tmp/thawd-it-XXXXXX";
+  if (!mkdtemp(tmpl)) throw_errno("mkdtemp");
+  state_dir_ = std::string(tmpl) + "/state";
+  log_path_ = std::string(tmpl) + "/thawd.log";
+  std::vector<std::string> argv = {THAWD_PATH, "--listen", "127.0.0.1:0", "--state-dir",
+                                   state_dir_};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  const int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  pid_ = spawn_program(argv, log_fd);
+  close(log_fd);
+  // thawd logs {"event":"listening","port":N} once its socket is bound; the
+  // log file is followed until then (or until thawd exits).
+  for (int i = 0; i < 2000 && port_ == 0; ++i) {
+    std::istringstream lines(log());
+    for (std::string line; std::getline(lines, line);) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.value("event", "") == "listening") port_ = j.value("port", 0);
+    }
+    int status;
+    if (port_ == 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw Error("thawd exited at start: " + log());
+    }
+    if (port_ == 0) usleep(5000);
+  }
+  if (port_ == 0) throw Error("thawd did not report its port: " + log());
+}
+
+ThawdProcess::~ThawdProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status;
+    waitpid(pid_, &status, 0);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(std::filesystem::path(state_dir_).parent_path(), ec);
+}
+
+int ThawdProcess::stop() {
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return status;
+}
+
+std::string ThawdProcess::log() const {
+  std::ifstream in(log_path_);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::pair<int, std::string> run_program(const std::vector<std::string>& argv) {
+  char path[] = "/tmp/thaw-run-XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0) throw_errno("mkstemp");
+  const pid_t pid = spawn_program(argv, fd);
+  close(fd);
+  int status;
+  waitpid(pid, &status, 0);
+  std::ifstream in(path);
+  std::string out((std::istreambuf_iterator<char>(in)), {});
+  unlink(path);
+  return {status, out};
+}
+
+}  // namespace thaw::itest

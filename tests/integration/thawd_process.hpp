@@ -1,0 +1,40 @@
+#pragma once
+// Starts the real thawd binary on a free loopback port for end-to-end tests,
+// and talks to it over real HTTP. The process is stopped (and reaped) on destruction.
+
+#include <sys/types.h>
+
+#include <boost/beast/http.hpp>
+#include <string>
+#include <vector>
+
+namespace thaw::itest {
+
+namespace http = boost::beast::http;
+
+class ThawdProcess {
+ public:
+  explicit ThawdProcess(std::vector<std::string> extra_args = {});
+  ~ThawdProcess();
+  ThawdProcess(const ThawdProcess&) = delete;
+  ThawdProcess& operator=(const ThawdProcess&) = delete;
+
+  uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  const std::string& state_dir() const { return state_dir_; }
+  // Sends SIGTERM and waits; returns the exit status as waitpid gives it.
+  int stop();
+  // What thawd wrote to stderr so far.
+  std::string log() const;
+
+ private:
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+  std::string state_dir_;
+  std::string log_path_;
+};
+
+// Runs a program to completion; returns (exit status, stdout+stderr).
+std::pair<int, std::string> run_program(const std::vector<std::string>& argv);
+
+}  // namespace thaw::itest
