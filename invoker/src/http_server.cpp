@@ -1,6 +1,7 @@
 #include "invoker/http_server.hpp"
 
 #include <array>
+#include <atomic>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <limits>
@@ -19,7 +20,7 @@ struct HttpServer::Impl {
   HttpLimits limits;
   std::mutex mutex;
   std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions;
-  bool stopping = false;
+  std::atomic<bool> stopping{false};
 
   Impl(asio::io_context& ctx, const tcp::endpoint& ep, Handler h, HttpLimits l)
       : io(ctx), acceptor(asio::make_strand(ctx)), handler(std::move(h)), limits(std::move(l)) {
@@ -49,6 +50,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read_header(bool first) {
+    // stop() may have looked at this session while it was busy: an answer
+    // sent with keep-alive before the stop must not start a new wait.
+    if (server_->stopping) return close();
     parser_.emplace();
     parser_->header_limit(server_->limits.header_bytes);
     // The body limit depends on the route: it is set once the header is in.
@@ -102,11 +106,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       res = lambda_error(http::status::internal_server_error, "ServiceException", e.what(),
                          "Service");
     }
-    bool keep = req.keep_alive();
-    {
-      std::lock_guard lock(server_->mutex);
-      if (server_->stopping) keep = false;
-    }
+    const bool keep = req.keep_alive() && !server_->stopping;
     send(std::move(res), keep);
   }
 
