@@ -83,9 +83,13 @@ std::shared_ptr<const CompiledFilter> compile(const SeccompProfile& profile) {
     check(seccomp_rule_add(c.ctx, SCMP_ACT_ALLOW, clone_nr, 1,
                            SCMP_A0(SCMP_CMP_MASKED_EQ, kNamespaceCloneFlags, 0)),
           "allow clone without namespace flags");
-    check(seccomp_rule_add(c.ctx, SCMP_ACT_ERRNO(EPERM), clone_nr, 1,
-                           SCMP_A0(SCMP_CMP_MASKED_EQ, kNamespaceCloneFlags, kNamespaceCloneFlags)),
-          "refuse clone with namespace flags");
+    // Any one namespace flag is enough to refuse the call.
+    for (uint64_t bit = 1; bit != 0; bit <<= 1) {
+      if (!(kNamespaceCloneFlags & bit)) continue;
+      check(seccomp_rule_add(c.ctx, SCMP_ACT_ERRNO(EPERM), clone_nr, 1,
+                             SCMP_A0(SCMP_CMP_MASKED_EQ, bit, bit)),
+            "refuse clone with a namespace flag");
+    }
   }
 
   // libseccomp 2.5 can only export to a file descriptor: use a memfd.
