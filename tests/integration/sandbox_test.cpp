@@ -1,5 +1,13 @@
 // The sandbox, end to end: real namespaces, cgroups, mounts and seccomp.
 #include <gtest/gtest.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
 
 #include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
@@ -76,4 +84,133 @@ TEST_F(Sandbox, TearDownRemovesTheCgroup) {
   inst->wait();
   inst.reset();
   for (const auto& d : dirs) EXPECT_NE(access(d.c_str(), F_OK), 0) << d;
+}
+
+namespace {
+ino_t inode_of(int fd) {
+  struct stat st {};
+  fstat(fd, &st);
+  return st.st_ino;
+}
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::string s((std::istreambuf_iterator<char>(in)), {});
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+}  // namespace
+
+TEST_F(Sandbox, NetworkNamespaceIsOwnedByTheInstancesUserNamespace) {
+  auto ns = sandbox::make_user_net_namespaces(harness->mapping());
+  UniqueFd owner(ioctl(ns.net.get(), NS_GET_USERNS));
+  ASSERT_TRUE(owner) << strerror(errno);
+  EXPECT_EQ(inode_of(owner.get()), inode_of(ns.user.get()));
+}
+
+TEST_F(Sandbox, PoolHandsOutEachPairOnceAndRefills) {
+  sandbox::NamespacePool pool(harness->mapping(), 3);
+  pool.wait_ready(3);
+  EXPECT_EQ(pool.ready(), 3u);
+  std::set<ino_t> seen;
+  std::vector<sandbox::UserNetNamespaces> held;
+  for (int i = 0; i < 6; ++i) {  // more than the pool holds: the rest are made on demand
+    held.push_back(pool.acquire());
+    EXPECT_TRUE(seen.insert(inode_of(held.back().net.get())).second) << "a network namespace was handed out twice";
+  }
+  pool.wait_ready(3);
+  EXPECT_EQ(pool.ready(), 3u);
+}
+
+TEST_F(Sandbox, LoopbackIsUpInside) {
+  auto r = harness->run({"/usr/bin/python3", "-S", "-c",
+                         "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(1);"
+                         "c=socket.create_connection(s.getsockname()); a,_=s.accept(); c.send(b'hi');"
+                         "print(a.recv(2).decode())"});
+  EXPECT_EQ(r.status.code, 0) << r.err;
+  EXPECT_EQ(r.out, "hi\n");
+}
+
+TEST_F(Sandbox, CgroupLimitsAreApplied) {
+  auto spec = harness->spec({"/bin/sleep", "30"});
+  spec.cgroup.memory_bytes = 200ull << 20;
+  spec.cgroup.pids_max = 42;
+  spec.cgroup.cpus = sandbox::cpus_for_memory(200);
+  auto inst = harness->start(spec);
+  const auto layout = sandbox::detect_cgroup_layout();
+  const auto mem = sandbox::controller_mount("memory") + "/" + inst->cgroup().path();
+  const auto pids = sandbox::controller_mount("pids") + "/" + inst->cgroup().path();
+  const auto cpu = sandbox::controller_mount("cpu") + "/" + inst->cgroup().path();
+  if (layout.version_of("memory") == 1) {
+    EXPECT_EQ(read_text(mem + "/memory.limit_in_bytes"), std::to_string(200ull << 20));
+    EXPECT_EQ(read_text(cpu + "/cpu.cfs_quota_us"), "11306");  // 200/1769 of 100 ms
+  } else {
+    EXPECT_EQ(read_text(mem + "/memory.max"), std::to_string(200ull << 20));
+  }
+  EXPECT_EQ(read_text(pids + "/pids.max"), "42");
+  // The instance's process is in the group.
+  EXPECT_NE(read_text(pids + "/cgroup.procs").find(std::to_string(inst->pid())), std::string::npos);
+}
+
+TEST_F(Sandbox, UsageReportsPeakMemoryAndCpuTime) {
+  auto inst = harness->start(harness->spec(
+      {"/usr/bin/python3", "-S", "-c",
+       "import time\nb = bytearray(80 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+       "t = time.process_time()\nwhile time.process_time() - t < 0.2: pass"}));
+  EXPECT_EQ(inst->wait().code, 0);
+  const auto u = inst->usage();
+  EXPECT_GE(u.memory_peak_bytes, 80ull << 20);
+  EXPECT_LT(u.memory_peak_bytes, 256ull << 20);
+  EXPECT_GE(u.cpu_usage_ns, 200'000'000ull);
+  EXPECT_EQ(u.oom_kills, 0u);
+}
+
+TEST_F(Sandbox, SpawnRecordsTheTimeOfEachStep) {
+  auto inst = harness->start(harness->spec({"/bin/true"}));
+  const auto& t = inst->timings();
+  EXPECT_GT(t.cgroup_us, 0);
+  EXPECT_GT(t.clone_us, 0);
+  EXPECT_GT(t.child_setup_us, 0);
+  inst->wait();
+}
+
+TEST_F(Sandbox, OrphanCgroupsOfACrashedThawdAreReaped) {
+  // What a crashed thawd leaves: groups with no process in them...
+  for (const char* c : {"memory", "pids"}) {
+    const auto dir = sandbox::controller_mount(c) + "/" + harness->cgroup_parent() + "/orphan-1/nested";
+    std::filesystem::create_directories(dir);
+  }
+  // ...next to a live instance, whose group must survive.
+  auto live = harness->start(harness->spec({"/bin/sleep", "30"}));
+  EXPECT_GE(sandbox::reap_orphan_cgroups(harness->cgroup_parent()), 4);
+  for (const char* c : {"memory", "pids"})
+    EXPECT_FALSE(std::filesystem::exists(sandbox::controller_mount(c) + "/" + harness->cgroup_parent() + "/orphan-1"));
+  for (const auto& d : live->cgroup().directories()) EXPECT_TRUE(std::filesystem::exists(d)) << d;
+}
+
+TEST_F(Sandbox, InvalidSpecsAreRefusedWithTheReason) {
+  auto root = harness->spec({"/bin/true"});
+  root.uid = 0;
+  EXPECT_THROW(harness->start(root), Error);
+  auto relative = harness->spec({"bin/true"});
+  try {
+    harness->start(relative);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("argv[0] must be an absolute path"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CgroupLayout, DetectsThisHostsLayout) {
+  const auto layout = sandbox::detect_cgroup_layout();
+  if (access("/sys/fs/cgroup/unified", F_OK) == 0) {
+    EXPECT_EQ(layout.mode, sandbox::CgroupMode::Hybrid);
+  }
+  if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0) {
+    EXPECT_EQ(layout.version_of("memory"), 1);
+  }
+  if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+    EXPECT_EQ(layout.mode, sandbox::CgroupMode::V2);
+  }
+  EXPECT_NE(layout.version_of("memory"), 0);
+  EXPECT_NE(layout.version_of("pids"), 0);
 }
