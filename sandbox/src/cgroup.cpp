@@ -124,7 +124,9 @@ InstanceCgroup::InstanceCgroup(std::string path, const CgroupLimits& limits)
     if (int rc = cgroup_add_value_string(ctrl, s.name.c_str(), s.value.c_str()); rc != 0)
       throw Error("cgroup: " + path_ + ": set " + s.name + ": " + cgroup_strerror(rc));
   }
-  if (int rc = cgroup_create_cgroup(group_, 0); rc != 0) {
+  // ignore_ownership: otherwise libcgroup chowns every file of the group, which
+  // costs milliseconds and changes nothing (thawd owns them already).
+  if (int rc = cgroup_create_cgroup(group_, 1); rc != 0) {
     const std::string reason = cgroup_strerror(rc);
     cgroup_free(&group_);
     throw Error("cgroup: create " + path_ + ": " + reason);

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -138,6 +139,10 @@ void NamespacePool::wait_ready(size_t n) {
 }
 
 void NamespacePool::refill_loop() {
+  // Refilling is background work: it must not take a core from a spawn on the
+  // request path.
+  sched_param idle{};
+  pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     if (ready_.size() >= target_) {
