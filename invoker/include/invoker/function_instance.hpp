@@ -1,0 +1,110 @@
+#pragma once
+// One running instance of a function: its sandbox, its channel and its log.
+// The cold path is start() (spawn, boot the runtime, wait for init) followed
+// by invoke(); a warm invocation is invoke() again on an idle instance.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "invoker/frame_channel.hpp"
+#include "invoker/function_config.hpp"
+#include "sandbox/instance.hpp"
+#include "sandbox/rootfs.hpp"
+
+namespace thaw::invoker {
+
+class RuntimeApiServer;
+
+// What every instance on this host shares.
+struct HostEnvironment {
+  std::string state_dir;      // instances/ and rootfs/ live here
+  std::string runtimes_dir;   // images/runtimes
+  std::string root_template;  // prepared by prepare_host_environment()
+  sandbox::IdMapping mapping;
+  std::shared_ptr<sandbox::NamespacePool> namespaces;
+  std::string cgroup_parent = "thaw";
+  std::chrono::milliseconds init_timeout{10000};  // Lambda's limit for the init phase
+};
+
+// Builds the root template and the namespace pool under `state_dir`.
+HostEnvironment prepare_host_environment(const std::string& state_dir,
+                                         const std::string& runtimes_dir,
+                                         size_t namespace_pool_size = 4);
+
+constexpr uint64_t kMaxResponseBytes = 6 * 1024 * 1024;  // Lambda's synchronous limit
+constexpr size_t kLogTailBytes = 4096;                   // what X-Amz-Log-Result carries
+
+struct FunctionError {
+  std::string type;     // errorType: "ZeroDivisionError", "Runtime.ExitError", ...
+  std::string message;  // errorMessage
+  std::string body;     // the JSON body Lambda returns for it
+};
+
+struct InitOutcome {
+  bool ok = false;
+  double init_ms = 0;
+  std::optional<FunctionError> error;
+  std::string log;  // what the runtime printed during init
+};
+
+struct InvokeRequest {
+  std::string request_id;  // generated when empty
+  std::string payload;
+};
+
+struct InvokeResult {
+  std::string request_id;
+  std::string payload;                 // the response, or the error body
+  std::optional<FunctionError> error;  // set for function errors (X-Amz-Function-Error: Unhandled)
+  double duration_ms = 0;
+  uint64_t billed_ms = 0;
+  uint64_t max_memory_used_mb = 0;
+  uint32_t memory_size_mb = 0;
+  std::optional<double> init_ms;    // cold starts
+  std::string start_mode = "warm";  // "cold", "restore" or "warm"
+  std::string log;                  // START ... END, REPORT of this invocation
+  std::string report_line;
+  std::string log_tail() const;  // the last 4 KB of `log`
+};
+
+class FunctionInstance {
+ public:
+  // Spawns the sandbox and boots the runtime; returns once init finished or
+  // failed. A failed init leaves an instance that is not reusable.
+  static std::unique_ptr<FunctionInstance> start(const HostEnvironment& host,
+                                                 const FunctionConfig& config,
+                                                 const std::string& code_dir, InitOutcome& init);
+  ~FunctionInstance();
+
+  InvokeResult invoke(InvokeRequest request);
+  // False after any failure that could have left the runtime in a bad state.
+  bool reusable() const { return reusable_; }
+  const std::string& id() const { return id_; }
+  const sandbox::Instance& sandbox_instance() const { return *sandbox_; }
+
+ private:
+  FunctionInstance() = default;
+  FunctionError exit_error(const std::string& request_id);
+  void append_log(std::string_view text);
+
+  std::string id_;
+  FunctionConfig config_;
+  std::unique_ptr<sandbox::ScratchMount> tmp_;
+  std::unique_ptr<sandbox::Instance> sandbox_;
+  std::unique_ptr<FrameChannel> channel_;
+  std::unique_ptr<RuntimeApiServer> runtime_api_;  // "provided" runtimes only
+  UniqueFd log_;
+  std::string pending_log_;
+  bool reusable_ = false;
+  std::optional<double> first_init_ms_;
+};
+
+// The cold path as one call: start an instance, invoke it once, tear it down.
+InvokeResult invoke_cold(const HostEnvironment& host, const FunctionConfig& config,
+                         const std::string& code_dir, const std::string& payload);
+
+std::string new_request_id();
+
+}  // namespace thaw::invoker

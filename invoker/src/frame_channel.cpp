@@ -1,0 +1,136 @@
+#include "invoker/frame_channel.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace thaw::invoker {
+
+namespace {
+
+uint32_t load_be32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | uint32_t{u[3]};
+}
+
+void store_be32(char* p, uint32_t v) {
+  p[0] = static_cast<char>(v >> 24);
+  p[1] = static_cast<char>(v >> 16);
+  p[2] = static_cast<char>(v >> 8);
+  p[3] = static_cast<char>(v);
+}
+
+bool write_all(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        pollfd p{fd, POLLOUT, 0};
+        poll(&p, 1, 1000);
+        continue;
+      }
+      return false;
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+void drain_available(int fd, const std::function<void(std::string_view)>& sink) {
+  if (fd < 0) return;
+  char buf[65536];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLHUP))) return;
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) return;
+    sink(std::string_view(buf, static_cast<size_t>(n)));
+  }
+}
+
+bool FrameChannel::send(const nlohmann::json& header, std::string_view body) {
+  const auto h = header.dump();
+  char prefix[8];
+  store_be32(prefix, static_cast<uint32_t>(h.size()));
+  store_be32(prefix + 4, static_cast<uint32_t>(body.size()));
+  return write_all(socket_.get(), prefix, 8) && write_all(socket_.get(), h.data(), h.size()) &&
+         write_all(socket_.get(), body.data(), body.size());
+}
+
+bool FrameChannel::read_exact(char* out, size_t n, std::chrono::steady_clock::time_point deadline,
+                              int side_fd,
+                              const std::function<void(std::string_view)>& on_side_data,
+                              bool& timed_out) {
+  while (n > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      return false;
+    }
+    pollfd p[2] = {{socket_.get(), POLLIN, 0}, {side_fd, POLLIN, 0}};
+    const int rc =
+        poll(p, side_fd >= 0 ? 2 : 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 60000)));
+    if (rc < 0 && errno != EINTR) return false;
+    if (rc <= 0) continue;
+    if (side_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP))) {
+      char buf[65536];
+      const ssize_t r = read(side_fd, buf, sizeof buf);
+      if (r > 0) on_side_data(std::string_view(buf, static_cast<size_t>(r)));
+      if (r == 0) side_fd = -1;  // the instance closed its output
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      const ssize_t r = recv(socket_.get(), out, n, 0);
+      if (r == 0) return false;
+      if (r < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        return false;
+      }
+      out += r;
+      n -= static_cast<size_t>(r);
+    }
+  }
+  return true;
+}
+
+Received FrameChannel::receive(std::chrono::steady_clock::time_point deadline, uint64_t max_body,
+                               int side_fd,
+                               const std::function<void(std::string_view)>& on_side_data) {
+  Received out;
+  bool timed_out = false;
+  char prefix[8];
+  if (!read_exact(prefix, 8, deadline, side_fd, on_side_data, timed_out)) {
+    out.status = timed_out ? ReceiveStatus::TimedOut : ReceiveStatus::Closed;
+    return out;
+  }
+  const uint32_t header_len = load_be32(prefix), body_len = load_be32(prefix + 4);
+  if (header_len > (1u << 20)) return out;  // not our protocol: treat as a broken runtime
+  std::string header(header_len, '\0');
+  if (!read_exact(header.data(), header_len, deadline, side_fd, on_side_data, timed_out)) {
+    out.status = timed_out ? ReceiveStatus::TimedOut : ReceiveStatus::Closed;
+    return out;
+  }
+  out.frame.header = nlohmann::json::parse(header, nullptr, false);
+  if (out.frame.header.is_discarded() || !out.frame.header.is_object()) return out;
+  if (body_len > max_body) {
+    out.status = ReceiveStatus::TooLarge;
+    out.announced_body_bytes = body_len;
+    return out;
+  }
+  out.frame.body.resize(body_len);
+  if (!read_exact(out.frame.body.data(), body_len, deadline, side_fd, on_side_data, timed_out)) {
+    out.status = timed_out ? ReceiveStatus::TimedOut : ReceiveStatus::Closed;
+    return out;
+  }
+  out.status = ReceiveStatus::Frame;
+  return out;
+}
+
+}  // namespace thaw::invoker

@@ -1,0 +1,308 @@
+#include "invoker/function_instance.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "invoker/runtime_api_server.hpp"
+#include "sandbox/error.hpp"
+
+namespace thaw::invoker {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+uint64_t epoch_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::string format_ms(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", ms);
+  return buf;
+}
+
+FunctionError make_error(const std::string& type, const std::string& message) {
+  return {type, message, nlohmann::json{{"errorType", type}, {"errorMessage", message}}.dump()};
+}
+
+FunctionError parse_error_body(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  FunctionError e;
+  e.body = body;
+  if (j.is_object()) {
+    e.type = j.value("errorType", "Unhandled");
+    e.message = j.value("errorMessage", "");
+  } else {
+    e.type = "Unhandled";
+    e.message = body;
+  }
+  return e;
+}
+
+std::vector<std::string> runtime_argv(const std::string& runtime) {
+  if (runtime == "python3.11")
+    return {"/usr/bin/python3.11", "-u", "/opt/thaw/runtime/bootstrap.py"};
+  if (runtime == "nodejs20.x") return {"/usr/bin/node", "/opt/thaw/runtime/bootstrap.js"};
+  return {"/var/task/bootstrap"};
+}
+
+std::string instance_id(const std::string& function) {
+  static std::atomic<uint64_t> counter{0};
+  return function + "-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
+}
+
+}  // namespace
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const uint64_t a = rng(), b = rng();
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
+                static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(b & 0xffffffffffffull));
+  return buf;
+}
+
+std::string InvokeResult::log_tail() const {
+  return log.size() <= kLogTailBytes ? log : log.substr(log.size() - kLogTailBytes);
+}
+
+HostEnvironment prepare_host_environment(const std::string& state_dir,
+                                         const std::string& runtimes_dir,
+                                         size_t namespace_pool_size) {
+  HostEnvironment host;
+  host.state_dir = std::filesystem::absolute(state_dir).string();
+  host.runtimes_dir = std::filesystem::absolute(runtimes_dir).string();
+  std::filesystem::create_directories(host.state_dir + "/instances");
+  // Sandboxes run as another uid: they must be able to traverse to their mounts.
+  std::filesystem::permissions(host.state_dir, std::filesystem::perms(0755));
+  std::filesystem::permissions(host.state_dir + "/instances", std::filesystem::perms(0755));
+  host.root_template = sandbox::prepare_root_template(host.state_dir + "/rootfs");
+  host.namespaces = std::make_shared<sandbox::NamespacePool>(host.mapping, namespace_pool_size);
+  return host;
+}
+
+void FunctionInstance::append_log(std::string_view text) {
+  pending_log_.append(text);
+}
+
+std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment& host,
+                                                          const FunctionConfig& config,
+                                                          const std::string& code_dir,
+                                                          InitOutcome& init) {
+  validate(config);
+  std::unique_ptr<FunctionInstance> self(new FunctionInstance());
+  self->id_ = instance_id(config.name);
+  self->config_ = config;
+  const auto started = Clock::now();
+
+  const auto dir = host.state_dir + "/instances/" + self->id_;
+  self->tmp_ = std::make_unique<sandbox::ScratchMount>(
+      dir + "-tmp", uint64_t{config.ephemeral_storage_mb} << 20, host.mapping.to_host(0),
+      host.mapping.to_host(0));
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+    throw_errno("instance: socketpair");
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("instance: pipe");
+  self->log_.reset(pipe_fds[0]);
+  UniqueFd log_write(pipe_fds[1]);
+
+  auto namespaces = host.namespaces->acquire();
+  auto env = lambda_environment(config);
+  if (config.runtime == "provided") {
+    // The Runtime API listens inside the instance's own network namespace:
+    // the instance reaches it on its loopback and reaches nothing else.
+    self->runtime_api_ = std::make_unique<RuntimeApiServer>(namespaces.net.get(), std::move(theirs),
+                                                            function_arn(config.name));
+    env["AWS_LAMBDA_RUNTIME_API"] = self->runtime_api_->address();
+  } else {
+    env["THAW_CHANNEL_FD"] = "3";
+  }
+
+  sandbox::SandboxSpec spec;
+  spec.name = self->id_;
+  spec.cgroup_parent = host.cgroup_parent;
+  spec.argv = runtime_argv(config.runtime);
+  for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
+  spec.cwd = "/var/task";
+  spec.root_dir = host.root_template;
+  const auto runtime_dir =
+      config.runtime == "provided" ? "" : host.runtimes_dir + "/" + config.runtime;
+  spec.mounts = sandbox::standard_mount_plan({code_dir, runtime_dir, self->tmp_->dir(), {}});
+  spec.cgroup.memory_bytes = uint64_t{config.memory_mb} << 20;
+  spec.cgroup.cpus = sandbox::cpus_for_memory(config.memory_mb);
+  spec.cgroup.pids_max = 1024;
+  spec.rlimits.file_size_bytes = uint64_t{config.ephemeral_storage_mb} << 20;
+  spec.seccomp = sandbox::compiled(sandbox::default_profile());
+  spec.fds = {-1, log_write.get(), log_write.get()};
+  if (!self->runtime_api_) spec.fds.push_back(theirs.get());
+
+  try {
+    self->sandbox_ = sandbox::spawn(spec, std::move(namespaces));
+  } catch (const Error& e) {
+    throw e.with_context("starting instance of " + config.name);
+  }
+  log_write.reset();
+  theirs.reset();
+  self->channel_ = std::make_unique<FrameChannel>(std::move(ours));
+
+  const auto deadline = started + host.init_timeout;
+  auto* raw = self.get();
+  const auto got = self->channel_->receive(deadline, kMaxResponseBytes, self->log_.get(),
+                                           [raw](std::string_view s) { raw->append_log(s); });
+  init.init_ms = ms_between(started, Clock::now());
+  const auto type = got.status == ReceiveStatus::Frame ? got.frame.header.value("type", "") : "";
+  if (type == "ready") {
+    init.ok = true;
+    self->reusable_ = true;
+    self->first_init_ms_ = init.init_ms;
+  } else if (type == "init_error") {
+    init.error = parse_error_body(got.frame.body);
+  } else if (got.status == ReceiveStatus::TimedOut) {
+    self->sandbox_->kill();
+    init.error = make_error("Runtime.InitTimeout",
+                            "Init phase did not finish within " +
+                                format_ms(host.init_timeout.count() / 1000.0) + " seconds");
+  } else {
+    init.error = self->exit_error("");
+  }
+  drain_available(self->log_.get(), [raw](std::string_view s) { raw->append_log(s); });
+  init.log = std::move(self->pending_log_);
+  self->pending_log_.clear();
+  return self;
+}
+
+FunctionError FunctionInstance::exit_error(const std::string& request_id) {
+  // The runtime closed its channel: wait briefly for the exit to learn why.
+  auto status = sandbox_->wait_for(std::chrono::milliseconds(2000));
+  if (!status) {
+    sandbox_->kill();
+    status = sandbox_->wait();
+  }
+  const std::string prefix = request_id.empty() ? "" : "RequestId: " + request_id + " ";
+  if (status->out_of_memory)
+    return make_error("Runtime.OutOfMemory",
+                      prefix + "Error: Runtime exited with error: signal: killed");
+  const std::string how = status->signaled ? "signal: " + std::string(strsignal(status->code))
+                                           : "exit status " + std::to_string(status->code);
+  return make_error("Runtime.ExitError", prefix + "Error: Runtime exited with error: " + how);
+}
+
+InvokeResult FunctionInstance::invoke(InvokeRequest request) {
+  InvokeResult r;
+  r.request_id = request.request_id.empty() ? new_request_id() : request.request_id;
+  r.memory_size_mb = config_.memory_mb;
+  if (first_init_ms_) {
+    r.init_ms = first_init_ms_;
+    r.start_mode = "cold";
+    first_init_ms_.reset();
+  }
+  if (!reusable_) throw Error("instance " + id_ + " cannot serve invocations");
+  reusable_ = false;  // set again only when the invocation ends cleanly
+
+  auto* raw = this;
+  const auto sink = [raw](std::string_view s) { raw->append_log(s); };
+  drain_available(log_.get(), sink);
+  pending_log_.clear();
+  const auto started = Clock::now();
+  const auto deadline = started + std::chrono::seconds(config_.timeout_s);
+  const uint64_t deadline_epoch = epoch_ms() + uint64_t{config_.timeout_s} * 1000;
+  const nlohmann::json header = {{"type", "invoke"},
+                                 {"request_id", r.request_id},
+                                 {"deadline_ms", deadline_epoch},
+                                 {"function_arn", function_arn(config_.name)}};
+  Received got;
+  if (channel_->send(header, request.payload)) {
+    got = channel_->receive(deadline, kMaxResponseBytes, log_.get(), sink);
+  }
+  const auto finished = Clock::now();
+  r.duration_ms = ms_between(started, finished);
+  const auto type = got.status == ReceiveStatus::Frame ? got.frame.header.value("type", "") : "";
+  if (type == "response") {
+    r.payload = std::move(got.frame.body);
+    reusable_ = true;
+  } else if (type == "error") {
+    r.error = parse_error_body(got.frame.body);
+    r.payload = r.error->body;
+    reusable_ = true;  // a handled exception leaves the runtime able to serve
+  } else if (got.status == ReceiveStatus::TooLarge) {
+    sandbox_->kill();
+    r.error = make_error("Function.ResponseSizeTooLarge",
+                         "Response payload size (" + std::to_string(got.announced_body_bytes) +
+                             " bytes) exceeded maximum allowed payload size (" +
+                             std::to_string(kMaxResponseBytes) + " bytes).");
+  } else if (got.status == ReceiveStatus::TimedOut) {
+    sandbox_->kill();
+    sandbox_->wait();
+    r.error = make_error("Sandbox.Timedout", "RequestId: " + r.request_id +
+                                                 " Error: Task timed out after " +
+                                                 format_ms(config_.timeout_s) + " seconds");
+    r.duration_ms = config_.timeout_s * 1000.0;
+  } else {
+    r.error = exit_error(r.request_id);
+  }
+  if (r.error && r.payload.empty()) r.payload = r.error->body;
+  drain_available(log_.get(), sink);
+
+  const auto usage = sandbox_->usage();
+  r.max_memory_used_mb = (usage.memory_peak_bytes + (1 << 20) - 1) >> 20;
+  r.billed_ms = static_cast<uint64_t>(std::ceil(r.duration_ms));
+  r.report_line = "REPORT RequestId: " + r.request_id + "\tDuration: " + format_ms(r.duration_ms) +
+                  " ms\tBilled Duration: " + std::to_string(r.billed_ms) +
+                  " ms\tMemory Size: " + std::to_string(r.memory_size_mb) +
+                  " MB\tMax Memory Used: " + std::to_string(r.max_memory_used_mb) + " MB";
+  if (r.init_ms) r.report_line += "\tInit Duration: " + format_ms(*r.init_ms) + " ms";
+  r.report_line += "\tStart Mode: " + r.start_mode;
+  r.log = "START RequestId: " + r.request_id + " Version: $LATEST\n" + pending_log_;
+  if (!r.log.empty() && r.log.back() != '\n') r.log += '\n';
+  if (r.error && r.error->type == "Sandbox.Timedout") r.log += r.error->message + "\n";
+  r.log += "END RequestId: " + r.request_id + "\n" + r.report_line + "\n";
+  pending_log_.clear();
+  return r;
+}
+
+FunctionInstance::~FunctionInstance() {
+  runtime_api_.reset();  // stops its threads before the sandbox goes
+  sandbox_.reset();      // kills and reaps the process tree, removes the cgroup
+  tmp_.reset();
+}
+
+InvokeResult invoke_cold(const HostEnvironment& host, const FunctionConfig& config,
+                         const std::string& code_dir, const std::string& payload) {
+  InitOutcome init;
+  auto instance = FunctionInstance::start(host, config, code_dir, init);
+  if (!init.ok) {
+    InvokeResult r;
+    r.request_id = new_request_id();
+    r.start_mode = "cold";
+    r.init_ms = init.init_ms;
+    r.error = init.error;
+    r.payload = init.error ? init.error->body : "";
+    r.memory_size_mb = config.memory_mb;
+    r.log = "START RequestId: " + r.request_id + " Version: $LATEST\n" + init.log +
+            "END RequestId: " + r.request_id + "\n";
+    return r;
+  }
+  auto r = instance->invoke({"", payload});
+  r.log = init.log + r.log;
+  return r;
+}
+
+}  // namespace thaw::invoker
