@@ -16,13 +16,16 @@ namespace thaw::snapshots {
 
 namespace {
 
+constexpr int kFirstPassedFd = 10;
+
 struct RunResult {
   int status = -1;
   std::string output;
 };
 
-// Runs argv with stdout and stderr captured into a string.
-RunResult run(const std::vector<std::string>& argv) {
+// Runs argv with stdout and stderr captured into a string; `pass` are
+// descriptors placed at fd 10, 11, ... in the child.
+RunResult run(const std::vector<std::string>& argv, const std::vector<int>& pass = {}) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("criu: pipe");
   posix_spawn_file_actions_t actions;
@@ -30,6 +33,8 @@ RunResult run(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
   posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  for (size_t i = 0; i < pass.size(); ++i)
+    posix_spawn_file_actions_adddup2(&actions, pass[i], kFirstPassedFd + static_cast<int>(i));
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -108,8 +113,10 @@ CriuInfo probe_criu() {
 }
 
 void dump(const std::string& criu, const DumpRequest& r) {
-  std::vector<std::string> argv = {
-      criu, "dump", "-t", std::to_string(r.pid), "-D", r.images_dir, "-o", "dump.log", "-v4"};
+  const auto work = r.work_dir.empty() ? r.images_dir : r.work_dir;
+  std::vector<std::string> argv = {criu, "dump",       "-t", std::to_string(r.pid),
+                                   "-D", r.images_dir, "-W", work,
+                                   "-o", "dump.log",   "-v4"};
   for (const auto& [path, key] : r.external_mounts) {
     argv.push_back("--external");
     argv.push_back("mnt[" + path + "]:" + key);
@@ -119,15 +126,16 @@ void dump(const std::string& criu, const DumpRequest& r) {
   const auto result = run(argv);
   if (!succeeded(result))
     throw Error("criu dump of pid " + std::to_string(r.pid) + ": " +
-                error_lines(r.images_dir + "/dump.log", result.output));
+                error_lines(work + "/dump.log", result.output));
 }
 
 pid_t restore(const std::string& criu, const RestoreRequest& r) {
-  const auto pidfile = r.images_dir + "/restored.pid";
+  const auto work = r.work_dir.empty() ? r.images_dir : r.work_dir;
+  const auto pidfile = work + "/restored.pid";
   unlink(pidfile.c_str());
-  std::vector<std::string> argv = {criu,        "restore",     "-D",  r.images_dir,
-                                   "-o",        "restore.log", "-v4", "--restore-detached",
-                                   "--pidfile", pidfile};
+  std::vector<std::string> argv = {
+      criu, "restore",     "-D",  r.images_dir,         "-W",        work,
+      "-o", "restore.log", "-v4", "--restore-detached", "--pidfile", pidfile};
   if (!r.root.empty()) {
     argv.push_back("--root");
     argv.push_back(r.root);
@@ -136,11 +144,18 @@ pid_t restore(const std::string& criu, const RestoreRequest& r) {
     argv.push_back("--external");
     argv.push_back("mnt[" + key + "]:" + path);
   }
+  std::vector<int> pass;
+  for (const auto& f : r.inherit) {
+    argv.push_back("--inherit-fd");
+    argv.push_back("fd[" + std::to_string(kFirstPassedFd + static_cast<int>(pass.size())) +
+                   "]:" + f.dumped_file);
+    pass.push_back(f.fd);
+  }
   argv.insert(argv.end(), r.extra_args.begin(), r.extra_args.end());
-  const auto result = run(argv);
+  const auto result = run(argv, pass);
   if (!succeeded(result))
     throw Error("criu restore from " + r.images_dir + ": " +
-                error_lines(r.images_dir + "/restore.log", result.output));
+                error_lines(work + "/restore.log", result.output));
   std::ifstream in(pidfile);
   pid_t pid = -1;
   in >> pid;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "invoker/function_instance.hpp"
@@ -325,4 +326,35 @@ TEST_F(Functions, PandasHeavyInit) {
   auto r = cold(c, "python-pandas", R"({"values":[1,2,3]})");
   ASSERT_FALSE(r.error) << r.payload << r.log;
   EXPECT_EQ(json::parse(r.payload), json({{"sum", 6}, {"mean", 2.0}}));
+}
+
+TEST_F(Functions, ProvidedWithTheNodeJsRuntimeInterfaceClientFromNpm) {
+  const std::string ric = std::string(THAW_SOURCE_DIR) + "/tests/e2e/node_modules/aws-lambda-ric";
+  if (!fs::exists(ric + "/dist/rapid-client.node"))
+    GTEST_SKIP() << "aws-lambda-ric is not installed (scripts/install-deps installs it from npm)";
+  // A code package as a user would build it: handler, bootstrap, node_modules.
+  const auto code = state_ + "/ric-code";
+  fs::create_directories(code + "/node_modules/aws-lambda-ric");
+  for (const char* part : {"package.json", "bin", "dist"})
+    fs::copy(ric + "/" + part, code + "/node_modules/aws-lambda-ric/" + part,
+             fs::copy_options::recursive);
+  fs::copy_file(example("node-hello") + "/index.js", code + "/index.js");
+  {
+    std::ofstream boot(code + "/bootstrap");
+    boot << "#!/bin/sh\ncd /var/task\nexec /usr/bin/node "
+            "/var/task/node_modules/aws-lambda-ric/bin/index.mjs "
+            "index.handler\n";
+  }
+  fs::permissions(code + "/bootstrap", fs::perms(0755));
+  fs::permissions(state_, fs::perms(0755));
+  auto c = config("provided", "");
+  c.timeout_s = 20;
+  InitOutcome init;
+  auto inst = FunctionInstance::start(*host_, c, code, init);
+  ASSERT_TRUE(init.ok) << (init.error ? init.error->body : "") << init.log;
+  for (const char* name : {"ric", "again"}) {
+    auto r = inst->invoke({"", std::string(R"({"name":")") + name + "\"}"});
+    ASSERT_FALSE(r.error) << r.payload << r.log;
+    EXPECT_EQ(json::parse(r.payload)["message"], std::string("hello ") + name);
+  }
 }

@@ -28,17 +28,27 @@ bool version_at_least(const std::string& version, const std::string& minimum);
 struct DumpRequest {
   pid_t pid = -1;  // root of the tree, as the host sees it
   std::string images_dir;
+  std::string work_dir;  // CRIU's log goes here; default: images_dir
   // Bind mounts from outside the instance: mount point inside -> key.
   std::vector<std::pair<std::string, std::string>> external_mounts;
   bool leave_running = false;
   std::vector<std::string> extra_args;
 };
 
+// A descriptor of ours handed to the restored tree in place of a dumped file
+// ("socket:[123]", "pipe:[456]"), through CRIU's --inherit-fd.
+struct InheritedFd {
+  int fd;
+  std::string dumped_file;
+};
+
 struct RestoreRequest {
-  std::string images_dir;
-  std::string root;  // the instance's root on the host (--root)
+  std::string images_dir;  // read only: many restores may share it
+  std::string work_dir;    // log and pid file of this restore
+  std::string root;        // the instance's root on the host (--root)
   // key -> host path for each external mount of the dump.
   std::vector<std::pair<std::string, std::string>> mount_map;
+  std::vector<InheritedFd> inherit;
   std::vector<std::string> extra_args;
 };
 

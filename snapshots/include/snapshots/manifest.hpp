@@ -1,0 +1,52 @@
+#pragma once
+// A snapshot's manifest: what it was made from and a checksum of every file.
+// Loading checks it before use and refuses a mismatch with the reason.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace thaw::snapshots {
+
+constexpr int kManifestFormat = 1;
+
+struct SnapshotManifest {
+  int format = kManifestFormat;
+  std::string function_digest;  // code sha256 + configuration + runtime + thaw version
+  std::string criu_version;
+  std::string kernel_release;
+  int64_t created_unix_ms = 0;
+  std::map<std::string, std::string> files;  // path relative to the snapshot dir -> sha256
+  // What restore needs to rebuild the instance's world.
+  std::vector<std::pair<std::string, std::string>> external_mounts;  // mount point inside -> key
+  std::string channel_file;  // "socket:[123]": handed a fresh socket at restore
+  std::string log_file;      // "pipe:[456]": handed a fresh pipe at restore
+  int channel_fd = 3;        // fd numbers inside the instance
+  std::vector<int> log_fds = {1, 2};
+};
+
+std::string to_json(const SnapshotManifest& m);
+SnapshotManifest manifest_from_json(const std::string& text);  // throws Error
+
+// What a restore expects; any difference refuses the snapshot.
+struct RestoreExpectations {
+  std::string function_digest;
+  std::string criu_version;
+  std::string kernel_release;
+};
+
+// Throws Error naming the first mismatch ("snapshot made by criu 4.1, this host has 4.2.1").
+void check_compatible(const SnapshotManifest& m, const RestoreExpectations& expected);
+
+// sha256 of a file's contents, hex. Throws Error.
+std::string sha256_file(const std::string& path);
+
+// Checksums every regular file under `dir` (except manifest.json and logs).
+std::map<std::string, std::string> checksum_tree(const std::string& dir);
+
+// Throws Error naming the first missing, extra or changed file.
+void verify_files(const SnapshotManifest& m, const std::string& dir);
+
+}  // namespace thaw::snapshots

@@ -1,0 +1,82 @@
+#pragma once
+// Where snapshots live: one directory per function digest under the state
+// directory (durable), optionally mirrored in a memory-backed cache that
+// restores read from. A snapshot becomes visible only once complete.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "snapshots/manifest.hpp"
+
+namespace thaw::snapshots {
+
+struct SnapshotInfo {
+  std::string digest;
+  uint64_t bytes = 0;
+  int64_t created_unix_ms = 0;
+  uint64_t restores = 0;
+  int64_t last_restore_unix_ms = 0;
+};
+
+class SnapshotStore;
+
+// The right to make the snapshot of one digest; only one exists at a time.
+class SnapshotClaim {
+ public:
+  ~SnapshotClaim();  // an unpublished claim removes its work directory
+  SnapshotClaim(const SnapshotClaim&) = delete;
+  SnapshotClaim& operator=(const SnapshotClaim&) = delete;
+  const std::string& work_dir() const { return work_dir_; }
+  const std::string& digest() const { return digest_; }
+
+ private:
+  friend class SnapshotStore;
+  SnapshotClaim(SnapshotStore& store, std::string digest, std::string work_dir)
+      : store_(store), digest_(std::move(digest)), work_dir_(std::move(work_dir)) {}
+  SnapshotStore& store_;
+  std::string digest_;
+  std::string work_dir_;
+  bool published_ = false;
+};
+
+class SnapshotStore {
+ public:
+  // `cache_root` empty: restores read the durable copy.
+  explicit SnapshotStore(std::string durable_root, std::string cache_root = "");
+
+  // Null when a snapshot of `digest` exists or is being made.
+  std::unique_ptr<SnapshotClaim> try_claim(const std::string& digest);
+  // Checksums the work directory into the manifest, then makes it visible.
+  void publish(SnapshotClaim& claim, SnapshotManifest manifest);
+
+  // The directory to restore from and its manifest, checked against
+  // `expected` and the files' checksums. Throws Error with the reason.
+  std::pair<std::string, SnapshotManifest> open(const std::string& digest,
+                                                const RestoreExpectations& expected);
+  bool exists(const std::string& digest) const;
+  void discard(const std::string& digest);
+  // Removes every snapshot whose digest is not in `keep`; returns how many.
+  int collect_garbage(const std::set<std::string>& keep);
+  void record_restore(const std::string& digest);
+  std::vector<SnapshotInfo> list() const;
+
+ private:
+  friend class SnapshotClaim;
+  void release(const std::string& digest);
+  std::string durable_dir(const std::string& digest) const { return durable_ + "/" + digest; }
+  std::string cache_dir(const std::string& digest) const { return cache_ + "/" + digest; }
+
+  std::string durable_;
+  std::string cache_;
+  mutable std::mutex mutex_;
+  std::set<std::string> in_progress_;
+  std::map<std::string, std::pair<uint64_t, int64_t>> restores_;  // digest -> (count, last ms)
+};
+
+}  // namespace thaw::snapshots

@@ -1,0 +1,122 @@
+#include "snapshots/manifest.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "sandbox/error.hpp"
+#include "sandbox/unique_fd.hpp"
+
+namespace fs = std::filesystem;
+
+namespace thaw::snapshots {
+
+namespace {
+
+// CRIU's logs and our own manifest are not part of the image set.
+bool checksummed(const std::string& relative) {
+  const bool log = relative.size() >= 4 && relative.compare(relative.size() - 4, 4, ".log") == 0;
+  return relative != "manifest.json" && !log;
+}
+
+}  // namespace
+
+std::string to_json(const SnapshotManifest& m) {
+  nlohmann::json j = {{"format", m.format},
+                      {"function_digest", m.function_digest},
+                      {"criu_version", m.criu_version},
+                      {"kernel_release", m.kernel_release},
+                      {"created_unix_ms", m.created_unix_ms},
+                      {"files", m.files},
+                      {"external_mounts", m.external_mounts},
+                      {"channel_file", m.channel_file},
+                      {"log_file", m.log_file},
+                      {"channel_fd", m.channel_fd},
+                      {"log_fds", m.log_fds}};
+  return j.dump(2);
+}
+
+SnapshotManifest manifest_from_json(const std::string& text) {
+  try {
+    const auto j = nlohmann::json::parse(text);
+    SnapshotManifest m;
+    m.format = j.at("format").get<int>();
+    if (m.format != kManifestFormat)
+      throw Error("snapshot manifest: format " + std::to_string(m.format) +
+                  ", this thaw reads format " + std::to_string(kManifestFormat));
+    m.function_digest = j.at("function_digest").get<std::string>();
+    m.criu_version = j.at("criu_version").get<std::string>();
+    m.kernel_release = j.at("kernel_release").get<std::string>();
+    m.created_unix_ms = j.at("created_unix_ms").get<int64_t>();
+    m.files = j.at("files").get<std::map<std::string, std::string>>();
+    m.external_mounts =
+        j.at("external_mounts").get<std::vector<std::pair<std::string, std::string>>>();
+    m.channel_file = j.at("channel_file").get<std::string>();
+    m.log_file = j.at("log_file").get<std::string>();
+    m.channel_fd = j.at("channel_fd").get<int>();
+    m.log_fds = j.at("log_fds").get<std::vector<int>>();
+    return m;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("snapshot manifest: ") + e.what());
+  }
+}
+
+void check_compatible(const SnapshotManifest& m, const RestoreExpectations& want) {
+  if (m.function_digest != want.function_digest)
+    throw Error("snapshot is of another function digest (" + m.function_digest + ", want " +
+                want.function_digest + ")");
+  if (m.criu_version != want.criu_version)
+    throw Error("snapshot made by criu " + m.criu_version + ", this host has " + want.criu_version);
+  if (m.kernel_release != want.kernel_release)
+    throw Error("snapshot made on kernel " + m.kernel_release + ", this host runs " +
+                want.kernel_release);
+}
+
+std::string sha256_file(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("checksum: open " + path);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  char buf[1 << 16];
+  ssize_t n;
+  while ((n = read(fd.get(), buf, sizeof buf)) > 0)
+    EVP_DigestUpdate(ctx.get(), buf, static_cast<size_t>(n));
+  if (n < 0) throw_errno("checksum: read " + path);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &len);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::map<std::string, std::string> checksum_tree(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    const auto rel = fs::relative(e.path(), dir).string();
+    if (checksummed(rel)) files[rel] = sha256_file(e.path().string());
+  }
+  return files;
+}
+
+void verify_files(const SnapshotManifest& m, const std::string& dir) {
+  const auto actual = checksum_tree(dir);
+  for (const auto& [rel, sum] : m.files) {
+    auto it = actual.find(rel);
+    if (it == actual.end()) throw Error("snapshot file missing: " + rel);
+    if (it->second != sum) throw Error("snapshot file changed (checksum mismatch): " + rel);
+  }
+  for (const auto& [rel, sum] : actual)
+    if (!m.files.count(rel)) throw Error("snapshot has a file its manifest does not list: " + rel);
+}
+
+}  // namespace thaw::snapshots
