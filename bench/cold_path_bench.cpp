@@ -36,9 +36,7 @@ double pct(std::vector<double> v, double p) {
 // The runtime's bootstrap as a plain child process: same interpreter, same
 // handler, same channel protocol, no namespaces, no cgroup, no seccomp.
 bool run_bare(const Workload& w, const std::string& source, const std::string& expect) {
-  int pair[2];
-  socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair);
-  UniqueFd ours(pair[0]), theirs(pair[1]);
+  auto pipes = make_channel_pipes();
   FunctionConfig c;
   c.name = "bare";
   c.runtime = w.runtime;
@@ -57,7 +55,8 @@ bool run_bare(const Workload& w, const std::string& source, const std::string& e
                                      source + "/images/runtimes/nodejs20.x/bootstrap.js"};
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, theirs.get(), 3);
+  posix_spawn_file_actions_adddup2(&fa, pipes.runtime_in.get(), kRuntimeChannelIn);
+  posix_spawn_file_actions_adddup2(&fa, pipes.runtime_out.get(), kRuntimeChannelOut);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   std::vector<char*> a, e;
   for (auto& s : argv) a.push_back(s.data());
@@ -67,8 +66,9 @@ bool run_bare(const Workload& w, const std::string& source, const std::string& e
   pid_t pid;
   if (posix_spawn(&pid, a[0], &fa, nullptr, a.data(), e.data()) != 0) return false;
   posix_spawn_file_actions_destroy(&fa);
-  theirs.reset();
-  FrameChannel ch(std::move(ours));
+  pipes.runtime_in.reset();
+  pipes.runtime_out.reset();
+  FrameChannel ch(std::move(pipes.thawd_in), std::move(pipes.thawd_out));
   const auto deadline = Clock::now() + std::chrono::seconds(60);
   auto ready = ch.receive(deadline, kMaxResponseBytes, -1, [](std::string_view) {});
   bool ok = ready.status == ReceiveStatus::Frame && ready.frame.header.value("type", "") == "ready";
@@ -87,6 +87,7 @@ bool run_bare(const Workload& w, const std::string& source, const std::string& e
 }  // namespace
 
 int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
   const int runs = argc > 1 ? std::atoi(argv[1]) : 50;
   const std::string source = argc > 2 ? argv[2] : THAW_SOURCE_DIR;
   if (geteuid() != 0) {

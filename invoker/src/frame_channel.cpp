@@ -7,6 +7,8 @@
 
 #include <cerrno>
 
+#include "sandbox/error.hpp"
+
 namespace thaw::invoker {
 
 namespace {
@@ -25,7 +27,7 @@ void store_be32(char* p, uint32_t v) {
 
 bool write_all(int fd, const char* data, size_t n) {
   while (n > 0) {
-    const ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);
+    const ssize_t w = ::write(fd, data, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -42,6 +44,23 @@ bool write_all(int fd, const char* data, size_t n) {
 }
 
 }  // namespace
+
+ChannelPipes make_channel_pipes() {
+  int down[2], up[2];
+  if (pipe2(down, O_CLOEXEC) != 0) throw_errno("channel: pipe");
+  if (pipe2(up, O_CLOEXEC) != 0) {
+    const int err = errno;
+    close(down[0]);
+    close(down[1]);
+    throw_errno("channel: pipe", err);
+  }
+  ChannelPipes p;
+  p.runtime_in.reset(down[0]);
+  p.thawd_out.reset(down[1]);
+  p.thawd_in.reset(up[0]);
+  p.runtime_out.reset(up[1]);
+  return p;
+}
 
 void drain_available(int fd, const std::function<void(std::string_view)>& sink) {
   if (fd < 0) return;
@@ -60,8 +79,8 @@ bool FrameChannel::send(const nlohmann::json& header, std::string_view body) {
   char prefix[8];
   store_be32(prefix, static_cast<uint32_t>(h.size()));
   store_be32(prefix + 4, static_cast<uint32_t>(body.size()));
-  return write_all(socket_.get(), prefix, 8) && write_all(socket_.get(), h.data(), h.size()) &&
-         write_all(socket_.get(), body.data(), body.size());
+  return write_all(out_.get(), prefix, 8) && write_all(out_.get(), h.data(), h.size()) &&
+         write_all(out_.get(), body.data(), body.size());
 }
 
 bool FrameChannel::read_exact(char* out, size_t n, std::chrono::steady_clock::time_point deadline,
@@ -75,7 +94,7 @@ bool FrameChannel::read_exact(char* out, size_t n, std::chrono::steady_clock::ti
       timed_out = true;
       return false;
     }
-    pollfd p[2] = {{socket_.get(), POLLIN, 0}, {side_fd, POLLIN, 0}};
+    pollfd p[2] = {{in_.get(), POLLIN, 0}, {side_fd, POLLIN, 0}};
     const int rc =
         poll(p, side_fd >= 0 ? 2 : 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 60000)));
     if (rc < 0 && errno != EINTR) return false;
@@ -87,7 +106,7 @@ bool FrameChannel::read_exact(char* out, size_t n, std::chrono::steady_clock::ti
       if (r == 0) side_fd = -1;  // the instance closed its output
     }
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      const ssize_t r = recv(socket_.get(), out, n, 0);
+      const ssize_t r = ::read(in_.get(), out, n);
       if (r == 0) return false;
       if (r < 0) {
         if (errno == EINTR || errno == EAGAIN) continue;

@@ -1,6 +1,8 @@
 #include "invoker/function_instance.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -94,6 +96,11 @@ HostEnvironment prepare_host_environment(const std::string& state_dir,
   std::filesystem::permissions(host.state_dir + "/instances", std::filesystem::perms(0755));
   host.root_template = sandbox::prepare_root_template(host.state_dir + "/rootfs");
   host.namespaces = std::make_shared<sandbox::NamespacePool>(host.mapping, namespace_pool_size);
+  // Restored instances are re-parented to the nearest subreaper when CRIU
+  // exits: that must be us, so we can wait for them.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  // A runtime that dies closes its pipes: writing to them must fail, not kill us.
+  signal(SIGPIPE, SIG_IGN);
   return host;
 }
 
@@ -115,10 +122,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   self->tmp_ = std::make_unique<sandbox::ScratchMount>(
       dir + "-tmp", uint64_t{config.ephemeral_storage_mb} << 20, host.mapping.to_host(0),
       host.mapping.to_host(0));
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
-    throw_errno("instance: socketpair");
-  UniqueFd ours(pair[0]), theirs(pair[1]);
+  auto pipes = make_channel_pipes();
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("instance: pipe");
   self->log_.reset(pipe_fds[0]);
@@ -129,7 +133,12 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   if (config.runtime == "provided") {
     // The Runtime API listens inside the instance's own network namespace:
     // the instance reaches it on its loopback and reaches nothing else.
-    self->runtime_api_ = std::make_unique<RuntimeApiServer>(namespaces.net.get(), std::move(theirs),
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+      throw_errno("instance: socketpair");
+    pipes.thawd_in.reset(pair[0]);
+    pipes.thawd_out.reset(dup(pair[0]));
+    self->runtime_api_ = std::make_unique<RuntimeApiServer>(namespaces.net.get(), UniqueFd(pair[1]),
                                                             function_arn(config.name));
     env["AWS_LAMBDA_RUNTIME_API"] = self->runtime_api_->address();
   } else {
@@ -146,13 +155,21 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   const auto runtime_dir =
       config.runtime == "provided" ? "" : host.runtimes_dir + "/" + config.runtime;
   spec.mounts = sandbox::standard_mount_plan({code_dir, runtime_dir, self->tmp_->dir(), {}});
+  self->mounts_ = spec.mounts;
+  self->code_dir_ = code_dir;
+  self->instance_dir_ = dir;
   spec.cgroup.memory_bytes = uint64_t{config.memory_mb} << 20;
-  spec.cgroup.cpus = sandbox::cpus_for_memory(config.memory_mb);
+  // Init runs without a CPU quota, as Lambda boosts init; the function's
+  // share (proportional to memory) applies from the first invocation on.
+  spec.cgroup.cpus = 0;
   spec.cgroup.pids_max = 1024;
   spec.rlimits.file_size_bytes = uint64_t{config.ephemeral_storage_mb} << 20;
   spec.seccomp = sandbox::compiled(sandbox::default_profile());
   spec.fds = {-1, log_write.get(), log_write.get()};
-  if (!self->runtime_api_) spec.fds.push_back(theirs.get());
+  if (!self->runtime_api_) {
+    spec.fds.push_back(pipes.runtime_in.get());   // becomes fd 3
+    spec.fds.push_back(pipes.runtime_out.get());  // becomes fd 4
+  }
 
   try {
     self->sandbox_ = sandbox::spawn(spec, std::move(namespaces));
@@ -160,8 +177,10 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
     throw e.with_context("starting instance of " + config.name);
   }
   log_write.reset();
-  theirs.reset();
-  self->channel_ = std::make_unique<FrameChannel>(std::move(ours));
+  pipes.runtime_in.reset();
+  pipes.runtime_out.reset();
+  self->channel_ =
+      std::make_unique<FrameChannel>(std::move(pipes.thawd_in), std::move(pipes.thawd_out));
 
   const auto deadline = started + host.init_timeout;
   auto* raw = self.get();
@@ -170,6 +189,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   init.init_ms = ms_between(started, Clock::now());
   const auto type = got.status == ReceiveStatus::Frame ? got.frame.header.value("type", "") : "";
   if (type == "ready") {
+    self->sandbox_->cgroup().set_cpus(sandbox::cpus_for_memory(config.memory_mb));
     init.ok = true;
     self->reusable_ = true;
     self->first_init_ms_ = init.init_ms;
@@ -213,6 +233,10 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
     r.init_ms = first_init_ms_;
     r.start_mode = "cold";
     first_init_ms_.reset();
+  } else if (first_restore_ms_) {
+    r.restore_ms = first_restore_ms_;
+    r.start_mode = "restore";
+    first_restore_ms_.reset();
   }
   if (!reusable_) throw Error("instance " + id_ + " cannot serve invocations");
   reusable_ = false;  // set again only when the invocation ends cleanly
@@ -269,6 +293,7 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
                   " ms\tMemory Size: " + std::to_string(r.memory_size_mb) +
                   " MB\tMax Memory Used: " + std::to_string(r.max_memory_used_mb) + " MB";
   if (r.init_ms) r.report_line += "\tInit Duration: " + format_ms(*r.init_ms) + " ms";
+  if (r.restore_ms) r.report_line += "\tRestore Duration: " + format_ms(*r.restore_ms) + " ms";
   r.report_line += "\tStart Mode: " + r.start_mode;
   r.log = "START RequestId: " + r.request_id + " Version: $LATEST\n" + pending_log_;
   if (!r.log.empty() && r.log.back() != '\n') r.log += '\n';

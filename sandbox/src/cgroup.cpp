@@ -159,6 +159,22 @@ void InstanceCgroup::attach(pid_t pid) const {
                 cgroup_strerror(rc));
 }
 
+void InstanceCgroup::set_cpus(double cpus) const {
+  static const CgroupLayout layout = detect_cgroup_layout();
+  CgroupLimits limits;
+  limits.cpus = cpus;
+  struct cgroup* change = cgroup_new_cgroup(path_.c_str());
+  if (!change) throw Error("cgroup: cannot describe group " + path_);
+  auto* ctrl = cgroup_add_controller(change, "cpu");
+  for (const auto& s : cgroup_settings(limits, layout, false)) {
+    if (s.controller != "cpu") continue;
+    cgroup_add_value_string(ctrl, s.name.c_str(), s.value.c_str());
+  }
+  const int rc = ctrl ? cgroup_modify_cgroup(change) : ECGFAIL;
+  cgroup_free(&change);
+  if (rc != 0) throw Error("cgroup: set CPU quota of " + path_ + ": " + cgroup_strerror(rc));
+}
+
 CgroupUsage InstanceCgroup::usage() const {
   static const CgroupLayout layout = detect_cgroup_layout();
   CgroupUsage u;

@@ -48,12 +48,15 @@ std::vector<CgroupSetting> cgroup_settings(const CgroupLimits& limits, const Cgr
     if (swap_accounting) out.push_back({"memory", "memory.memsw.limit_in_bytes", bytes});
     out.push_back({"memory", "memory.swappiness", "0"});
   }
+  // cpus <= 0 means no quota at all.
+  const bool unlimited = limits.cpus <= 0;
+  const auto quota = unlimited ? std::string() : std::to_string(quota_us);
   if (layout.version_of("cpu") == 2) {
     out.push_back(
-        {"cpu", "cpu.max", std::to_string(quota_us) + " " + std::to_string(kCpuPeriodUs)});
+        {"cpu", "cpu.max", (unlimited ? "max" : quota) + " " + std::to_string(kCpuPeriodUs)});
   } else if (layout.version_of("cpu") == 1) {
     out.push_back({"cpu", "cpu.cfs_period_us", std::to_string(kCpuPeriodUs)});
-    out.push_back({"cpu", "cpu.cfs_quota_us", std::to_string(quota_us)});
+    out.push_back({"cpu", "cpu.cfs_quota_us", unlimited ? "-1" : quota});
   }
   if (layout.version_of("pids") != 0)
     out.push_back({"pids", "pids.max", std::to_string(limits.pids_max)});

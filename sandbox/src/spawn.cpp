@@ -172,6 +172,17 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
   return inst;
 }
 
+std::unique_ptr<Instance> adopt(std::string name, pid_t pid,
+                                std::unique_ptr<InstanceCgroup> cgroup) {
+  std::unique_ptr<Instance> inst(new Instance());
+  inst->name_ = std::move(name);
+  inst->pid_ = pid;
+  inst->cgroup_ = std::move(cgroup);
+  inst->pidfd_.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!inst->pidfd_) throw_errno("sandbox: pidfd_open of adopted pid " + std::to_string(pid));
+  return inst;
+}
+
 std::string ExitStatus::describe() const {
   if (out_of_memory) return "killed: out of memory";
   if (signaled) return std::string("killed by signal ") + strsignal(code);

@@ -33,10 +33,7 @@ std::string to_json(const SnapshotManifest& m) {
                       {"created_unix_ms", m.created_unix_ms},
                       {"files", m.files},
                       {"external_mounts", m.external_mounts},
-                      {"channel_file", m.channel_file},
-                      {"log_file", m.log_file},
-                      {"channel_fd", m.channel_fd},
-                      {"log_fds", m.log_fds}};
+                      {"inherited", m.inherited}};
   return j.dump(2);
 }
 
@@ -55,10 +52,7 @@ SnapshotManifest manifest_from_json(const std::string& text) {
     m.files = j.at("files").get<std::map<std::string, std::string>>();
     m.external_mounts =
         j.at("external_mounts").get<std::vector<std::pair<std::string, std::string>>>();
-    m.channel_file = j.at("channel_file").get<std::string>();
-    m.log_file = j.at("log_file").get<std::string>();
-    m.channel_fd = j.at("channel_fd").get<int>();
-    m.log_fds = j.at("log_fds").get<std::vector<int>>();
+    m.inherited = j.at("inherited").get<std::map<int, std::string>>();
     return m;
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("snapshot manifest: ") + e.what());

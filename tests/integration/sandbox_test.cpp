@@ -115,17 +115,19 @@ TEST_F(Sandbox, PoolHandsOutEachPairOnceAndRefills) {
   std::vector<sandbox::UserNetNamespaces> held;
   for (int i = 0; i < 6; ++i) {  // more than the pool holds: the rest are made on demand
     held.push_back(pool.acquire());
-    EXPECT_TRUE(seen.insert(inode_of(held.back().net.get())).second) << "a network namespace was handed out twice";
+    EXPECT_TRUE(seen.insert(inode_of(held.back().net.get())).second)
+        << "a network namespace was handed out twice";
   }
   pool.wait_ready(3);
   EXPECT_EQ(pool.ready(), 3u);
 }
 
 TEST_F(Sandbox, LoopbackIsUpInside) {
-  auto r = harness->run({"/usr/bin/python3", "-S", "-c",
-                         "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(1);"
-                         "c=socket.create_connection(s.getsockname()); a,_=s.accept(); c.send(b'hi');"
-                         "print(a.recv(2).decode())"});
+  auto r =
+      harness->run({"/usr/bin/python3", "-S", "-c",
+                    "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(1);"
+                    "c=socket.create_connection(s.getsockname()); a,_=s.accept(); c.send(b'hi');"
+                    "print(a.recv(2).decode())"});
   EXPECT_EQ(r.status.code, 0) << r.err;
   EXPECT_EQ(r.out, "hi\n");
 }
@@ -176,14 +178,16 @@ TEST_F(Sandbox, SpawnRecordsTheTimeOfEachStep) {
 TEST_F(Sandbox, OrphanCgroupsOfACrashedThawdAreReaped) {
   // What a crashed thawd leaves: groups with no process in them...
   for (const char* c : {"memory", "pids"}) {
-    const auto dir = sandbox::controller_mount(c) + "/" + harness->cgroup_parent() + "/orphan-1/nested";
+    const auto dir =
+        sandbox::controller_mount(c) + "/" + harness->cgroup_parent() + "/orphan-1/nested";
     std::filesystem::create_directories(dir);
   }
   // ...next to a live instance, whose group must survive.
   auto live = harness->start(harness->spec({"/bin/sleep", "30"}));
   EXPECT_GE(sandbox::reap_orphan_cgroups(harness->cgroup_parent()), 4);
   for (const char* c : {"memory", "pids"})
-    EXPECT_FALSE(std::filesystem::exists(sandbox::controller_mount(c) + "/" + harness->cgroup_parent() + "/orphan-1"));
+    EXPECT_FALSE(std::filesystem::exists(sandbox::controller_mount(c) + "/" +
+                                         harness->cgroup_parent() + "/orphan-1"));
   for (const auto& d : live->cgroup().directories()) EXPECT_TRUE(std::filesystem::exists(d)) << d;
 }
 
@@ -196,7 +200,8 @@ TEST_F(Sandbox, InvalidSpecsAreRefusedWithTheReason) {
     harness->start(relative);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("argv[0] must be an absolute path"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("argv[0] must be an absolute path"), std::string::npos)
+        << e.what();
   }
 }
 

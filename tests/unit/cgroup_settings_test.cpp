@@ -73,3 +73,9 @@ TEST(CgroupSettings, MissingControllerWritesNothingForIt) {
   EXPECT_EQ(value_of(s, "pids.max"), "<absent>");
   EXPECT_EQ(value_of(s, "cpu.cfs_quota_us"), "<absent>");
 }
+
+TEST(CgroupSettings, ZeroCpusMeansNoQuota) {
+  CgroupLimits l{128ull << 20, 10, 0};
+  EXPECT_EQ(value_of(cgroup_settings(l, layout_with(1), false), "cpu.cfs_quota_us"), "-1");
+  EXPECT_EQ(value_of(cgroup_settings(l, layout_with(2), false), "cpu.max"), "max 100000");
+}

@@ -1,11 +1,17 @@
 // thaw's Node.js runtime: loads the handler (init), then serves invocations
-// one at a time over the frame channel inherited as fd 3
-// (see invoker/frame_channel.hpp).
+// one at a time over the frame channel: frames from thawd on fd 3, to thawd on
+// fd 4 (see invoker/frame_channel.hpp).
 'use strict';
 const net = require('net');
 const path = require('path');
 
-const channel = new net.Socket({ fd: Number(process.env.THAW_CHANNEL_FD || 3), readable: true, writable: true });
+// Functions require('thaw') for snapshot hooks; it lives next to this file.
+process.env.NODE_PATH = [__dirname, process.env.NODE_PATH].filter(Boolean).join(':');
+require('module').Module._initPaths();
+const thaw = require('./thaw.js');
+
+const channel = new net.Socket({ fd: 3, readable: true, writable: false });
+const channelOut = new net.Socket({ fd: 4, readable: false, writable: true });
 delete process.env.THAW_CHANNEL_FD;
 
 function send(header, body = Buffer.alloc(0)) {
@@ -13,7 +19,7 @@ function send(header, body = Buffer.alloc(0)) {
   const prefix = Buffer.alloc(8);
   prefix.writeUInt32BE(head.length, 0);
   prefix.writeUInt32BE(body.length, 4);
-  return new Promise((resolve) => channel.write(Buffer.concat([prefix, head, body]), resolve));
+  return new Promise((resolve) => channelOut.write(Buffer.concat([prefix, head, body]), resolve));
 }
 
 // Frames arrive as a byte stream: collect until one is whole.
@@ -116,6 +122,18 @@ function callHandler(handler, event, context) {
 async function serve(handler) {
   for (;;) {
     const { header, body } = await nextFrame();
+    if (header.type === 'prepare_snapshot') {
+      await thaw._runBeforeSnapshot();
+      await flushed();
+      await send({ type: 'snapshot_ready' });
+      continue;
+    }
+    if (header.type === 'restored') {
+      await thaw._runAfterRestore();
+      await flushed();
+      await send({ type: 'ready' });
+      continue;
+    }
     if (header.type !== 'invoke') continue;
     const context = makeContext(header);
     let event;
@@ -150,7 +168,7 @@ async function serve(handler) {
     console.error(`[ERROR] ${type}: ${e.message}`);
     await flushed();
     await send({ type: 'init_error' }, errorBody(type, e.message, e.trace));
-    channel.end();
+    channelOut.end();
     return;
   }
   await flushed();

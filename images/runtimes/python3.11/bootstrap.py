@@ -1,27 +1,32 @@
 """thaw's Python runtime: loads the handler (init), then serves invocations one
-at a time over the frame channel inherited as fd 3 (see invoker/frame_channel.hpp)."""
+at a time over the frame channel: frames from thawd on fd 3, to thawd on fd 4
+(see invoker/frame_channel.hpp)."""
 import importlib
 import json
 import os
-import socket
 import struct
 import sys
 import time
 import traceback
 
-CHANNEL = socket.socket(fileno=int(os.environ.get("THAW_CHANNEL_FD", "3")))
+CHANNEL_IN, CHANNEL_OUT = 3, 4
 os.environ.pop("THAW_CHANNEL_FD", None)
+# Functions import the hooks module as `import thaw`; it lives next to this file.
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+import thaw  # noqa: E402
 
 
 def send(header, body=b""):
     head = json.dumps(header).encode()
-    CHANNEL.sendall(struct.pack(">II", len(head), len(body)) + head + body)
+    data = memoryview(struct.pack(">II", len(head), len(body)) + head + body)
+    while data:
+        data = data[os.write(CHANNEL_OUT, data):]
 
 
 def recv_exact(n):
     chunks = []
     while n:
-        chunk = CHANNEL.recv(min(n, 1 << 20))
+        chunk = os.read(CHANNEL_IN, min(n, 1 << 20))
         if not chunk:
             sys.exit(0)  # thawd closed the channel: nothing more to do
         chunks.append(chunk)
@@ -95,7 +100,18 @@ class InitFailure(Exception):
 def serve(handler):
     while True:
         header, payload = recv()
-        if header.get("type") != "invoke":
+        kind = header.get("type")
+        if kind == "prepare_snapshot":
+            thaw._run_before_snapshot()
+            flush()
+            send({"type": "snapshot_ready"})
+            continue
+        if kind == "restored":
+            thaw._run_after_restore()
+            flush()
+            send({"type": "ready"})
+            continue
+        if kind != "invoke":
             continue
         context = LambdaContext(header)
         try:

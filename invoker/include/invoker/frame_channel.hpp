@@ -1,11 +1,13 @@
 #pragma once
-// thaw's channel to a runtime: length-prefixed frames over a stream socket
-// that the instance inherits as fd 3. A frame is
+// thaw's channel to a runtime: length-prefixed frames over two pipes that the
+// instance inherits, fd 3 to read from thawd and fd 4 to write to it. Pipes,
+// not a socket: CRIU hands a restored process fresh pipes in place of the
+// dumped ones (--inherit-fd), while a socket whose peer lives outside the
+// instance cannot be dumped at all. A frame is
 //   u32 header length | u32 body length   (big-endian)
 //   header: JSON object, with at least "type"
 //   body:   raw bytes (event or response payload; binary-safe)
-// The runtime end is a plain socket, so a restored instance can be handed a
-// fresh one (the protocol has no state beyond the frame in flight).
+// The protocol has no state beyond the frame in flight.
 
 #include <chrono>
 #include <functional>
@@ -32,8 +34,8 @@ struct Received {
 
 class FrameChannel {
  public:
-  explicit FrameChannel(UniqueFd socket) : socket_(std::move(socket)) {}
-  int fd() const { return socket_.get(); }
+  // `in` is read from, `out` written to (they may be one socket, dup'ed).
+  FrameChannel(UniqueFd in, UniqueFd out) : in_(std::move(in)), out_(std::move(out)) {}
 
   // Returns false when the peer is gone.
   bool send(const nlohmann::json& header, std::string_view body = {});
@@ -47,8 +49,18 @@ class FrameChannel {
  private:
   bool read_exact(char* out, size_t n, std::chrono::steady_clock::time_point deadline, int side_fd,
                   const std::function<void(std::string_view)>& on_side_data, bool& timed_out);
-  UniqueFd socket_;
+  UniqueFd in_;
+  UniqueFd out_;
 };
+
+// The two pipes of a channel: the runtime reads fd 3 and writes fd 4.
+struct ChannelPipes {
+  UniqueFd thawd_in, thawd_out;      // thawd's ends
+  UniqueFd runtime_in, runtime_out;  // the instance's ends
+};
+ChannelPipes make_channel_pipes();  // close-on-exec; throws Error
+constexpr int kRuntimeChannelIn = 3;
+constexpr int kRuntimeChannelOut = 4;
 
 // Reads whatever `fd` holds now, without blocking.
 void drain_available(int fd, const std::function<void(std::string_view)>& sink);

@@ -55,6 +55,7 @@ struct InvokeRequest {
 };
 
 struct InvokeResult {
+  std::optional<double> restore_ms;  // restores
   std::string request_id;
   std::string payload;                 // the response, or the error body
   std::optional<FunctionError> error;  // set for function errors (X-Amz-Function-Error: Unhandled)
@@ -85,6 +86,7 @@ class FunctionInstance {
   const sandbox::Instance& sandbox_instance() const { return *sandbox_; }
 
  private:
+  friend class InstanceSnapshots;
   FunctionInstance() = default;
   FunctionError exit_error(const std::string& request_id);
   void append_log(std::string_view text);
@@ -99,6 +101,10 @@ class FunctionInstance {
   std::string pending_log_;
   bool reusable_ = false;
   std::optional<double> first_init_ms_;
+  std::optional<double> first_restore_ms_;
+  std::string code_dir_;
+  std::string instance_dir_;
+  sandbox::MountPlan mounts_;
 };
 
 // The cold path as one call: start an instance, invoke it once, tear it down.

@@ -30,7 +30,7 @@ CgroupLayout detect_cgroup_layout();
 struct CgroupLimits {
   uint64_t memory_bytes = 128ull << 20;
   uint32_t pids_max = 1024;
-  // CPU quota as a share of one CPU, 1.0 = one full CPU.
+  // CPU quota as a share of one CPU, 1.0 = one full CPU; 0 = no quota.
   double cpus = 128.0 / 1769.0;
 };
 
@@ -68,6 +68,8 @@ class InstanceCgroup {
   // The controllers this group was created in ("memory", "cpu", ...).
   const std::vector<std::string>& controllers() const { return controllers_; }
   void attach(pid_t pid) const;
+  // Changes the CPU quota of a running group (share of one CPU; 0 = no quota).
+  void set_cpus(double cpus) const;
   CgroupUsage usage() const;
   // Directories of this group, one per hierarchy; for tests and v2's CLONE_INTO_CGROUP.
   std::vector<std::string> directories() const;

@@ -48,6 +48,7 @@ class Instance {
 
  private:
   friend std::unique_ptr<Instance> spawn(const SandboxSpec&, UserNetNamespaces);
+  friend std::unique_ptr<Instance> adopt(std::string, pid_t, std::unique_ptr<InstanceCgroup>);
   Instance() = default;
   ExitStatus reap(int how);
 
@@ -58,6 +59,11 @@ class Instance {
   std::optional<ExitStatus> exit_;
   SpawnTimings timings_;
 };
+
+// Takes charge of a process tree that is already running in `cgroup` (one
+// that CRIU restored, say). The caller must be its parent or subreaper.
+std::unique_ptr<Instance> adopt(std::string name, pid_t pid,
+                                std::unique_ptr<InstanceCgroup> cgroup);
 
 // Starts the instance in the given user+network namespaces (from a pool or
 // make_user_net_namespaces). A failure in the child comes back as an Error such

@@ -21,10 +21,10 @@ struct SnapshotManifest {
   std::map<std::string, std::string> files;  // path relative to the snapshot dir -> sha256
   // What restore needs to rebuild the instance's world.
   std::vector<std::pair<std::string, std::string>> external_mounts;  // mount point inside -> key
-  std::string channel_file;  // "socket:[123]": handed a fresh socket at restore
-  std::string log_file;      // "pipe:[456]": handed a fresh pipe at restore
-  int channel_fd = 3;        // fd numbers inside the instance
-  std::vector<int> log_fds = {1, 2};
+  // Descriptors of the instance that lead outside it (channel and log pipes):
+  // fd number inside -> the dumped file ("pipe:[456]"). Restore hands fresh
+  // ones in their place.
+  std::map<int, std::string> inherited;
 };
 
 std::string to_json(const SnapshotManifest& m);

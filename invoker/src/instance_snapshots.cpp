@@ -1,0 +1,211 @@
+#include "invoker/instance_snapshots.hpp"
+#include "invoker/runtime_api_server.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "images/code_package.hpp"
+#include "sandbox/error.hpp"
+#include "snapshots/criu.hpp"
+#include "thaw/build_info.hpp"
+
+namespace fs = std::filesystem;
+
+namespace thaw::invoker {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// "var/task" -> "var_task": a CRIU external-mount key.
+std::string mount_key(const std::string& target) {
+  std::string key = target;
+  for (auto& c : key)
+    if (c == '/') c = '_';
+  return key;
+}
+
+std::vector<std::pair<std::string, std::string>> external_binds(const sandbox::MountPlan& plan) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& op : plan)
+    if (op.kind == sandbox::MountKind::Bind || op.kind == sandbox::MountKind::ReadOnlyBind)
+      out.push_back({"/" + op.target, mount_key(op.target)});
+  return out;
+}
+
+std::string fd_target(pid_t pid, int fd) {
+  const auto link = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  std::error_code ec;
+  const auto target = fs::read_symlink(link, ec);
+  if (ec) throw Error("snapshot: readlink " + link + ": " + ec.message());
+  return target.string();
+}
+
+// /tmp is a mount of thawd's, so CRIU does not save it: copy what init wrote
+// there, owners and modes included.
+void copy_tree(const std::string& from, const std::string& to) {
+  fs::create_directories(to);
+  const std::string src = from + "/.";
+  const char* argv[] = {"/bin/cp", "-a", src.c_str(), to.c_str(), nullptr};
+  pid_t pid;
+  if (posix_spawn(&pid, argv[0], nullptr, nullptr, const_cast<char**>(argv), environ) != 0)
+    throw Error("snapshot: cannot run cp");
+  int status;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Error("snapshot: copying " + from + " failed");
+}
+
+std::string kernel_release() {
+  utsname u{};
+  uname(&u);
+  return u.release;
+}
+
+}  // namespace
+
+std::string function_digest(const FunctionConfig& c, const std::string& code_sha256) {
+  nlohmann::json j = {{"code", code_sha256},    {"runtime", c.runtime},
+                      {"handler", c.handler},   {"memory", c.memory_mb},
+                      {"timeout", c.timeout_s}, {"storage", c.ephemeral_storage_mb},
+                      {"env", c.environment},   {"thaw", kVersion}};
+  return images::sha256_hex(j.dump());
+}
+
+void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const std::string& criu,
+                                   snapshots::SnapshotClaim& claim,
+                                   snapshots::SnapshotStore& store) {
+  if (!inst->reusable()) throw Error("snapshot: the instance is not in a state to checkpoint");
+  auto* raw = inst.get();
+  const auto sink = [raw](std::string_view s) { raw->append_log(s); };
+  // Before-snapshot hooks run in the runtime; it answers once it is quiet.
+  if (!inst->channel_->send({{"type", "prepare_snapshot"}}))
+    throw Error("snapshot: the runtime closed its channel");
+  const auto got = inst->channel_->receive(Clock::now() + std::chrono::seconds(10),
+                                           kMaxResponseBytes, inst->log_.get(), sink);
+  if (got.status != ReceiveStatus::Frame || got.frame.header.value("type", "") != "snapshot_ready")
+    throw Error("snapshot: the runtime did not get ready for a snapshot");
+
+  const pid_t pid = inst->sandbox_->pid();
+  snapshots::SnapshotManifest m;
+  for (int fd : {1, 2, kRuntimeChannelIn, kRuntimeChannelOut}) m.inherited[fd] = fd_target(pid, fd);
+  m.external_mounts = external_binds(inst->mounts_);
+  m.criu_version = snapshots::probe_criu().version;
+  m.kernel_release = kernel_release();
+  copy_tree(inst->tmp_->dir(), claim.work_dir() + "/tmp-files");
+
+  snapshots::DumpRequest dump;
+  dump.pid = pid;
+  dump.images_dir = claim.work_dir() + "/images";
+  fs::create_directories(dump.images_dir);
+  dump.work_dir = inst->instance_dir_ + "-dump";
+  fs::create_directories(dump.work_dir);
+  dump.external_mounts = m.external_mounts;
+  // The network namespace holds nothing but loopback: restore makes a new one.
+  dump.extra_args = {"--empty-ns", "net"};
+  try {
+    snapshots::dump(criu, dump);
+  } catch (...) {
+    fs::remove_all(dump.work_dir);
+    throw;
+  }
+  fs::remove_all(dump.work_dir);
+  inst->sandbox_->wait();  // the dump ended the original
+  store.publish(claim, m);
+}
+
+std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
+    const HostEnvironment& host, const FunctionConfig& config, const std::string& code_dir,
+    const std::string& criu, const std::string& snapshot_dir,
+    const snapshots::SnapshotManifest& manifest) {
+  const auto started = Clock::now();
+  std::unique_ptr<FunctionInstance> self(new FunctionInstance());
+  self->id_ = config.name + "-r" + new_request_id().substr(0, 8);
+  self->config_ = config;
+  self->code_dir_ = code_dir;
+  self->instance_dir_ = host.state_dir + "/instances/" + self->id_;
+  self->tmp_ = std::make_unique<sandbox::ScratchMount>(
+      self->instance_dir_ + "-tmp", uint64_t{config.ephemeral_storage_mb} << 20,
+      host.mapping.to_host(0), host.mapping.to_host(0));
+  if (fs::exists(snapshot_dir + "/tmp-files"))
+    copy_tree(snapshot_dir + "/tmp-files", self->tmp_->dir());
+  const auto runtime_dir =
+      config.runtime == "provided" ? "" : host.runtimes_dir + "/" + config.runtime;
+  self->mounts_ = sandbox::standard_mount_plan({code_dir, runtime_dir, self->tmp_->dir(), {}});
+
+  auto pipes = make_channel_pipes();
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("restore: pipe");
+  self->log_.reset(pipe_fds[0]);
+  UniqueFd log_write(pipe_fds[1]);
+
+  sandbox::CgroupLimits limits;
+  limits.memory_bytes = uint64_t{config.memory_mb} << 20;
+  limits.cpus = sandbox::cpus_for_memory(config.memory_mb);
+  limits.pids_max = 1024;
+  auto group =
+      std::make_unique<sandbox::InstanceCgroup>(host.cgroup_parent + "/" + self->id_, limits);
+
+  snapshots::RestoreRequest req;
+  req.images_dir = snapshot_dir + "/images";
+  req.work_dir = self->instance_dir_ + "-restore";
+  fs::create_directories(req.work_dir);
+  req.root = host.root_template;
+  for (const auto& op : self->mounts_)
+    if (op.kind == sandbox::MountKind::Bind || op.kind == sandbox::MountKind::ReadOnlyBind)
+      req.mount_map.push_back({mount_key(op.target), op.source});
+  // Fresh pipes in place of the dumped ones; fds 1 and 2 share one pipe.
+  const std::map<int, int> fresh = {{1, log_write.get()},
+                                    {2, log_write.get()},
+                                    {kRuntimeChannelIn, pipes.runtime_in.get()},
+                                    {kRuntimeChannelOut, pipes.runtime_out.get()}};
+  std::set<std::string> handed;
+  for (const auto& [fd, file] : manifest.inherited) {
+    if (!fresh.count(fd))
+      throw Error("restore: the snapshot names an unknown descriptor " + std::to_string(fd));
+    if (handed.insert(file).second) req.inherit.push_back({fresh.at(fd), file});
+  }
+  req.extra_args = {"--empty-ns", "net"};
+  for (const auto& c : group->controllers()) {
+    req.extra_args.push_back("--cgroup-root");
+    req.extra_args.push_back(c + ":/" + group->path());
+  }
+  pid_t pid;
+  try {
+    pid = snapshots::restore(criu, req);
+  } catch (const Error& e) {
+    fs::remove_all(req.work_dir);
+    throw e.with_context("restoring " + config.name);
+  }
+  fs::remove_all(req.work_dir);
+  pipes.runtime_in.reset();
+  pipes.runtime_out.reset();
+  log_write.reset();
+  self->sandbox_ = sandbox::adopt(self->id_, pid, std::move(group));
+  self->channel_ =
+      std::make_unique<FrameChannel>(std::move(pipes.thawd_in), std::move(pipes.thawd_out));
+
+  // After-restore hooks: reseed, refresh, then "ready".
+  auto* raw = self.get();
+  const auto sink = [raw](std::string_view s) { raw->append_log(s); };
+  if (!self->channel_->send({{"type", "restored"}}))
+    throw Error("restore: the restored runtime closed its channel");
+  const auto got = self->channel_->receive(Clock::now() + host.init_timeout, kMaxResponseBytes,
+                                           self->log_.get(), sink);
+  if (got.status != ReceiveStatus::Frame || got.frame.header.value("type", "") != "ready")
+    throw Error("restore: the restored runtime did not become ready");
+  self->reusable_ = true;
+  self->first_restore_ms_ =
+      std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  return self;
+}
+
+}  // namespace thaw::invoker

@@ -1,0 +1,213 @@
+// Checkpoint after init, restore on demand: real CRIU, real sandboxes.
+#include <gtest/gtest.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "invoker/instance_snapshots.hpp"
+#include "sandbox/error.hpp"
+#include "sandbox_harness.hpp"
+#include "snapshots/criu.hpp"
+
+using namespace thaw;
+using namespace thaw::invoker;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string example(const std::string& name) {
+  return std::string(THAW_SOURCE_DIR) + "/images/examples/" + name;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+class Snapshots : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = itest::sandbox_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+    criu_ = snapshots::probe_criu();
+    if (!criu_.usable()) GTEST_SKIP() << "CRIU 4.2+ with a passing criu check is needed";
+    char tmpl[] = "/tmp/thaw-snap-XXXXXX";
+    state_ = mkdtemp(tmpl);
+    host_ = std::make_unique<HostEnvironment>(
+        prepare_host_environment(state_, std::string(THAW_SOURCE_DIR) + "/images/runtimes", 4));
+    host_->cgroup_parent = "thaw-test-snap-" + std::to_string(getpid());
+    store_ = std::make_unique<snapshots::SnapshotStore>(state_ + "/snapshots");
+  }
+  void TearDown() override {
+    if (!host_) return;
+    const auto parent = host_->cgroup_parent;
+    store_.reset();
+    host_.reset();
+    sandbox::remove_cgroup_parent(parent);
+    fs::remove_all(state_);
+  }
+
+  FunctionConfig config(const std::string& runtime = "python3.11",
+                        const std::string& handler = "handler.handler") {
+    FunctionConfig c;
+    c.name = "snap";
+    c.runtime = runtime;
+    c.handler = handler;
+    c.memory_mb = 256;
+    c.timeout_s = 10;
+    return c;
+  }
+
+  // Boots an instance and checkpoints it; returns the snapshot's digest.
+  std::string make_snapshot(const FunctionConfig& c, const std::string& code) {
+    InitOutcome init;
+    auto inst = FunctionInstance::start(*host_, c, example(code), init);
+    EXPECT_TRUE(init.ok) << (init.error ? init.error->body : "") << init.log;
+    const auto digest = function_digest(c, code);
+    auto claim = store_->try_claim(digest);
+    EXPECT_TRUE(claim);
+    InstanceSnapshots::checkpoint(std::move(inst), criu_.path, *claim, *store_);
+    return digest;
+  }
+
+  std::unique_ptr<FunctionInstance> restore(const FunctionConfig& c, const std::string& code,
+                                            const std::string& digest) {
+    auto [dir, manifest] = store_->open(digest, {digest, criu_.version, manifest_kernel()});
+    return InstanceSnapshots::restore(*host_, c, example(code), criu_.path, dir, manifest);
+  }
+
+  std::string manifest_kernel() {
+    utsname u{};
+    uname(&u);
+    return u.release;
+  }
+
+  snapshots::CriuInfo criu_;
+  std::string state_;
+  std::unique_ptr<HostEnvironment> host_;
+  std::unique_ptr<snapshots::SnapshotStore> store_;
+};
+
+TEST_F(Snapshots, StateBuiltDuringInitIsPresentAfterRestore) {
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-snapstart");
+  auto inst = restore(c, "python-snapstart", digest);
+  auto r = inst->invoke({"", R"({"x":1})"});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  auto j = json::parse(r.payload);
+  EXPECT_EQ(j["state"]["built_at_init"], json({0, 1, 4, 9, 16}));
+  EXPECT_EQ(j["state"]["invocations"], 1);  // the snapshot saw no invocation
+  EXPECT_EQ(j["tmp"], "written during init");
+  EXPECT_EQ(j["json_module_loaded"], true);
+  EXPECT_EQ(j["hooks"], json({"before_snapshot", "after_restore"}));
+  EXPECT_EQ(j["echo"], json({{"x", 1}}));
+  EXPECT_EQ(r.start_mode, "restore");
+  ASSERT_TRUE(r.restore_ms.has_value());
+  EXPECT_NE(r.report_line.find("\tRestore Duration: "), std::string::npos) << r.report_line;
+  EXPECT_EQ(r.report_line.find("Init Duration"), std::string::npos);
+  // A second invocation on the restored instance is warm.
+  auto again = inst->invoke({"", "{}"});
+  EXPECT_EQ(again.start_mode, "warm");
+  EXPECT_EQ(json::parse(again.payload)["state"]["invocations"], 2);
+}
+
+TEST_F(Snapshots, NodeStateAndHooksSurviveRestore) {
+  const auto c = config("nodejs20.x", "index.handler");
+  const auto digest = make_snapshot(c, "node-snapstart");
+  auto inst = restore(c, "node-snapstart", digest);
+  auto r = inst->invoke({"", R"({"y":2})"});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  auto j = json::parse(r.payload);
+  EXPECT_EQ(j["state"]["builtAtInit"], json({1, 4, 9}));
+  EXPECT_EQ(j["hooks"], json({"beforeSnapshot", "afterRestore"}));
+}
+
+TEST_F(Snapshots, RestoredCopiesDrawDifferentRandomNumbersAndUuids) {
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-snapstart");
+  auto a = restore(c, "python-snapstart", digest);
+  auto b = restore(c, "python-snapstart", digest);
+  auto ja = json::parse(a->invoke({"", "{}"}).payload),
+       jb = json::parse(b->invoke({"", "{}"}).payload);
+  EXPECT_EQ(ja["init_random"], jb["init_random"]);  // made before the snapshot: shared
+  EXPECT_NE(ja["random"], jb["random"]);
+  EXPECT_NE(ja["uuid"], jb["uuid"]);
+}
+
+TEST_F(Snapshots, TwentyRestoresAtOnceEachInItsOwnNamespacesAndCgroup) {
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-snapstart");
+  std::vector<std::future<std::pair<std::unique_ptr<FunctionInstance>, InvokeResult>>> runs;
+  for (int i = 0; i < 20; ++i) {
+    runs.push_back(std::async(std::launch::async, [&, i] {
+      auto inst = restore(c, "python-snapstart", digest);
+      auto r = inst->invoke({"", "{\"n\":" + std::to_string(i) + "}"});
+      return std::make_pair(std::move(inst), r);
+    }));
+  }
+  std::set<std::string> pid_namespaces, cgroups;
+  for (int i = 0; i < 20; ++i) {
+    auto [inst, r] = runs[i].get();
+    ASSERT_FALSE(r.error) << r.payload << r.log;
+    EXPECT_EQ(json::parse(r.payload)["echo"]["n"], i);
+    const auto pid = std::to_string(inst->sandbox_instance().pid());
+    pid_namespaces.insert(fs::read_symlink("/proc/" + pid + "/ns/pid").string());
+    cgroups.insert(read_text("/proc/" + pid + "/cgroup"));
+  }
+  EXPECT_EQ(pid_namespaces.size(), 20u);
+  EXPECT_EQ(cgroups.size(), 20u);
+}
+
+TEST_F(Snapshots, ManifestChecksCatchCorruptionAndOtherCriuVersions) {
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-snapstart");
+  const auto dir = state_ + "/snapshots/" + digest;
+  // Another CRIU made it:
+  EXPECT_THROW(store_->open(digest, {digest, "4.1.1", manifest_kernel()}), Error);
+  // A changed image file:
+  std::string victim;
+  for (const auto& e : fs::directory_iterator(dir + "/images"))
+    if (e.path().filename().string().rfind("pages-", 0) == 0) victim = e.path().string();
+  ASSERT_FALSE(victim.empty());
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('\x42');
+  }
+  try {
+    store_->open(digest, {digest, criu_.version, manifest_kernel()});
+    FAIL() << "a corrupted snapshot was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Snapshots, LimitsAndSeccompHoldAfterRestore) {
+  auto c = config("python3.11", "handler.eat_memory");
+  c.memory_mb = 128;
+  c.timeout_s = 60;
+  const auto digest = make_snapshot(c, "python-errors");
+  auto inst = restore(c, "python-errors", digest);
+  auto r = inst->invoke({"", "{}"});
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->type, "Runtime.OutOfMemory") << r.error->message;
+
+  auto env = config("python3.11", "handler.environment");
+  const auto d2 = make_snapshot(env, "python-errors");
+  auto inst2 = restore(env, "python-errors", d2);
+  // The restored process keeps its filter, no_new_privs and uid.
+  const auto status =
+      read_text("/proc/" + std::to_string(inst2->sandbox_instance().pid()) + "/status");
+  EXPECT_NE(status.find("Seccomp:\t2"), std::string::npos) << status;
+  EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos);
+  EXPECT_NE(status.find("Uid:\t" + std::to_string(host_->mapping.to_host(1000))),
+            std::string::npos);
+  EXPECT_NE(status.find("CapEff:\t0000000000000000"), std::string::npos);
+}
