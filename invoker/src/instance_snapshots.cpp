@@ -200,8 +200,11 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     throw Error("restore: the restored runtime closed its channel");
   const auto got = self->channel_->receive(Clock::now() + host.init_timeout, kMaxResponseBytes,
                                            self->log_.get(), sink);
-  if (got.status != ReceiveStatus::Frame || got.frame.header.value("type", "") != "ready")
-    throw Error("restore: the restored runtime did not become ready");
+  if (got.status != ReceiveStatus::Frame || got.frame.header.value("type", "") != "ready") {
+    const auto why = self->exit_error("");
+    throw Error("restore: the restored runtime did not become ready (" + why.message + "): " +
+                self->pending_log_.substr(0, 500));
+  }
   self->reusable_ = true;
   self->first_restore_ms_ =
       std::chrono::duration<double, std::milli>(Clock::now() - started).count();

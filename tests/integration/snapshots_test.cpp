@@ -189,7 +189,7 @@ TEST_F(Snapshots, ManifestChecksCatchCorruptionAndOtherCriuVersions) {
   }
 }
 
-TEST_F(Snapshots, LimitsAndSeccompHoldAfterRestore) {
+TEST_F(Snapshots, MemoryLimitHoldsAfterRestore) {
   auto c = config("python3.11", "handler.eat_memory");
   c.memory_mb = 128;
   c.timeout_s = 60;
@@ -198,7 +198,9 @@ TEST_F(Snapshots, LimitsAndSeccompHoldAfterRestore) {
   auto r = inst->invoke({"", "{}"});
   ASSERT_TRUE(r.error);
   EXPECT_EQ(r.error->type, "Runtime.OutOfMemory") << r.error->message;
+}
 
+TEST_F(Snapshots, SeccompNoNewPrivsAndUidHoldAfterRestore) {
   auto env = config("python3.11", "handler.environment");
   const auto d2 = make_snapshot(env, "python-errors");
   auto inst2 = restore(env, "python-errors", d2);
