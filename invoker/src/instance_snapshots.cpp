@@ -202,8 +202,8 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
                                            self->log_.get(), sink);
   if (got.status != ReceiveStatus::Frame || got.frame.header.value("type", "") != "ready") {
     const auto why = self->exit_error("");
-    throw Error("restore: the restored runtime did not become ready (" + why.message + "): " +
-                self->pending_log_.substr(0, 500));
+    throw Error("restore: the restored runtime did not become ready (" + why.message +
+                "): " + self->pending_log_.substr(0, 500));
   }
   self->reusable_ = true;
   self->first_restore_ms_ =

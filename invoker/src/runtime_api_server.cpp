@@ -131,8 +131,13 @@ RuntimeApiServer::~RuntimeApiServer() {
     for (int fd : connections_) shutdown(fd, SHUT_RDWR);
   }
   acceptor_.join();
-  std::lock_guard lock(threads_mutex_);
-  for (auto& t : threads_) t.join();
+  // Join without holding the lock: a finishing connection takes it to remove itself.
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(threads_mutex_);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads) t.join();
 }
 
 void RuntimeApiServer::accept_loop() {
@@ -179,7 +184,10 @@ void RuntimeApiServer::serve(int fd) {
       }
       if (!got) break;  // thawd is tearing the instance down
       const std::string id = header.value("request_id", "");
-      current_request_id_ = id;
+      {
+        std::lock_guard lock(write_mutex_);
+        current_request_id_ = id;
+      }
       res = reply(http::status::ok, body);
       res.set("Lambda-Runtime-Aws-Request-Id", id);
       res.set("Lambda-Runtime-Deadline-Ms",
@@ -196,7 +204,12 @@ void RuntimeApiServer::serve(int fd) {
       const auto slash = rest.find('/');
       const auto id = rest.substr(0, slash),
                  what = slash == std::string::npos ? "" : rest.substr(slash + 1);
-      if (id != current_request_id_ || (what != "response" && what != "error")) {
+      bool known;
+      {
+        std::lock_guard lock(write_mutex_);
+        known = id == current_request_id_ && (what == "response" || what == "error");
+      }
+      if (!known) {
         res = reply(
             http::status::bad_request,
             R"({"errorMessage":"unknown request id or operation","errorType":"InvalidRequestID"})");

@@ -31,6 +31,10 @@ void write_proc_file(pid_t pid, const char* name, const std::string& text) {
 
 // The holder: only plain system calls, as it may be forked from a threaded process.
 [[noreturn]] void run_holder(int sock) {
+  // Descriptors inherited from other threads' work (their sockets and pipes)
+  // would keep those alive for as long as we live: drop them all.
+  if (sock > 3) syscall(SYS_close_range, 3, sock - 1, 0);
+  syscall(SYS_close_range, sock + 1, ~0U, 0);
   char byte = 0;
   if (read(sock, &byte, 1) != 1) _exit(1);  // the parent has written the id maps
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -73,6 +77,8 @@ UserNetNamespaces make_user_net_namespaces(const IdMapping& mapping) {
   theirs.reset();
 
   auto reap = [&] {
+    // The namespaces live on in our descriptors; the holder is done.
+    kill(static_cast<pid_t>(pid), SIGKILL);
     mine.reset();
     int status;
     while (waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "invoker/instance_factory.hpp"
 #include "invoker/instance_snapshots.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
@@ -212,4 +213,110 @@ TEST_F(Snapshots, SeccompNoNewPrivsAndUidHoldAfterRestore) {
   EXPECT_NE(status.find("Uid:\t" + std::to_string(host_->mapping.to_host(1000))),
             std::string::npos);
   EXPECT_NE(status.find("CapEff:\t0000000000000000"), std::string::npos);
+}
+
+class Factory : public Snapshots {};
+
+TEST_F(Factory, ColdStartSnapshotsInTheBackgroundThenRestores) {
+  InstanceFactory f(*host_, store_.get(), criu_.path);
+  const auto c = config();
+  auto first = f.start(c, example("python-snapstart"), "code-1");
+  EXPECT_EQ(first.mode, "cold");
+  ASSERT_TRUE(first.init.ok);
+  EXPECT_EQ(first.instance->invoke({"", "{}"}).start_mode, "cold");
+  f.wait_idle();
+  EXPECT_EQ(f.counters().snapshots_made, 1u);
+  auto second = f.start(c, example("python-snapstart"), "code-1");
+  EXPECT_EQ(second.mode, "restore") << second.fallback_reason;
+  auto r = second.instance->invoke({"", "{}"});
+  EXPECT_EQ(r.start_mode, "restore");
+  EXPECT_EQ(json::parse(r.payload)["state"]["invocations"], 1);
+  EXPECT_EQ(store_->list().front().restores, 1u);
+}
+
+TEST_F(Factory, ConcurrentColdStartsDumpOnce) {
+  InstanceFactory f(*host_, store_.get(), criu_.path);
+  const auto c = config();
+  std::vector<std::future<StartedInstance>> starts;
+  for (int i = 0; i < 4; ++i)
+    starts.push_back(std::async(std::launch::async,
+                                [&] { return f.start(c, example("python-snapstart"), "code-2"); }));
+  for (auto& s : starts) EXPECT_TRUE(s.get().init.ok);
+  f.wait_idle();
+  EXPECT_EQ(f.counters().snapshots_made + f.counters().snapshot_failures, 1u);
+  EXPECT_EQ(store_->list().size(), 1u);
+}
+
+TEST_F(Factory, CorruptedImageFallsBackToColdAndTheSnapshotIsRebuilt) {
+  InstanceFactory f(*host_, store_.get(), criu_.path);
+  const auto c = config();
+  f.snapshot_in_background(c, example("python-snapstart"), "code-3");
+  f.wait_idle();
+  const auto digest = function_digest(c, "code-3");
+  for (const auto& e : fs::directory_iterator(state_ + "/snapshots/" + digest + "/images"))
+    if (e.path().filename().string().rfind("pages-", 0) == 0) {
+      std::fstream file(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+      file.put('\x13');
+    }
+  auto s = f.start(c, example("python-snapstart"), "code-3");
+  EXPECT_EQ(s.mode, "cold");
+  EXPECT_NE(s.fallback_reason.find("checksum mismatch"), std::string::npos) << s.fallback_reason;
+  EXPECT_EQ(f.counters().fallbacks, 1u);
+  auto r = s.instance->invoke({"", "{}"});
+  EXPECT_FALSE(r.error);  // the caller still gets an answer
+  f.wait_idle();
+  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-3").mode, "restore");
+}
+
+TEST_F(Factory, ManifestFromAnotherCriuVersionFallsBackAndIsRebuilt) {
+  InstanceFactory f(*host_, store_.get(), criu_.path);
+  const auto c = config();
+  f.snapshot_in_background(c, example("python-snapstart"), "code-4");
+  f.wait_idle();
+  const auto manifest_path =
+      state_ + "/snapshots/" + function_digest(c, "code-4") + "/manifest.json";
+  auto m = json::parse(read_text(manifest_path));
+  m["criu_version"] = "4.1.1";
+  std::ofstream(manifest_path) << m.dump();
+  auto s = f.start(c, example("python-snapstart"), "code-4");
+  EXPECT_EQ(s.mode, "cold");
+  EXPECT_NE(s.fallback_reason.find("criu 4.1.1"), std::string::npos) << s.fallback_reason;
+  f.wait_idle();
+  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-4").mode, "restore");
+}
+
+TEST_F(Factory, WithoutCriuEverythingWorksCold) {
+  InstanceFactory f(*host_, store_.get(), "");
+  EXPECT_FALSE(f.snapshots_enabled());
+  auto s = f.start(config(), example("python-snapstart"), "code-5");
+  EXPECT_EQ(s.mode, "cold");
+  EXPECT_FALSE(s.instance->invoke({"", "{}"}).error);
+  f.wait_idle();
+  EXPECT_TRUE(store_->list().empty());
+}
+
+TEST_F(Factory, SnapshotPolicyOffNeverSnapshots) {
+  InstanceFactory f(*host_, store_.get(), criu_.path);
+  auto c = config();
+  c.snapshot = SnapshotPolicy::Off;
+  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-6").mode, "cold");
+  f.wait_idle();
+  EXPECT_TRUE(store_->list().empty());
+}
+
+TEST_F(Factory, SnapshotsSurviveARestartAndOldDigestsAreCollected) {
+  const auto c = config();
+  {
+    InstanceFactory f(*host_, store_.get(), criu_.path);
+    f.snapshot_in_background(c, example("python-snapstart"), "code-7");
+    f.wait_idle();
+  }
+  // A new store on the same directory: what a restarted thawd sees.
+  store_ = std::make_unique<snapshots::SnapshotStore>(state_ + "/snapshots");
+  InstanceFactory f(*host_, store_.get(), criu_.path);
+  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-7").mode, "restore");
+  // Redeploying makes a new digest; the old snapshot is garbage.
+  const auto old_digest = function_digest(c, "code-7");
+  EXPECT_EQ(store_->collect_garbage({function_digest(c, "code-8")}), 1);
+  EXPECT_FALSE(store_->exists(old_digest));
 }

@@ -1,0 +1,79 @@
+#pragma once
+// Where instances come from: a restore of the function's snapshot when one
+// exists, otherwise a cold start. Snapshots are made in the background (after a
+// cold start, or when asked), one per function digest, and no caller waits for
+// a dump. A restore that fails for any reason falls back to a cold start,
+// discards the snapshot and says why.
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "invoker/function_instance.hpp"
+#include "snapshots/snapshot_store.hpp"
+
+namespace thaw::invoker {
+
+struct FactoryCounters {
+  std::atomic<uint64_t> restores{0};     // snapshot hits
+  std::atomic<uint64_t> cold_starts{0};  // misses
+  std::atomic<uint64_t> fallbacks{0};    // restore failed, served cold
+  std::atomic<uint64_t> snapshots_made{0};
+  std::atomic<uint64_t> snapshot_failures{0};
+};
+
+struct StartedInstance {
+  std::unique_ptr<FunctionInstance> instance;
+  InitOutcome init;
+  std::string mode;             // "cold" or "restore"
+  std::string fallback_reason;  // why a restore was not used, when it was tried
+};
+
+class InstanceFactory {
+ public:
+  // `store` null or `criu` empty: snapshots are off, every start is cold.
+  InstanceFactory(const HostEnvironment& host, snapshots::SnapshotStore* store, std::string criu,
+                  std::function<void(const std::string&)> log = {});
+  ~InstanceFactory();
+  InstanceFactory(const InstanceFactory&) = delete;
+  InstanceFactory& operator=(const InstanceFactory&) = delete;
+
+  // `force_mode`: "" (best), "cold" or "restore" (for benchmarks; "restore"
+  // without a snapshot falls back to cold like any failed restore).
+  StartedInstance start(const FunctionConfig& config, const std::string& code_dir,
+                        const std::string& code_sha256, const std::string& force_mode = "");
+
+  // Queues a snapshot of the function unless one exists or is being made.
+  void snapshot_in_background(const FunctionConfig& config, const std::string& code_dir,
+                              const std::string& code_sha256);
+  // Blocks until no background snapshot is queued or running.
+  void wait_idle();
+
+  bool snapshots_enabled() const { return store_ != nullptr && !criu_.empty(); }
+  const FactoryCounters& counters() const { return counters_; }
+
+ private:
+  void worker();
+  void say(const std::string& line) const;
+
+  const HostEnvironment& host_;
+  snapshots::SnapshotStore* store_;
+  std::string criu_;
+  std::string criu_version_;
+  std::string kernel_;
+  std::function<void(const std::string&)> log_;
+  FactoryCounters counters_;
+  std::mutex mutex_;
+  std::condition_variable wake_, idle_;
+  std::deque<std::function<void()>> jobs_;
+  int running_ = 0;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace thaw::invoker

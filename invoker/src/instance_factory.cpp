@@ -1,0 +1,115 @@
+#include "invoker/instance_factory.hpp"
+
+#include <sys/utsname.h>
+
+#include "invoker/instance_snapshots.hpp"
+#include "sandbox/error.hpp"
+#include "snapshots/criu.hpp"
+
+namespace thaw::invoker {
+
+InstanceFactory::InstanceFactory(const HostEnvironment& host, snapshots::SnapshotStore* store,
+                                 std::string criu, std::function<void(const std::string&)> log)
+    : host_(host), store_(store), criu_(std::move(criu)), log_(std::move(log)) {
+  if (!criu_.empty()) criu_version_ = snapshots::probe_criu().version;
+  utsname u{};
+  uname(&u);
+  kernel_ = u.release;
+  worker_ = std::thread([this] { worker(); });
+}
+
+InstanceFactory::~InstanceFactory() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    jobs_.clear();
+  }
+  wake_.notify_all();
+  worker_.join();
+}
+
+void InstanceFactory::say(const std::string& line) const {
+  if (log_) log_(line);
+}
+
+StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::string& code_dir,
+                                       const std::string& code_sha256,
+                                       const std::string& force_mode) {
+  StartedInstance out;
+  const bool snapshots = snapshots_enabled() && config.snapshot == SnapshotPolicy::Auto;
+  const auto digest = function_digest(config, code_sha256);
+  if (snapshots && force_mode != "cold" && store_->exists(digest)) {
+    try {
+      auto [dir, manifest] = store_->open(digest, {digest, criu_version_, kernel_});
+      out.instance = InstanceSnapshots::restore(host_, config, code_dir, criu_, dir, manifest);
+      out.init.ok = true;
+      out.mode = "restore";
+      store_->record_restore(digest);
+      ++counters_.restores;
+      return out;
+    } catch (const Error& e) {
+      out.fallback_reason = e.what();
+      ++counters_.fallbacks;
+      store_->discard(digest);
+      say("snapshot of " + config.name + " not used, starting cold: " + out.fallback_reason);
+    }
+  } else if (force_mode == "restore") {
+    out.fallback_reason = "no snapshot of " + config.name;
+  }
+  out.instance = FunctionInstance::start(host_, config, code_dir, out.init);
+  out.mode = "cold";
+  ++counters_.cold_starts;
+  if (snapshots && out.init.ok) snapshot_in_background(config, code_dir, code_sha256);
+  return out;
+}
+
+void InstanceFactory::snapshot_in_background(const FunctionConfig& config,
+                                             const std::string& code_dir,
+                                             const std::string& code_sha256) {
+  if (!snapshots_enabled() || config.snapshot != SnapshotPolicy::Auto) return;
+  const auto digest = function_digest(config, code_sha256);
+  std::shared_ptr<snapshots::SnapshotClaim> claim = store_->try_claim(digest);
+  if (!claim) return;  // made already, or being made
+  std::lock_guard lock(mutex_);
+  if (stopping_) return;
+  jobs_.push_back([this, config, code_dir, claim] {
+    try {
+      // A fresh instance that has seen no invocation: nothing of any request
+      // can end up in the snapshot.
+      InitOutcome init;
+      auto inst = FunctionInstance::start(host_, config, code_dir, init);
+      if (!init.ok)
+        throw Error("init failed: " + (init.error ? init.error->message : std::string("?")));
+      InstanceSnapshots::checkpoint(std::move(inst), criu_, *claim, *store_);
+      ++counters_.snapshots_made;
+      say("snapshot of " + config.name + " made (" + claim->digest().substr(0, 12) + ")");
+    } catch (const Error& e) {
+      ++counters_.snapshot_failures;
+      say("snapshot of " + config.name + " failed: " + e.what());
+    }
+  });
+  wake_.notify_one();
+}
+
+void InstanceFactory::wait_idle() {
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [this] { return jobs_.empty() && running_ == 0; });
+}
+
+void InstanceFactory::worker() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+    if (stopping_) return;
+    auto job = std::move(jobs_.front());
+    jobs_.pop_front();
+    ++running_;
+    lock.unlock();
+    job();
+    lock.lock();
+    --running_;
+    idle_.notify_all();
+  }
+}
+
+}  // namespace thaw::invoker
