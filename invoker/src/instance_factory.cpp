@@ -32,11 +32,20 @@ void InstanceFactory::say(const std::string& line) const {
   if (log_) log_(line);
 }
 
+bool snapshot_supported(const std::string& runtime) {
+  // Node.js: about one restore in three here ends with a runtime that stops
+  // answering on its channel (under investigation); "provided": the Runtime
+  // API is a TCP server in the instance's network namespace, which restore
+  // recreates empty. Both start cold until that is solved.
+  return runtime == "python3.11";
+}
+
 StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::string& code_dir,
                                        const std::string& code_sha256,
                                        const std::string& force_mode) {
   StartedInstance out;
-  const bool snapshots = snapshots_enabled() && config.snapshot == SnapshotPolicy::Auto;
+  const bool snapshots = snapshots_enabled() && config.snapshot == SnapshotPolicy::Auto &&
+                         snapshot_supported(config.runtime);
   const auto digest = function_digest(config, code_sha256);
   if (snapshots && force_mode != "cold" && store_->exists(digest)) {
     try {
@@ -66,7 +75,9 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
 void InstanceFactory::snapshot_in_background(const FunctionConfig& config,
                                              const std::string& code_dir,
                                              const std::string& code_sha256) {
-  if (!snapshots_enabled() || config.snapshot != SnapshotPolicy::Auto) return;
+  if (!snapshots_enabled() || config.snapshot != SnapshotPolicy::Auto ||
+      !snapshot_supported(config.runtime))
+    return;
   const auto digest = function_digest(config, code_sha256);
   std::shared_ptr<snapshots::SnapshotClaim> claim = store_->try_claim(digest);
   if (!claim) return;  // made already, or being made

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -47,6 +48,19 @@ std::string fd_target(pid_t pid, int fd) {
   const auto target = fs::read_symlink(link, ec);
   if (ec) throw Error("snapshot: readlink " + link + ": " + ec.message());
   return target.string();
+}
+
+// The file status flags of a descriptor of `pid`, from /proc/PID/fdinfo.
+int fd_flags(pid_t pid, int fd) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(fd));
+  for (std::string key; in >> key;) {
+    if (key == "flags:") {
+      std::string octal;
+      in >> octal;
+      return static_cast<int>(std::stol(octal, nullptr, 8));
+    }
+  }
+  throw Error("snapshot: no flags for fd " + std::to_string(fd) + " of pid " + std::to_string(pid));
 }
 
 // /tmp is a mount of thawd's, so CRIU does not save it: copy what init wrote
@@ -96,7 +110,10 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
 
   const pid_t pid = inst->sandbox_->pid();
   snapshots::SnapshotManifest m;
-  for (int fd : {1, 2, kRuntimeChannelIn, kRuntimeChannelOut}) m.inherited[fd] = fd_target(pid, fd);
+  for (int fd : {1, 2, kRuntimeChannelIn, kRuntimeChannelOut}) {
+    m.inherited[fd] = fd_target(pid, fd);
+    m.inherited_flags[fd] = fd_flags(pid, fd);
+  }
   m.external_mounts = external_binds(inst->mounts_);
   m.criu_version = snapshots::probe_criu().version;
   m.kernel_release = kernel_release();
@@ -149,7 +166,9 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
 
   sandbox::CgroupLimits limits;
   limits.memory_bytes = uint64_t{config.memory_mb} << 20;
-  limits.cpus = sandbox::cpus_for_memory(config.memory_mb);
+  // Like init, the restore itself runs without a CPU quota (CRIU's restorer
+  // runs in the instance's cgroup); the function's share applies once ready.
+  limits.cpus = 0;
   limits.pids_max = 1024;
   auto group =
       std::make_unique<sandbox::InstanceCgroup>(host.cgroup_parent + "/" + self->id_, limits);
@@ -172,6 +191,11 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     if (!fresh.count(fd))
       throw Error("restore: the snapshot names an unknown descriptor " + std::to_string(fd));
     if (handed.insert(file).second) req.inherit.push_back({fresh.at(fd), file});
+    if (auto it = manifest.inherited_flags.find(fd); it != manifest.inherited_flags.end()) {
+      const int keep = O_NONBLOCK | O_APPEND;
+      const int now = fcntl(fresh.at(fd), F_GETFL);
+      fcntl(fresh.at(fd), F_SETFL, (now & ~keep) | (it->second & keep));
+    }
   }
   req.extra_args = {"--empty-ns", "net"};
   for (const auto& c : group->controllers()) {
@@ -179,11 +203,23 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     req.extra_args.push_back(c + ":/" + group->path());
   }
   pid_t pid;
+  const auto criu_started = Clock::now();
+  self->restore_phases_.prepare_ms =
+      std::chrono::duration<double, std::milli>(criu_started - started).count();
   try {
     pid = snapshots::restore(criu, req);
   } catch (const Error& e) {
     fs::remove_all(req.work_dir);
     throw e.with_context("restoring " + config.name);
+  }
+  const auto criu_done = Clock::now();
+  self->restore_phases_.criu_ms =
+      std::chrono::duration<double, std::milli>(criu_done - criu_started).count();
+  // THAW_KEEP_CRIU_LOGS=DIR keeps CRIU's log of every restore there, for debugging.
+  if (const char* keep = getenv("THAW_KEEP_CRIU_LOGS")) {
+    std::error_code ec;
+    fs::copy_file(req.work_dir + "/restore.log",
+                  std::string(keep) + "/" + self->id_ + ".restore.log", ec);
   }
   fs::remove_all(req.work_dir);
   pipes.runtime_in.reset();
@@ -205,6 +241,9 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     throw Error("restore: the restored runtime did not become ready (" + why.message +
                 "): " + self->pending_log_.substr(0, 500));
   }
+  self->sandbox_->cgroup().set_cpus(sandbox::cpus_for_memory(config.memory_mb));
+  self->restore_phases_.resume_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - criu_done).count();
   self->reusable_ = true;
   self->first_restore_ms_ =
       std::chrono::duration<double, std::milli>(Clock::now() - started).count();

@@ -116,7 +116,7 @@ void dump(const std::string& criu, const DumpRequest& r) {
   const auto work = r.work_dir.empty() ? r.images_dir : r.work_dir;
   std::vector<std::string> argv = {criu, "dump",       "-t", std::to_string(r.pid),
                                    "-D", r.images_dir, "-W", work,
-                                   "-o", "dump.log",   "-v4"};
+                                   "-o", "dump.log",   "-v2"};
   for (const auto& [path, key] : r.external_mounts) {
     argv.push_back("--external");
     argv.push_back("mnt[" + path + "]:" + key);
@@ -135,7 +135,7 @@ pid_t restore(const std::string& criu, const RestoreRequest& r) {
   unlink(pidfile.c_str());
   std::vector<std::string> argv = {
       criu, "restore",     "-D",  r.images_dir,         "-W",        work,
-      "-o", "restore.log", "-v4", "--restore-detached", "--pidfile", pidfile};
+      "-o", "restore.log", "-v2", "--restore-detached", "--pidfile", pidfile};
   if (!r.root.empty()) {
     argv.push_back("--root");
     argv.push_back(r.root);

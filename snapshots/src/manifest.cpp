@@ -33,7 +33,8 @@ std::string to_json(const SnapshotManifest& m) {
                       {"created_unix_ms", m.created_unix_ms},
                       {"files", m.files},
                       {"external_mounts", m.external_mounts},
-                      {"inherited", m.inherited}};
+                      {"inherited", m.inherited},
+                      {"inherited_flags", m.inherited_flags}};
   return j.dump(2);
 }
 
@@ -53,6 +54,7 @@ SnapshotManifest manifest_from_json(const std::string& text) {
     m.external_mounts =
         j.at("external_mounts").get<std::vector<std::pair<std::string, std::string>>>();
     m.inherited = j.at("inherited").get<std::map<int, std::string>>();
+    m.inherited_flags = j.at("inherited_flags").get<std::map<int, int>>();
     return m;
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("snapshot manifest: ") + e.what());

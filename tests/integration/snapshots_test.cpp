@@ -120,6 +120,10 @@ TEST_F(Snapshots, StateBuiltDuringInitIsPresentAfterRestore) {
 }
 
 TEST_F(Snapshots, NodeStateAndHooksSurviveRestore) {
+  if (!snapshot_supported("nodejs20.x"))
+    GTEST_SKIP() << "Node.js snapshots are off: about one restore in three here ends with a "
+                    "runtime that stops "
+                    "answering on its channel (known defect, see instance_factory.cpp)";
   const auto c = config("nodejs20.x", "index.handler");
   const auto digest = make_snapshot(c, "node-snapstart");
   auto inst = restore(c, "node-snapstart", digest);
@@ -283,6 +287,16 @@ TEST_F(Factory, ManifestFromAnotherCriuVersionFallsBackAndIsRebuilt) {
   EXPECT_NE(s.fallback_reason.find("criu 4.1.1"), std::string::npos) << s.fallback_reason;
   f.wait_idle();
   EXPECT_EQ(f.start(c, example("python-snapstart"), "code-4").mode, "restore");
+}
+
+TEST_F(Factory, RuntimesWithoutSnapshotSupportStartColdAndMakeNoSnapshot) {
+  InstanceFactory f(*host_, store_.get(), criu_.path);
+  auto c = config("nodejs20.x", "index.handler");
+  EXPECT_FALSE(snapshot_supported("nodejs20.x"));
+  EXPECT_FALSE(snapshot_supported("provided"));
+  EXPECT_EQ(f.start(c, example("node-snapstart"), "code-9").mode, "cold");
+  f.wait_idle();
+  EXPECT_TRUE(store_->list().empty());
 }
 
 TEST_F(Factory, WithoutCriuEverythingWorksCold) {

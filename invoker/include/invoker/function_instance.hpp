@@ -70,6 +70,13 @@ struct InvokeResult {
   std::string log_tail() const;  // the last 4 KB of `log`
 };
 
+// Where the time of a restore went, in milliseconds.
+struct RestorePhases {
+  double prepare_ms = 0;  // scratch /tmp, its files, pipes, cgroup
+  double criu_ms = 0;     // criu restore, process start to exit
+  double resume_ms = 0;   // after-restore hooks until the runtime says ready
+};
+
 class FunctionInstance {
  public:
   // Spawns the sandbox and boots the runtime; returns once init finished or
@@ -84,6 +91,7 @@ class FunctionInstance {
   bool reusable() const { return reusable_; }
   const std::string& id() const { return id_; }
   const sandbox::Instance& sandbox_instance() const { return *sandbox_; }
+  const RestorePhases& restore_phases() const { return restore_phases_; }
 
  private:
   friend class InstanceSnapshots;
@@ -102,6 +110,7 @@ class FunctionInstance {
   bool reusable_ = false;
   std::optional<double> first_init_ms_;
   std::optional<double> first_restore_ms_;
+  RestorePhases restore_phases_;
   std::string code_dir_;
   std::string instance_dir_;
   sandbox::MountPlan mounts_;

@@ -34,6 +34,9 @@ struct StartedInstance {
   std::string fallback_reason;  // why a restore was not used, when it was tried
 };
 
+// Whether thaw snapshots functions of this runtime (others always start cold).
+bool snapshot_supported(const std::string& runtime);
+
 class InstanceFactory {
  public:
   // `store` null or `criu` empty: snapshots are off, every start is cold.

@@ -25,6 +25,9 @@ struct SnapshotManifest {
   // fd number inside -> the dumped file ("pipe:[456]"). Restore hands fresh
   // ones in their place.
   std::map<int, std::string> inherited;
+  // Their file status flags (O_NONBLOCK...): a fresh descriptor gets the same,
+  // or a runtime that expects non-blocking reads blocks forever (Node.js does).
+  std::map<int, int> inherited_flags;
 };
 
 std::string to_json(const SnapshotManifest& m);

@@ -1,0 +1,163 @@
+// thaw's start modes side by side: cold (sandbox + runtime boot + init),
+// restore (CRIU restore of the post-init snapshot) and warm (idle instance
+// reused), each from request to response through the invoker library, with
+// restore's phases.
+//
+//   start_modes_bench [RUNS] [SOURCE_DIR]     (default 50 runs; needs root)
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "invoker/instance_factory.hpp"
+#include "sandbox/error.hpp"
+#include "snapshots/criu.hpp"
+#include "snapshots/criu_environment.hpp"
+
+using namespace thaw;
+using namespace thaw::invoker;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Workload {
+  std::string label, runtime, handler, example, payload;
+  uint32_t memory_mb;
+};
+
+double pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(v.size())))];
+}
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int runs = argc > 1 ? std::atoi(argv[1]) : 50;
+  const std::string source = argc > 2 ? argv[2] : THAW_SOURCE_DIR;
+  if (geteuid() != 0) {
+    std::fprintf(stderr, "start_modes_bench: needs root\n");
+    return 2;
+  }
+  const auto env = snapshots::prepare_criu_environment();  // before any thread
+  signal(SIGPIPE, SIG_IGN);
+  const auto criu = snapshots::probe_criu();
+  if (!criu.usable()) {
+    std::fprintf(stderr, "start_modes_bench: CRIU 4.2+ with a passing criu check is needed\n");
+    return 2;
+  }
+  char tmpl[] = "/tmp/thaw-modes-XXXXXX";
+  const std::string state = mkdtemp(tmpl);
+  auto host = prepare_host_environment(state, source + "/images/runtimes", 4);
+  host.cgroup_parent = "thaw-bench-" + std::to_string(getpid());
+  snapshots::SnapshotStore store(state + "/snapshots");
+  std::vector<Workload> workloads = {
+      {"Python hello (stdlib imports)", "python3.11", "handler.handler", "python-hello",
+       R"({"name":"b"})", 256},
+      {"Python pandas + numpy", "python3.11", "handler.handler", "python-pandas",
+       R"({"values":[1,2,3]})", 512},
+      {"Node.js hello (http, crypto)", "nodejs20.x", "index.handler", "node-hello",
+       R"({"name":"b"})", 256},
+  };
+  int failures = 0;
+  std::map<std::string, std::map<std::string, std::vector<double>>>
+      ms;  // workload -> mode -> samples
+  std::map<std::string, std::vector<RestorePhases>> phases;
+  {
+    InstanceFactory factory(host, &store, criu.path);
+    std::map<std::string, std::unique_ptr<FunctionInstance>> warm;
+    std::map<std::string, std::string> expected;
+    for (const auto& w : workloads) {
+      FunctionConfig c{"bench", w.runtime, w.handler, w.memory_mb,
+                       30,      512,       {},        SnapshotPolicy::Auto};
+      factory.snapshot_in_background(c, source + "/images/examples/" + w.example, w.example);
+      auto s =
+          factory.start(c, source + "/images/examples/" + w.example, w.example + "-warm", "cold");
+      auto r = s.instance->invoke({"", w.payload});
+      expected[w.label] = r.payload;
+      warm[w.label] = std::move(s.instance);
+    }
+    factory.wait_idle();
+    for (int i = -2; i < runs; ++i) {  // 2 warm-ups, discarded; modes interleaved
+      for (const auto& w : workloads) {
+        FunctionConfig c{"bench", w.runtime, w.handler, w.memory_mb,
+                         30,      512,       {},        SnapshotPolicy::Auto};
+        const auto code = source + "/images/examples/" + w.example;
+        for (const char* mode : {"cold", "restore", "warm"}) {
+          if (std::string(mode) == "restore" && !snapshot_supported(w.runtime)) continue;
+          const auto t = Clock::now();
+          InvokeResult r;
+          RestorePhases p;
+          if (std::string(mode) == "warm") {
+            r = warm[w.label]->invoke({"", w.payload});
+          } else {
+            auto s = factory.start(c, code, w.example, mode);
+            if (s.mode != mode || !s.init.ok) {
+              ++failures;
+              std::fprintf(stderr, "%s: wanted %s, got %s (%s)\n", w.label.c_str(), mode,
+                           s.mode.c_str(), s.fallback_reason.c_str());
+              continue;
+            }
+            r = s.instance->invoke({"", w.payload});
+            p = s.instance->restore_phases();
+          }
+          const double elapsed = ms_since(t);
+          if (r.error || r.payload != expected[w.label]) {
+            ++failures;
+            continue;
+          }
+          if (i < 0) continue;
+          ms[w.label][mode].push_back(elapsed);
+          if (std::string(mode) == "restore") phases[w.label].push_back(p);
+        }
+      }
+      std::fprintf(stderr, "\rrun %d/%d", i + 1, runs);
+    }
+    std::fprintf(stderr, "\n");
+  }
+  const auto parent = host.cgroup_parent;
+  host.namespaces.reset();
+  sandbox::remove_cgroup_parent(parent);
+  std::filesystem::remove_all(state);
+
+  std::printf(
+      "Start modes, request to response through the invoker library, %d runs each, interleaved "
+      "(ms)\n",
+      runs);
+  std::printf("CRIU %s; %s\n\n", criu.version.c_str(), env.c_str());
+  std::printf(
+      "| workload | cold p50 | cold p99 | restore p50 | restore p99 | warm p50 | warm p99 | "
+      "cold/restore |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const auto& w : workloads) {
+    auto& m = ms[w.label];
+    std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.1fx |\n", w.label.c_str(),
+                pct(m["cold"], 50), pct(m["cold"], 99), pct(m["restore"], 50),
+                pct(m["restore"], 99), pct(m["warm"], 50), pct(m["warm"], 99),
+                pct(m["cold"], 50) / std::max(0.001, pct(m["restore"], 50)));
+  }
+  std::printf(
+      "\nRestore phases, p50 (ms)\n\n| workload | prepare (tmp, pipes, cgroup) | criu restore | "
+      "resume (hooks to ready) |\n");
+  std::printf("| --- | ---: | ---: | ---: |\n");
+  for (const auto& w : workloads) {
+    std::vector<double> a, b, c;
+    for (const auto& p : phases[w.label]) {
+      a.push_back(p.prepare_ms);
+      b.push_back(p.criu_ms);
+      c.push_back(p.resume_ms);
+    }
+    std::printf("| %s | %.1f | %.1f | %.1f |\n", w.label.c_str(), pct(a, 50), pct(b, 50),
+                pct(c, 50));
+  }
+  std::printf("\nfailures: %d\n", failures);
+  return failures == 0 ? 0 : 1;
+}
