@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "images/code_package.hpp"
 #include "invoker/function_instance.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
@@ -357,4 +358,16 @@ TEST_F(Functions, ProvidedWithTheNodeJsRuntimeInterfaceClientFromNpm) {
     ASSERT_FALSE(r.error) << r.payload << r.log;
     EXPECT_EQ(json::parse(r.payload)["message"], std::string("hello ") + name);
   }
+}
+
+TEST_F(Functions, DeployedFromTheCodeStoreAndMountedReadOnly) {
+  // The path a deployment takes: the package goes into the content-addressed
+  // store, and the instance mounts the stored tree at /var/task.
+  images::CodeStore store(state_ + "/code");
+  const auto stored = store.add_directory(example("python-errors"));
+  EXPECT_EQ(stored.sha256.size(), 64u);
+  auto c = config("python3.11", "handler.echo");
+  auto r = invoke_cold(*host_, c, stored.dir, R"({"from":"store"})");
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  EXPECT_EQ(json::parse(r.payload), json({{"from", "store"}}));
 }
