@@ -237,8 +237,19 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   const auto got = self->channel_->receive(Clock::now() + host.init_timeout, kMaxResponseBytes,
                                            self->log_.get(), sink);
   if (got.status != ReceiveStatus::Frame || got.frame.header.value("type", "") != "ready") {
+    // Which descriptors did the restored runtime get? (for the error message)
+    std::string fds;
+    for (int fd : {1, 3, 4}) {
+      std::error_code ec;
+      const auto t =
+          fs::read_symlink("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd), ec);
+      fds += " fd" + std::to_string(fd) + "=" + (ec ? "?" : t.string());
+    }
+    const auto ours_in =
+        fs::read_symlink("/proc/self/fd/" + std::to_string(self->channel_->in_fd()));
+    fds += " (thawd reads " + ours_in.string() + ")";
     const auto why = self->exit_error("");
-    throw Error("restore: the restored runtime did not become ready (" + why.message +
+    throw Error("restore: the restored runtime did not become ready (" + why.message + ";" + fds +
                 "): " + self->pending_log_.substr(0, 500));
   }
   self->sandbox_->cgroup().set_cpus(sandbox::cpus_for_memory(config.memory_mb));

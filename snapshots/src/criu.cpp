@@ -16,7 +16,9 @@ namespace thaw::snapshots {
 
 namespace {
 
-constexpr int kFirstPassedFd = 10;
+// High enough not to clash with the restored process's own descriptors (Node.js
+// uses a dozen or more): CRIU mixed up inherited pipes when they clashed.
+constexpr int kFirstPassedFd = 200;
 
 struct RunResult {
   int status = -1;

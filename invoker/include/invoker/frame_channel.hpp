@@ -36,6 +36,7 @@ class FrameChannel {
  public:
   // `in` is read from, `out` written to (they may be one socket, dup'ed).
   FrameChannel(UniqueFd in, UniqueFd out) : in_(std::move(in)), out_(std::move(out)) {}
+  int in_fd() const { return in_.get(); }
 
   // Returns false when the peer is gone.
   bool send(const nlohmann::json& header, std::string_view body = {});
