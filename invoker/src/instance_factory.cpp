@@ -33,9 +33,12 @@ void InstanceFactory::say(const std::string& line) const {
 }
 
 bool snapshot_supported(const std::string& runtime) {
-  // "provided": the Runtime API is a TCP server in the instance's network
-  // namespace, which restore recreates empty; those functions start cold.
-  return runtime == "python3.11" || runtime == "nodejs20.x";
+  // Node.js: restored copies share OpenSSL's random generator state, so
+  // crypto.randomBytes repeats across them, and JavaScript cannot reseed it
+  // (see RestoredNodeCopiesDrawDifferentRandomBytes). "provided": the Runtime
+  // API is a TCP server in the instance's network namespace, which restore
+  // recreates empty. Both start cold until that is solved.
+  return runtime == "python3.11";
 }
 
 StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::string& code_dir,

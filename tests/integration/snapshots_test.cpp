@@ -294,7 +294,6 @@ TEST_F(Factory, RuntimesWithoutSnapshotSupportStartColdAndMakeNoSnapshot) {
   InstanceFactory f(*host_, store_.get(), criu_.path);
   auto c = config("provided", "");
   EXPECT_TRUE(snapshot_supported("python3.11"));
-  EXPECT_TRUE(snapshot_supported("nodejs20.x"));
   EXPECT_FALSE(snapshot_supported("provided"));
   EXPECT_EQ(f.start(c, example("provided-shell"), "code-9").mode, "cold");
   f.wait_idle();
@@ -335,4 +334,17 @@ TEST_F(Factory, SnapshotsSurviveARestartAndOldDigestsAreCollected) {
   const auto old_digest = function_digest(c, "code-7");
   EXPECT_EQ(store_->collect_garbage({function_digest(c, "code-8")}), 1);
   EXPECT_FALSE(store_->exists(old_digest));
+}
+
+TEST_F(Snapshots, RestoredNodeCopiesDrawDifferentRandomBytes) {
+  if (!snapshot_supported("nodejs20.x"))
+    GTEST_SKIP() << "Node.js snapshots are off because this fails: restored copies share OpenSSL's "
+                    "random state and JavaScript cannot reseed it";
+  const auto c = config("nodejs20.x", "index.handler");
+  const auto digest = make_snapshot(c, "node-snapstart");
+  auto a = restore(c, "node-snapstart", digest);
+  auto b = restore(c, "node-snapstart", digest);
+  auto ja = json::parse(a->invoke({"", "{}"}).payload),
+       jb = json::parse(b->invoke({"", "{}"}).payload);
+  EXPECT_NE(ja["random"], jb["random"]) << "crypto.randomBytes repeats across restored copies";
 }
