@@ -36,6 +36,16 @@ DaemonConfig parse_daemon_args(const std::vector<std::string>& args) {
     } else if (a == "--state-dir") {
       c.state_dir = value();
       if (c.state_dir.empty()) throw Error("--state-dir: must not be empty");
+    } else if (a == "--runtimes-dir") {
+      c.runtimes_dir = value();
+    } else if (a == "--cgroup-parent") {
+      c.cgroup_parent = value();
+      if (c.cgroup_parent.empty() || c.cgroup_parent.find("..") != std::string::npos ||
+          c.cgroup_parent[0] == '/')
+        throw Error("--cgroup-parent: must be a relative cgroup path without '..', got \"" +
+                    c.cgroup_parent + "\"");
+    } else if (a == "--no-snapshots") {
+      c.snapshots = false;
     } else if (a == "--http-threads") {
       const auto& v = value();
       if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 3 ||
@@ -59,6 +69,10 @@ Flags:
   --state-dir DIR        where thawd keeps its state: pid file, database,
                          code store, snapshots (default .thaw)
   --http-threads N       threads serving HTTP (default 2)
+  --runtimes-dir DIR     where the runtime bootstraps are (default: images/runtimes
+                         of the source tree thawd was built from)
+  --no-snapshots         never checkpoint or restore; every start is cold
+  --cgroup-parent PATH   cgroup under which instances get theirs (default thaw)
   --version              print thaw's version, the CRIU found and whether
                          `criu check` passes, the cgroup layout and the kernel
   --help                 print this help

@@ -12,10 +12,13 @@
 
 #include "invoker/api.hpp"
 #include "invoker/daemon_config.hpp"
+#include "invoker/function_service.hpp"
 #include "invoker/http_server.hpp"
 #include "invoker/log.hpp"
 #include "invoker/system_facts.hpp"
 #include "sandbox/error.hpp"
+#include "snapshots/criu.hpp"
+#include "snapshots/criu_environment.hpp"
 
 namespace asio = boost::asio;
 using namespace thaw;
@@ -44,12 +47,33 @@ void claim_pid_file(const std::filesystem::path& path) {
 }
 
 int run(const DaemonConfig& config) {
+  // Before any thread: a private mount namespace with a tmpfs /run, so CRIU
+  // keeps its kernel-feature cache and instance mounts never leak to the host.
+  std::string criu_env;
+  try {
+    criu_env = snapshots::prepare_criu_environment();
+  } catch (const Error& e) {
+    criu_env = std::string("not prepared: ") + e.what();
+  }
   std::filesystem::create_directories(config.state_dir);
   const auto pid_file = std::filesystem::path(config.state_dir) / "thawd.pid";
   claim_pid_file(pid_file);
 
+  const auto facts = gather_system_facts();
+  const bool criu_ok = config.snapshots && !facts.criu_path.empty() && facts.criu_check_passed &&
+                       snapshots::version_at_least(facts.criu_version, "4.2");
+  if (config.snapshots && !criu_ok)
+    log_event("warn", "criu_unavailable",
+              {{"criu", facts.criu_path},
+               {"version", facts.criu_version},
+               {"reason", "snapshots are off: CRIU 4.2+ with a passing criu check is needed"}});
+  const auto runtimes =
+      config.runtimes_dir.empty() ? std::string(THAW_DEFAULT_RUNTIMES_DIR) : config.runtimes_dir;
+  FunctionService functions(config.state_dir, runtimes, criu_ok ? facts.criu_path : "",
+                            config.cgroup_parent);
+
   asio::io_context io;
-  Api api;
+  Api api(&functions);
   HttpLimits limits;
   limits.body_bytes = body_limit;
   const auto address = asio::ip::make_address(config.listen_host);
@@ -58,18 +82,14 @@ int run(const DaemonConfig& config) {
       limits);
   const auto ep = server.local_endpoint();
 
-  const auto facts = gather_system_facts();
-  if (facts.criu_path.empty() || !facts.criu_check_passed)
-    log_event("warn", "criu_unavailable",
-              {{"criu", facts.criu_path},
-               {"version", facts.criu_version},
-               {"reason", "snapshots are off until criu check passes"}});
   api.set_ready(true);
   log_event("info", "listening",
             {{"address", ep.address().to_string()},
              {"port", ep.port()},
              {"state_dir", std::filesystem::absolute(config.state_dir).string()},
-             {"pid", getpid()}});
+             {"pid", getpid()},
+             {"snapshots", criu_ok},
+             {"criu_environment", criu_env}});
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {

@@ -68,9 +68,15 @@ ThawdProcess::ThawdProcess(std::vector<std::string> extra_args) {
 
 ThawdProcess::~ThawdProcess() {
   if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    int status;
-    waitpid(pid_, &status, 0);
+    // A graceful stop takes its instances and cgroups down with it; SIGKILL
+    // only if it does not stop within 20 s.
+    kill(pid_, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 2000 && waitpid(pid_, &status, WNOHANG) == 0; ++i) usleep(10000);
+    if (waitpid(pid_, &status, WNOHANG) == 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+    }
   }
   std::error_code ec;
   std::filesystem::remove_all(std::filesystem::path(state_dir_).parent_path(), ec);

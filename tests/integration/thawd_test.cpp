@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -133,4 +134,116 @@ TEST(ThawCli, UnreachableThawdExitsWith3) {
   // Port 1 on loopback: nothing listens there.
   auto [st, out] = run_program({THAW_PATH, "--endpoint", "127.0.0.1:1", "health"});
   EXPECT_EQ(WEXITSTATUS(st), 3) << out;
+}
+
+namespace {
+
+// A zip of one directory's files, made with Python's zipfile (the test's own
+// tool, not thaw's code), base64-encoded as CreateFunction takes it.
+std::string zip_base64(const std::string& dir) {
+  auto [st, out] = run_program({"/usr/bin/python3", "-c",
+                                "import base64,io,os,sys,zipfile\n"
+                                "b=io.BytesIO()\n"
+                                "with zipfile.ZipFile(b,'w') as z:\n"
+                                "  for f in sorted(os.listdir(sys.argv[1])):\n"
+                                "    z.write(os.path.join(sys.argv[1],f),f)\n"
+                                "sys.stdout.write(base64.b64encode(b.getvalue()).decode())",
+                                dir});
+  EXPECT_EQ(WEXITSTATUS(st), 0) << out;
+  return out;
+}
+
+std::string create_body(const std::string& name, const std::string& runtime,
+                        const std::string& handler, const std::string& example) {
+  return nlohmann::json{
+      {"FunctionName", name},
+      {"Runtime", runtime},
+      {"Handler", handler},
+      {"Role", "arn:aws:iam::000000000000:role/test"},
+      {"Code",
+       {{"ZipFile", zip_base64(std::string(THAW_SOURCE_DIR) + "/images/examples/" + example)}}}}
+      .dump();
+}
+
+}  // namespace
+
+TEST(ThawdFunctions, CreateGetInvokeDeleteOverHttp) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (sandboxes)";
+  ThawdProcess thawd;
+  HttpClient c(thawd.port());
+  auto created = c.request(verb::post, "/2015-03-31/functions",
+                           create_body("hello", "python3.11", "handler.handler", "python-hello"));
+  ASSERT_EQ(created.result(), status::created) << created.body();
+  auto cfg = nlohmann::json::parse(created.body());
+  EXPECT_EQ(cfg["FunctionName"], "hello");
+  EXPECT_EQ(cfg["FunctionArn"], "arn:aws:lambda:us-east-1:000000000000:function:hello");
+  EXPECT_EQ(cfg["Runtime"], "python3.11");
+  EXPECT_EQ(cfg["MemorySize"], 128);
+  EXPECT_EQ(cfg["Timeout"], 3);
+  EXPECT_EQ(cfg["State"], "Active");
+  EXPECT_EQ(cfg["Version"], "$LATEST");
+  EXPECT_EQ(cfg["CodeSha256"].get<std::string>().size(), 44u);  // base64 of 32 bytes
+
+  auto again = c.request(verb::post, "/2015-03-31/functions",
+                         create_body("hello", "python3.11", "handler.handler", "python-hello"));
+  EXPECT_EQ(again.result(), status::conflict);
+  EXPECT_EQ(again["x-amzn-ErrorType"], "ResourceConflictException");
+
+  auto got = c.request(verb::get, "/2015-03-31/functions/hello");
+  EXPECT_EQ(got.result(), status::ok);
+  EXPECT_EQ(nlohmann::json::parse(got.body())["Configuration"]["Handler"], "handler.handler");
+  auto list = nlohmann::json::parse(c.request(verb::get, "/2015-03-31/functions/").body());
+  ASSERT_EQ(list["Functions"].size(), 1u);
+
+  auto first = c.request(verb::post, "/2015-03-31/functions/hello/invocations",
+                         R"({"name":"http"})", {{"X-Amz-Log-Type", "Tail"}});
+  ASSERT_EQ(first.result(), status::ok) << first.body();
+  EXPECT_EQ(nlohmann::json::parse(first.body())["message"], "hello http");
+  EXPECT_EQ(first["X-Amz-Executed-Version"], "$LATEST");
+  const std::string mode(first["X-Thaw-Start-Mode"]);
+  EXPECT_TRUE(mode == "cold" || mode == "restore") << mode;
+  EXPECT_FALSE(first["X-Amz-Log-Result"].empty());
+  auto second = c.request(verb::post, "/2015-03-31/functions/hello/invocations", "{}");
+  EXPECT_EQ(second["X-Thaw-Start-Mode"], "warm");
+
+  auto dry = c.request(verb::post, "/2015-03-31/functions/hello/invocations", "{}",
+                       {{"X-Amz-Invocation-Type", "DryRun"}});
+  EXPECT_EQ(dry.result(), status::no_content);
+  auto bad = c.request(verb::post, "/2015-03-31/functions/hello/invocations", "{not json");
+  EXPECT_EQ(bad.result(), status::bad_request);
+  EXPECT_EQ(bad["x-amzn-ErrorType"], "InvalidRequestContentException");
+
+  EXPECT_EQ(c.request(verb::delete_, "/2015-03-31/functions/hello").result(), status::no_content);
+  auto gone = c.request(verb::post, "/2015-03-31/functions/hello/invocations", "{}");
+  EXPECT_EQ(gone.result(), status::not_found);
+  EXPECT_EQ(gone["x-amzn-ErrorType"], "ResourceNotFoundException");
+}
+
+TEST(ThawdFunctions, FunctionErrorsCarryXAmzFunctionError) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (sandboxes)";
+  ThawdProcess thawd;
+  HttpClient c(thawd.port());
+  ASSERT_EQ(c.request(verb::post, "/2015-03-31/functions",
+                      create_body("fails", "python3.11", "handler.raise_error", "python-errors"))
+                .result(),
+            status::created);
+  auto r = c.request(verb::post, "/2015-03-31/functions/fails/invocations", "{}");
+  EXPECT_EQ(r.result(), status::ok);
+  EXPECT_EQ(r["X-Amz-Function-Error"], "Unhandled");
+  EXPECT_EQ(nlohmann::json::parse(r.body())["errorType"], "ValueError");
+}
+
+TEST(ThawdFunctions, InvalidCreateRequestsNameTheField) {
+  ThawdProcess thawd;
+  HttpClient c(thawd.port());
+  auto r = c.request(
+      verb::post, "/2015-03-31/functions",
+      R"({"FunctionName":"x","Runtime":"python3.11","Handler":"a.b","MemorySize":64,"Code":{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}})");
+  EXPECT_EQ(r.result(), status::bad_request);
+  EXPECT_EQ(r["x-amzn-ErrorType"], "InvalidParameterValueException");
+  EXPECT_NE(r.body().find("MemorySize"), std::string::npos) << r.body();
+  auto wrong_type = c.request(verb::post, "/2015-03-31/functions", R"({"FunctionName":5})");
+  EXPECT_EQ(wrong_type.result(), status::bad_request);
+  auto not_json = c.request(verb::post, "/2015-03-31/functions", "{");
+  EXPECT_EQ(not_json["x-amzn-ErrorType"], "InvalidRequestContentException");
 }

@@ -14,15 +14,21 @@ struct ApiCounters {
   std::atomic<uint64_t> server_errors{0};
 };
 
+class FunctionService;
+
 class Api {
  public:
-  Api();
+  // `functions` may be null (health and metrics only).
+  explicit Api(FunctionService* functions = nullptr);
   Response handle(const Request& request);
   bool ready() const { return ready_.load(); }
   void set_ready(bool ready) { ready_.store(ready); }
 
  private:
   Response metrics() const;
+  Response functions_api(const Request& request, const std::string& path);
+  Response invoke(const Request& request, const std::string& name);
+  FunctionService* functions_;
   ApiCounters counters_;
   std::atomic<bool> ready_{false};
   std::chrono::steady_clock::time_point started_;

@@ -13,6 +13,9 @@ struct DaemonConfig {
   uint16_t listen_port = 8080;
   std::string state_dir = ".thaw";
   unsigned http_threads = 2;
+  std::string runtimes_dir;  // empty: the runtimes of the source tree thawd was built from
+  bool snapshots = true;
+  std::string cgroup_parent = "thaw";
   bool show_version = false;
   bool show_help = false;
 };
