@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "invoker/admin_token.hpp"
 #include "invoker/function_service.hpp"
 
 #include "thaw/build_info.hpp"
@@ -24,8 +25,10 @@ constexpr const char* kFunctions = "/2015-03-31/functions";
 
 }  // namespace
 
-Api::Api(FunctionService* functions)
-    : functions_(functions), started_(std::chrono::steady_clock::now()) {}
+Api::Api(FunctionService* functions, std::string admin_token)
+    : functions_(functions),
+      admin_token_(std::move(admin_token)),
+      started_(std::chrono::steady_clock::now()) {}
 
 Response Api::invoke(const Request& req, const std::string& name) {
   const std::string type(req["X-Amz-Invocation-Type"]);
@@ -94,7 +97,18 @@ Response Api::handle(const Request& req) {
   const std::string target(req.target());
   const std::string path = target.substr(0, target.find('?'));
   Response res;
-  if (path == "/healthz") {
+  // Everything but /healthz needs the admin credential; a refused request does nothing.
+  const auto auth = admin_token_.empty() || path == "/healthz"
+                        ? AuthResult::Ok
+                        : check_bearer(std::string(req[http::field::authorization]), admin_token_);
+  if (auth == AuthResult::Missing) {
+    res = lambda_error(http::status::unauthorized, "UnrecognizedClientException",
+                       "Missing credentials: send Authorization: Bearer <token from the state "
+                       "directory's admin-token>");
+  } else if (auth == AuthResult::Wrong) {
+    res = lambda_error(http::status::forbidden, "UnrecognizedClientException",
+                       "The security token included in the request is invalid");
+  } else if (path == "/healthz") {
     res = json_response(http::status::ok, R"({"status":"ok"})");
   } else if (path == "/readyz") {
     res = ready() ? json_response(http::status::ok, R"({"status":"ready"})")

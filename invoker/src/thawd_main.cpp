@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "invoker/admin_token.hpp"
 #include "invoker/api.hpp"
 #include "invoker/daemon_config.hpp"
 #include "invoker/function_service.hpp"
@@ -72,8 +73,11 @@ int run(const DaemonConfig& config) {
   FunctionService functions(config.state_dir, runtimes, criu_ok ? facts.criu_path : "",
                             config.cgroup_parent);
 
+  const auto token_path = std::filesystem::absolute(config.state_dir) / "admin-token";
+  const auto token = load_or_create_admin_token(config.state_dir);
+
   asio::io_context io;
-  Api api(&functions);
+  Api api(&functions, token);
   HttpLimits limits;
   limits.body_bytes = body_limit;
   const auto address = asio::ip::make_address(config.listen_host);
@@ -89,6 +93,7 @@ int run(const DaemonConfig& config) {
              {"state_dir", std::filesystem::absolute(config.state_dir).string()},
              {"pid", getpid()},
              {"snapshots", criu_ok},
+             {"admin_token", token_path.string()},
              {"criu_environment", criu_env}});
 
   asio::signal_set signals(io, SIGTERM, SIGINT);

@@ -4,7 +4,7 @@
 
 namespace thaw::itest {
 
-HttpClient::HttpClient(uint16_t port) : stream_(io_) {
+HttpClient::HttpClient(uint16_t port, std::string token) : stream_(io_), token_(std::move(token)) {
   stream_.expires_after(std::chrono::seconds(30));
   stream_.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
 }
@@ -14,6 +14,7 @@ http::response<http::string_body> HttpClient::request(
     const std::vector<std::pair<std::string, std::string>>& headers) {
   http::request<http::string_body> req{method, target, 11};
   req.set(http::field::host, "127.0.0.1");
+  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
   for (const auto& [k, v] : headers) req.set(k, v);
   req.body() = body;
   req.prepare_payload();

@@ -13,7 +13,8 @@ namespace http = beast::http;
 
 class HttpClient {
  public:
-  explicit HttpClient(uint16_t port);
+  // `token` non-empty: every request carries "Authorization: Bearer <token>".
+  explicit HttpClient(uint16_t port, std::string token = "");
   http::response<http::string_body> request(
       http::verb method, const std::string& target, const std::string& body = "",
       const std::vector<std::pair<std::string, std::string>>& headers = {});
@@ -25,6 +26,7 @@ class HttpClient {
   boost::asio::io_context io_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::string token_;
 };
 
 }  // namespace thaw::itest

@@ -90,6 +90,13 @@ int ThawdProcess::stop() {
   return status;
 }
 
+std::string ThawdProcess::token() const {
+  std::ifstream in(state_dir_ + "/admin-token");
+  std::string t;
+  in >> t;
+  return t;
+}
+
 std::string ThawdProcess::log() const {
   std::ifstream in(log_path_);
   return std::string(std::istreambuf_iterator<char>(in), {});

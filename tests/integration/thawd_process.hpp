@@ -22,6 +22,8 @@ class ThawdProcess {
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
   const std::string& state_dir() const { return state_dir_; }
+  // The admin token thawd created in its state directory.
+  std::string token() const;
   // Sends SIGTERM and waits; returns the exit status as waitpid gives it.
   int stop();
   // What thawd wrote to stderr so far.

@@ -1,6 +1,7 @@
 // thawd over real HTTP: the endpoints that exist, limits, errors, shutdown.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,7 +17,7 @@ using http::verb;
 
 TEST(Thawd, AnswersHealthAndReadiness) {
   ThawdProcess thawd;
-  HttpClient c(thawd.port());
+  HttpClient c(thawd.port(), thawd.token());
   auto r = c.request(verb::get, "/healthz");
   EXPECT_EQ(r.result(), status::ok);
   EXPECT_EQ(nlohmann::json::parse(r.body())["status"], "ok");
@@ -25,14 +26,14 @@ TEST(Thawd, AnswersHealthAndReadiness) {
 
 TEST(Thawd, KeepsTheConnectionAlive) {
   ThawdProcess thawd;
-  HttpClient c(thawd.port());
+  HttpClient c(thawd.port(), thawd.token());
   for (int i = 0; i < 5; ++i) EXPECT_EQ(c.request(verb::get, "/healthz").result(), status::ok);
   EXPECT_TRUE(c.connected());
 }
 
 TEST(Thawd, MetricsInPrometheusTextFormat) {
   ThawdProcess thawd;
-  HttpClient c(thawd.port());
+  HttpClient c(thawd.port(), thawd.token());
   c.request(verb::get, "/nope");
   auto r = c.request(verb::get, "/metrics");
   EXPECT_EQ(r.result(), status::ok);
@@ -44,7 +45,7 @@ TEST(Thawd, MetricsInPrometheusTextFormat) {
 
 TEST(Thawd, UnknownOperationInLambdasErrorShape) {
   ThawdProcess thawd;
-  HttpClient c(thawd.port());
+  HttpClient c(thawd.port(), thawd.token());
   auto r = c.request(verb::get, "/2015-03-31/nothing-here");
   EXPECT_EQ(r.result(), status::not_found);
   EXPECT_EQ(r["x-amzn-ErrorType"], "UnknownOperationException");
@@ -55,38 +56,38 @@ TEST(Thawd, UnknownOperationInLambdasErrorShape) {
 
 TEST(Thawd, BodyOverSixMegabytesIsRefusedWith413) {
   ThawdProcess thawd;
-  HttpClient c(thawd.port());
+  HttpClient c(thawd.port(), thawd.token());
   const std::string big(6 * 1024 * 1024 + 1, 'x');
   auto r = c.request(verb::post, "/2015-03-31/functions/f/invocations", big);
   EXPECT_EQ(r.result(), status::payload_too_large);
   EXPECT_EQ(r["x-amzn-ErrorType"], "RequestTooLargeException");
   // thawd is still healthy afterwards.
-  HttpClient again(thawd.port());
+  HttpClient again(thawd.port(), thawd.token());
   EXPECT_EQ(again.request(verb::get, "/healthz").result(), status::ok);
 }
 
 TEST(Thawd, OversizedHeadersAreRefused) {
   ThawdProcess thawd;
-  HttpClient c(thawd.port());
+  HttpClient c(thawd.port(), thawd.token());
   auto r = c.request(verb::get, "/healthz", "", {{"X-Big", std::string(32 * 1024, 'a')}});
   EXPECT_EQ(r.result(), status::request_header_fields_too_large);
-  HttpClient again(thawd.port());
+  HttpClient again(thawd.port(), thawd.token());
   EXPECT_EQ(again.request(verb::get, "/healthz").result(), status::ok);
 }
 
 TEST(Thawd, MalformedRequestClosesTheConnectionAndThawdStaysUp) {
   ThawdProcess thawd;
   {
-    HttpClient c(thawd.port());
+    HttpClient c(thawd.port(), thawd.token());
     EXPECT_ANY_THROW(c.raw("THIS IS NOT HTTP\r\n\r\n"));
   }
-  HttpClient c(thawd.port());
+  HttpClient c(thawd.port(), thawd.token());
   EXPECT_EQ(c.request(verb::get, "/healthz").result(), status::ok);
 }
 
 TEST(Thawd, StopsCleanlyOnSigterm) {
   ThawdProcess thawd;
-  HttpClient idle(thawd.port());
+  HttpClient idle(thawd.port(), thawd.token());
   EXPECT_EQ(idle.request(verb::get, "/healthz").result(), status::ok);
   const auto pid_file = thawd.state_dir() + "/thawd.pid";
   EXPECT_TRUE(std::filesystem::exists(pid_file));
@@ -170,7 +171,7 @@ std::string create_body(const std::string& name, const std::string& runtime,
 TEST(ThawdFunctions, CreateGetInvokeDeleteOverHttp) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root (sandboxes)";
   ThawdProcess thawd;
-  HttpClient c(thawd.port());
+  HttpClient c(thawd.port(), thawd.token());
   auto created = c.request(verb::post, "/2015-03-31/functions",
                            create_body("hello", "python3.11", "handler.handler", "python-hello"));
   ASSERT_EQ(created.result(), status::created) << created.body();
@@ -222,7 +223,7 @@ TEST(ThawdFunctions, CreateGetInvokeDeleteOverHttp) {
 TEST(ThawdFunctions, FunctionErrorsCarryXAmzFunctionError) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root (sandboxes)";
   ThawdProcess thawd;
-  HttpClient c(thawd.port());
+  HttpClient c(thawd.port(), thawd.token());
   ASSERT_EQ(c.request(verb::post, "/2015-03-31/functions",
                       create_body("fails", "python3.11", "handler.raise_error", "python-errors"))
                 .result(),
@@ -235,7 +236,7 @@ TEST(ThawdFunctions, FunctionErrorsCarryXAmzFunctionError) {
 
 TEST(ThawdFunctions, InvalidCreateRequestsNameTheField) {
   ThawdProcess thawd;
-  HttpClient c(thawd.port());
+  HttpClient c(thawd.port(), thawd.token());
   auto r = c.request(
       verb::post, "/2015-03-31/functions",
       R"({"FunctionName":"x","Runtime":"python3.11","Handler":"a.b","MemorySize":64,"Code":{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}})");
@@ -246,4 +247,30 @@ TEST(ThawdFunctions, InvalidCreateRequestsNameTheField) {
   EXPECT_EQ(wrong_type.result(), status::bad_request);
   auto not_json = c.request(verb::post, "/2015-03-31/functions", "{");
   EXPECT_EQ(not_json["x-amzn-ErrorType"], "InvalidRequestContentException");
+}
+
+TEST(ThawdAuth, RequestsWithoutTheTokenGet401AndWithAWrongOne403AndDoNothing) {
+  ThawdProcess thawd;
+  const auto token_file = thawd.state_dir() + "/admin-token";
+  struct stat st {};
+  ASSERT_EQ(stat(token_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(thawd.log().find(token_file), std::string::npos);  // thawd says where it is
+
+  HttpClient anonymous(thawd.port());
+  EXPECT_EQ(anonymous.request(verb::get, "/healthz").result(),
+            status::ok);  // the one open endpoint
+  const std::string create =
+      R"({"FunctionName":"x","Runtime":"python3.11","Handler":"a.b","Code":{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}})";
+  auto missing = anonymous.request(verb::post, "/2015-03-31/functions", create);
+  EXPECT_EQ(missing.result(), status::unauthorized);
+  EXPECT_EQ(missing["x-amzn-ErrorType"], "UnrecognizedClientException");
+  EXPECT_EQ(anonymous.request(verb::get, "/metrics").result(), status::unauthorized);
+  HttpClient wrong(thawd.port(), std::string(64, 'a'));
+  EXPECT_EQ(wrong.request(verb::post, "/2015-03-31/functions", create).result(), status::forbidden);
+  EXPECT_EQ(wrong.request(verb::get, "/2015-03-31/functions/").result(), status::forbidden);
+  // Nothing was created.
+  HttpClient admin(thawd.port(), thawd.token());
+  auto list = nlohmann::json::parse(admin.request(verb::get, "/2015-03-31/functions/").body());
+  EXPECT_TRUE(list["Functions"].empty());
 }

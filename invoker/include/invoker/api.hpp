@@ -19,7 +19,8 @@ class FunctionService;
 class Api {
  public:
   // `functions` may be null (health and metrics only).
-  explicit Api(FunctionService* functions = nullptr);
+  // `admin_token` empty: no authentication (unit use only; thawd always sets one).
+  explicit Api(FunctionService* functions = nullptr, std::string admin_token = "");
   Response handle(const Request& request);
   bool ready() const { return ready_.load(); }
   void set_ready(bool ready) { ready_.store(ready); }
@@ -29,6 +30,7 @@ class Api {
   Response functions_api(const Request& request, const std::string& path);
   Response invoke(const Request& request, const std::string& name);
   FunctionService* functions_;
+  std::string admin_token_;
   ApiCounters counters_;
   std::atomic<bool> ready_{false};
   std::chrono::steady_clock::time_point started_;
