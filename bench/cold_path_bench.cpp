@@ -16,10 +16,13 @@
 
 #include "invoker/function_instance.hpp"
 #include "sandbox/error.hpp"
+#include "stats.hpp"
 
 using namespace thaw;
 using namespace thaw::invoker;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::ms_since;
+constexpr auto pct = bench::percentile;
 
 namespace {
 
@@ -27,11 +30,6 @@ struct Workload {
   std::string label, runtime, handler, example, payload, expect;
   uint32_t memory_mb;
 };
-
-double pct(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(v.size())))];
-}
 
 // The runtime's bootstrap as a plain child process: same interpreter, same
 // handler, same channel protocol, no namespaces, no cgroup, no seccomp.

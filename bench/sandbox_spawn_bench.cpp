@@ -20,26 +20,19 @@
 #include "sandbox/error.hpp"
 #include "sandbox/instance.hpp"
 #include "sandbox/rootfs.hpp"
+#include "stats.hpp"
 
 extern char** environ;
 using namespace thaw;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::ms_since;
 
 namespace {
-
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
 
 struct Series {
   std::string name;
   std::vector<double> ms;
-  double pct(double p) const {
-    auto v = ms;
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1,
-                      static_cast<size_t>(p / 100.0 * static_cast<double>(v.size())))];
-  }
+  double pct(double p) const { return bench::percentile(ms, p); }
 };
 
 bool run_command(const std::vector<std::string>& argv) {

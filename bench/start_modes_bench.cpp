@@ -16,10 +16,13 @@
 #include "sandbox/error.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
+#include "stats.hpp"
 
 using namespace thaw;
 using namespace thaw::invoker;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::ms_since;
+constexpr auto pct = bench::percentile;
 
 namespace {
 
@@ -27,16 +30,6 @@ struct Workload {
   std::string label, runtime, handler, example, payload;
   uint32_t memory_mb;
 };
-
-double pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(v.size())))];
-}
-
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "examples.hpp"
 #include "images/code_package.hpp"
 #include "invoker/function_instance.hpp"
 #include "sandbox/error.hpp"
@@ -15,14 +16,9 @@ using namespace thaw;
 using namespace thaw::invoker;
 using nlohmann::json;
 namespace fs = std::filesystem;
+using itest::example;
 
-namespace {
-
-std::string example(const std::string& name) {
-  return std::string(THAW_SOURCE_DIR) + "/images/examples/" + name;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 class Functions : public ::testing::Test {
  protected:

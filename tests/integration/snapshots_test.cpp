@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "examples.hpp"
 #include "invoker/instance_factory.hpp"
 #include "invoker/instance_snapshots.hpp"
 #include "sandbox/error.hpp"
@@ -19,12 +20,9 @@ using namespace thaw;
 using namespace thaw::invoker;
 using nlohmann::json;
 namespace fs = std::filesystem;
+using itest::example;
 
 namespace {
-
-std::string example(const std::string& name) {
-  return std::string(THAW_SOURCE_DIR) + "/images/examples/" + name;
-}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
