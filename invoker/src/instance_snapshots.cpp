@@ -126,8 +126,9 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
   dump.work_dir = inst->instance_dir_ + "-dump";
   fs::create_directories(dump.work_dir);
   dump.external_mounts = m.external_mounts;
-  // The network namespace holds nothing but loopback: restore makes a new one.
-  dump.extra_args = {"--empty-ns", "net"};
+  // The network namespace holds nothing but loopback: restore makes a new one,
+  // and there is no traffic to hold still, so no iptables lock around it.
+  dump.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};
   try {
     snapshots::dump(criu, dump);
   } catch (...) {
@@ -197,7 +198,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
       fcntl(fresh.at(fd), F_SETFL, (now & ~keep) | (it->second & keep));
     }
   }
-  req.extra_args = {"--empty-ns", "net"};
+  req.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};
   for (const auto& c : group->controllers()) {
     req.extra_args.push_back("--cgroup-root");
     req.extra_args.push_back(c + ":/" + group->path());
