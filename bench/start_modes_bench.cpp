@@ -132,6 +132,12 @@ int main(int argc, char** argv) {
   std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (const auto& w : workloads) {
     auto& m = ms[w.label];
+    if (m["restore"].empty()) {
+      // Runtimes thaw does not snapshot (see snapshot_supported) start cold.
+      std::printf("| %s | %.1f | %.1f | n/a | n/a | %.2f | %.2f | n/a |\n", w.label.c_str(),
+                  pct(m["cold"], 50), pct(m["cold"], 99), pct(m["warm"], 50), pct(m["warm"], 99));
+      continue;
+    }
     std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.1fx |\n", w.label.c_str(),
                 pct(m["cold"], 50), pct(m["cold"], 99), pct(m["restore"], 50),
                 pct(m["restore"], 99), pct(m["warm"], 50), pct(m["warm"], 99),
@@ -142,6 +148,7 @@ int main(int argc, char** argv) {
       "resume (hooks to ready) |\n");
   std::printf("| --- | ---: | ---: | ---: |\n");
   for (const auto& w : workloads) {
+    if (phases[w.label].empty()) continue;
     std::vector<double> a, b, c;
     for (const auto& p : phases[w.label]) {
       a.push_back(p.prepare_ms);
