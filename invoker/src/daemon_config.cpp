@@ -1,26 +1,50 @@
 #include "invoker/daemon_config.hpp"
 
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "sandbox/error.hpp"
 
 namespace thaw::invoker {
 
-std::pair<std::string, uint16_t> parse_host_port(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-    throw Error("--listen: expected HOST:PORT, got \"" + text + "\"");
-  const auto port_text = text.substr(colon + 1);
-  if (port_text.find_first_not_of("0123456789") != std::string::npos || port_text.size() > 5)
-    throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
-  const unsigned long port = std::stoul(port_text);
-  if (port > 65535)
-    throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
-  return {text.substr(0, colon), static_cast<uint16_t>(port)};
+namespace {
+
+uint64_t number(const std::string& flag, const std::string& v, uint64_t min, uint64_t max) {
+  if (v.empty() || v.size() > 12 || v.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoull(v) < min || std::stoull(v) > max)
+    throw Error(flag + ": must be a number from " + std::to_string(min) + " to " +
+                std::to_string(max) + ", got \"" + v + "\"");
+  return std::stoull(v);
 }
 
-DaemonConfig parse_daemon_args(const std::vector<std::string>& args) {
-  DaemonConfig c;
+// The config file as flags: {"listen": "h:p", "no-snapshots": true} ->
+// --listen h:p --no-snapshots.
+std::vector<std::string> flags_from_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("--config: cannot read " + path);
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw Error("--config: " + path + " is not a JSON object");
+  std::vector<std::string> args;
+  for (const auto& [key, value] : j.items()) {
+    if (key == "config") throw Error("--config: " + path + " may not name another config file");
+    if (value.is_boolean()) {
+      if (value.get<bool>()) args.push_back("--" + key);
+    } else if (value.is_string()) {
+      args.push_back("--" + key);
+      args.push_back(value.get<std::string>());
+    } else if (value.is_number_unsigned()) {
+      args.push_back("--" + key);
+      args.push_back(std::to_string(value.get<uint64_t>()));
+    } else {
+      throw Error("--config: " + path + ": \"" + key + "\" must be a string, a number or true");
+    }
+  }
+  return args;
+}
+
+void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
     auto value = [&]() -> const std::string& {
@@ -31,6 +55,8 @@ DaemonConfig parse_daemon_args(const std::vector<std::string>& args) {
       c.show_version = true;
     } else if (a == "--help" || a == "-h") {
       c.show_help = true;
+    } else if (a == "--config") {
+      value();  // read before the other flags
     } else if (a == "--listen") {
       std::tie(c.listen_host, c.listen_port) = parse_host_port(value());
     } else if (a == "--state-dir") {
@@ -47,15 +73,55 @@ DaemonConfig parse_daemon_args(const std::vector<std::string>& args) {
     } else if (a == "--no-snapshots") {
       c.snapshots = false;
     } else if (a == "--http-threads") {
-      const auto& v = value();
-      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 3 ||
-          std::stoul(v) < 1 || std::stoul(v) > 64)
-        throw Error("--http-threads: must be a number from 1 to 64, got \"" + v + "\"");
-      c.http_threads = static_cast<unsigned>(std::stoul(v));
+      c.http_threads = static_cast<unsigned>(number(a, value(), 1, 64));
+    } else if (a == "--max-concurrency") {
+      c.max_concurrency = static_cast<unsigned>(number(a, value(), 1, 10000));
+    } else if (a == "--memory-budget-mb") {
+      c.memory_budget_mb = number(a, value(), 128, 1ull << 30);
+    } else if (a == "--keep-alive") {
+      c.keep_alive_s = static_cast<unsigned>(number(a, value(), 1, 86400));
+    } else if (a == "--async-workers") {
+      c.async_workers = static_cast<unsigned>(number(a, value(), 0, 64));
+    } else if (a == "--retry-backoff-ms") {
+      c.retry_backoff_ms = number(a, value(), 1, 3600000);
+    } else if (a == "--log-cap-mb") {
+      c.log_cap_mb = number(a, value(), 1, 1024);
     } else {
       throw Error("unknown flag \"" + a + "\" (see thawd --help)");
     }
   }
+}
+
+}  // namespace
+
+std::pair<std::string, uint16_t> parse_host_port(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    throw Error("--listen: expected HOST:PORT, got \"" + text + "\"");
+  const auto port_text = text.substr(colon + 1);
+  if (port_text.find_first_not_of("0123456789") != std::string::npos || port_text.size() > 5)
+    throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
+  const unsigned long port = std::stoul(port_text);
+  if (port > 65535)
+    throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
+  return {text.substr(0, colon), static_cast<uint16_t>(port)};
+}
+
+DaemonConfig parse_daemon_args(const std::vector<std::string>& args) {
+  DaemonConfig c;
+  for (size_t i = 0; i < args.size(); ++i)
+    if (args[i] == "--config") {
+      if (i + 1 >= args.size()) throw Error("--config: needs a value");
+      c.config_file = args[i + 1];
+    }
+  if (!c.config_file.empty()) {
+    try {
+      apply_flags(c, flags_from_file(c.config_file));
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + " (in " + c.config_file + ")");
+    }
+  }
+  apply_flags(c, args);
   return c;
 }
 
@@ -65,17 +131,30 @@ std::string daemon_help() {
 thawd runs functions in isolated instances and serves AWS Lambda's API over HTTP.
 
 Flags:
-  --listen HOST:PORT     address of the HTTP API (default 127.0.0.1:8080)
-  --state-dir DIR        where thawd keeps its state: pid file, database,
-                         code store, snapshots (default .thaw)
-  --http-threads N       threads serving HTTP (default 2)
-  --runtimes-dir DIR     where the runtime bootstraps are (default: images/runtimes
-                         of the source tree thawd was built from)
-  --no-snapshots         never checkpoint or restore; every start is cold
-  --cgroup-parent PATH   cgroup under which instances get theirs (default thaw)
-  --version              print thaw's version, the CRIU found and whether
-                         `criu check` passes, the cgroup layout and the kernel
-  --help                 print this help
+  --listen HOST:PORT       address of the HTTP API (default 127.0.0.1:8080)
+  --state-dir DIR          where thawd keeps its state: pid file, database,
+                           code store, snapshots, logs (default .thaw)
+  --http-threads N         threads moving HTTP bytes (default 2)
+  --max-concurrency N      invocations running at once on this host; more get
+                           429 TooManyRequestsException (default 32)
+  --memory-budget-mb MB    the sum of live instances' MemorySize stays under this;
+                           idle instances are evicted least recently used first
+                           (default 80% of the host's memory)
+  --keep-alive SECONDS     idle instances are reaped after this (default 600)
+  --async-workers N        threads running Event invocations (default 2)
+  --retry-backoff-ms MS    wait before retrying a failed Event invocation; doubles
+                           with each retry (default 60000, as Lambda's first retry)
+  --log-cap-mb MB          function logs kept per function (default 8)
+  --runtimes-dir DIR       where the runtime bootstraps are (default: images/runtimes
+                           of the source tree thawd was built from)
+  --no-snapshots           never checkpoint or restore; every start is cold
+  --cgroup-parent PATH     cgroup under which instances get theirs (default thaw)
+  --config FILE            a JSON object of flags, e.g. {"listen": "0.0.0.0:8080",
+                           "keep-alive": 60, "no-snapshots": true}; flags given on
+                           the command line win
+  --version                print thaw's version, the CRIU found and whether
+                           `criu check` passes, the cgroup layout and the kernel
+  --help                   print this help
 )";
 }
 

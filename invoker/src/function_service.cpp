@@ -1,187 +1,287 @@
 #include "invoker/function_service.hpp"
 
-#include <boost/beast/core/detail/base64.hpp>
 #include <set>
 
+#include "invoker/function_logs.hpp"
+#include "invoker/function_requests.hpp"
 #include "invoker/instance_snapshots.hpp"
 #include "invoker/log.hpp"
+#include "invoker/metrics.hpp"
 
 namespace thaw::invoker {
 
 namespace {
 
-namespace base64 = boost::beast::detail::base64;
-
-[[noreturn]] void invalid(const std::string& message) {
-  throw ApiError(400, "InvalidParameterValueException", message);
+[[noreturn]] void not_found(const std::string& name) {
+  throw_not_found("Function not found: " + function_arn(name));
 }
 
-std::string decode_base64(const std::string& text) {
-  // The decoder stops at the first character outside the alphabet: only
-  // trailing '=' padding may be left over.
-  std::string out(base64::decoded_size(text.size()), '\0');
-  const auto [written, read] = base64::decode(out.data(), text.data(), text.size());
-  if (text.find_first_not_of('=', read) != std::string::npos || text.size() - read > 2)
-    invalid("Code.ZipFile: not valid base64");
-  out.resize(written);
-  return out;
-}
-
-// Lambda reports CodeSha256 as base64 of the raw digest.
-std::string base64_of_hex(const std::string& hex) {
-  std::string raw;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    raw += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
-  std::string out(base64::encoded_size(raw.size()), '\0');
-  out.resize(base64::encode(out.data(), raw.data(), raw.size()));
-  return out;
-}
-
-template <class T>
-T field(const nlohmann::json& j, const char* name, T fallback) {
-  if (!j.contains(name) || j[name].is_null()) return fallback;
-  try {
-    return j[name].get<T>();
-  } catch (const nlohmann::json::exception&) {
-    invalid(std::string(name) + ": wrong type");
-  }
+std::string digest_of(const FunctionRecord& r) {
+  return function_digest(r.config, r.code_sha256);
 }
 
 }  // namespace
 
-FunctionService::FunctionService(const std::string& state_dir, const std::string& runtimes_dir,
-                                 const std::string& criu, const std::string& cgroup_parent)
-    : host_(prepare_host_environment(state_dir, runtimes_dir)),
+FunctionService::FunctionService(ServiceOptions options)
+    : options_(std::move(options)),
+      host_(prepare_host_environment(options_.state_dir, options_.runtimes_dir)),
       code_(host_.state_dir + "/code"),
       registry_(host_.state_dir + "/thaw.db") {
-  host_.cgroup_parent = cgroup_parent;
-  if (!criu.empty())
-    snapshots_ = std::make_unique<snapshots::SnapshotStore>(host_.state_dir + "/snapshots");
-  factory_ =
-      std::make_unique<InstanceFactory>(host_, snapshots_.get(), criu, [](const std::string& line) {
-        log_event("info", "snapshot", {{"message", line}});
-      });
+  host_.cgroup_parent = options_.cgroup_parent;
+  // Instances and cgroups a killed thawd left behind go first.
   sandbox::reap_orphan_cgroups(host_.cgroup_parent);
+  if (!options_.criu.empty())
+    snapshots_ = std::make_unique<snapshots::SnapshotStore>(host_.state_dir + "/snapshots");
+  meter_ = std::make_unique<UsageMeter>(registry_);
+  logs_ = std::make_unique<FunctionLogs>(host_.state_dir + "/logs", options_.log_cap_bytes);
+  metrics_ = std::make_unique<Metrics>();
+  factory_ = std::make_unique<InstanceFactory>(host_, snapshots_.get(), options_.criu,
+                                               [](const std::string& line) {
+                                                 log_event("info", "snapshot", {{"message", line}});
+                                               });
+  scheduler_ = std::make_unique<Scheduler>(options_.limits);
+  for (const auto& r : registry_.list()) {
+    scheduler_->set_current_digest(r.config.name, digest_of(r));
+    if (r.reserved_concurrency) {
+      try {
+        scheduler_->set_reserved(r.config.name, r.reserved_concurrency);
+      } catch (const ApiError& e) {
+        // A smaller --max-concurrency than before: the function keeps running unreserved.
+        log_event("warn", "reserved_concurrency_dropped",
+                  {{"function", r.config.name}, {"reason", e.what()}});
+      }
+    }
+  }
+  collect_snapshots();
 }
 
 FunctionService::~FunctionService() {
-  {
-    std::lock_guard lock(mutex_);
-    idle_.clear();  // kills and reaps idle instances, removes their cgroups
-  }
+  scheduler_.reset();  // kills idle instances, removes their cgroups
   factory_.reset();
+  meter_.reset();
   sandbox::remove_cgroup_parent(host_.cgroup_parent);
 }
 
-FunctionRecord FunctionService::create(const nlohmann::json& req) {
-  if (!req.is_object()) invalid("The request body must be a JSON object");
-  FunctionRecord r;
-  auto& c = r.config;
-  c.name = field<std::string>(req, "FunctionName", "");
-  c.runtime = field<std::string>(req, "Runtime", "");
-  c.handler = field<std::string>(req, "Handler", "");
-  c.memory_mb = field<uint32_t>(req, "MemorySize", 128);
-  c.timeout_s = field<uint32_t>(req, "Timeout", 3);
-  r.role = field<std::string>(req, "Role", "");
-  if (req.contains("Environment")) {
-    const auto env = req["Environment"];
-    if (!env.is_object()) invalid("Environment: must be an object");
-    c.environment = field<std::map<std::string, std::string>>(env, "Variables", {});
-  }
-  if (req.contains("EphemeralStorage"))
-    c.ephemeral_storage_mb = field<uint32_t>(req["EphemeralStorage"], "Size", 512);
-  if (req.contains("SnapStart"))
-    c.snapshot = field<std::string>(req["SnapStart"], "ApplyOn", "PublishedVersions") == "None"
-                     ? SnapshotPolicy::Off
-                     : SnapshotPolicy::Auto;
-  try {
-    validate(c);
-  } catch (const ApiError&) {
-    throw;
-  } catch (const Error& e) {
-    invalid(e.what());
-  }
-  if (!req.contains("Code") || !req["Code"].is_object() || !req["Code"].contains("ZipFile"))
-    invalid("Code.ZipFile: required (a base64 zip)");
-  const auto zip = decode_base64(field<std::string>(req["Code"], "ZipFile", ""));
-  if (registry_.get(c.name))
-    throw ApiError(409, "ResourceConflictException", "Function already exist: " + c.name);
+FunctionRecord FunctionService::store_code(FunctionRecord r, const std::string& zip) {
   images::StoredPackage stored;
   try {
     stored = code_.add_archive(zip);
   } catch (const Error& e) {
-    invalid(std::string("Code.ZipFile: ") + e.what());
+    throw ApiError(400, "InvalidParameterValueException", std::string("Code.ZipFile: ") + e.what());
   }
   r.code_sha256 = stored.sha256;
   r.code_size = zip.size();
+  return r;
+}
+
+void FunctionService::deployed(const FunctionRecord& r) {
+  scheduler_->set_current_digest(r.config.name, digest_of(r));
+  collect_snapshots();
+  // As SnapStart does at publish time: the snapshot is made now, in the background.
+  if (const auto dir = code_.find(r.code_sha256))
+    factory_->snapshot_in_background(r.config, dir->dir, r.code_sha256);
+}
+
+FunctionRecord FunctionService::create(const nlohmann::json& body) {
+  auto req = parse_create_function(body);
+  std::lock_guard lock(deploy_mutex_);
+  if (registry_.get(req.record.config.name))
+    throw ApiError(409, "ResourceConflictException",
+                   "Function already exist: " + req.record.config.name);
+  auto r = store_code(std::move(req.record), req.zip);
   r.last_modified = lambda_timestamp_now();
   registry_.put(r);
-  // As SnapStart does at publish time: the snapshot is made now, in the background.
-  factory_->snapshot_in_background(c, stored.dir, stored.sha256);
+  deployed(r);
+  log_event("info", "function_created", {{"function", r.config.name}, {"code", r.code_sha256}});
   return r;
+}
+
+FunctionRecord FunctionService::update_code(const std::string& name, const nlohmann::json& body) {
+  const auto zip = parse_update_code(body);
+  std::lock_guard lock(deploy_mutex_);
+  auto r = store_code(get(name), zip);
+  r.last_modified = lambda_timestamp_now();
+  registry_.put(r);
+  deployed(r);
+  log_event("info", "function_code_updated", {{"function", name}, {"code", r.code_sha256}});
+  return r;
+}
+
+FunctionRecord FunctionService::update_configuration(const std::string& name,
+                                                     const nlohmann::json& body) {
+  std::lock_guard lock(deploy_mutex_);
+  auto r = parse_update_configuration(body, get(name));
+  r.last_modified = lambda_timestamp_now();
+  registry_.put(r);
+  deployed(r);
+  log_event("info", "function_configuration_updated", {{"function", name}});
+  return r;
+}
+
+FunctionRecord FunctionService::set_event_invoke_config(const std::string& name,
+                                                        const nlohmann::json& body) {
+  std::lock_guard lock(deploy_mutex_);
+  auto r = parse_event_invoke_config(body, get(name));
+  registry_.put(r);
+  return r;
+}
+
+void FunctionService::set_concurrency(const std::string& name, std::optional<unsigned> reserved) {
+  std::lock_guard lock(deploy_mutex_);
+  auto r = get(name);
+  scheduler_->set_reserved(name, reserved);
+  r.reserved_concurrency = reserved;
+  registry_.put(r);
 }
 
 FunctionRecord FunctionService::get(const std::string& name) const {
   auto r = registry_.get(name);
-  if (!r)
-    throw ApiError(404, "ResourceNotFoundException", "Function not found: " + function_arn(name));
+  if (!r) not_found(name);
   return *r;
 }
 
-std::vector<FunctionRecord> FunctionService::list() const {
-  return registry_.list();
+FunctionPage FunctionService::list(const std::string& marker, size_t max_items) const {
+  // The marker is the last name of the previous page: stable while functions
+  // come and go, as Lambda's opaque markers are.
+  FunctionPage page;
+  for (auto& r : registry_.list()) {
+    if (!marker.empty() && r.config.name <= marker) continue;
+    if (page.functions.size() == max_items) {
+      page.next_marker = page.functions.back().config.name;
+      break;
+    }
+    page.functions.push_back(std::move(r));
+  }
+  return page;
 }
 
 void FunctionService::remove(const std::string& name) {
-  if (!registry_.remove(name))
-    throw ApiError(404, "ResourceNotFoundException", "Function not found: " + function_arn(name));
-  {
-    std::lock_guard lock(mutex_);
-    idle_.erase(name);
-  }
-  if (snapshots_) {
-    std::set<std::string> keep;
-    for (const auto& r : registry_.list()) keep.insert(function_digest(r.config, r.code_sha256));
-    snapshots_->collect_garbage(keep);
-  }
+  std::lock_guard lock(deploy_mutex_);
+  if (!registry_.remove(name)) not_found(name);
+  scheduler_->set_current_digest(name, "");
+  scheduler_->set_reserved(name, std::nullopt);
+  logs_->remove(name);
+  metrics_->remove_label_value("function", name);
+  collect_snapshots();
+  log_event("info", "function_deleted", {{"function", name}});
 }
 
-InvokeResult FunctionService::invoke(const std::string& name, const std::string& payload) {
+void FunctionService::collect_snapshots() {
+  if (!snapshots_) return;
+  std::set<std::string> keep;
+  for (const auto& r : registry_.list()) keep.insert(digest_of(r));
+  if (const int removed = snapshots_->collect_garbage(keep))
+    log_event("info", "snapshots_collected", {{"removed", removed}});
+}
+
+InvokeResult FunctionService::invoke(const std::string& name, const std::string& payload,
+                                     const InvokeOptions& options) {
   const auto record = get(name);
   if (!payload.empty() && nlohmann::json::parse(payload, nullptr, false).is_discarded())
     throw ApiError(400, "InvalidRequestContentException", "Could not parse request body into json");
-  std::unique_ptr<FunctionInstance> instance;
-  {
-    std::lock_guard lock(mutex_);
-    auto& idle = idle_[name];
-    if (!idle.empty()) {
-      instance = std::move(idle.back());
-      idle.pop_back();
+  const auto& mode = options.force_mode;
+  if (!mode.empty() && mode != "cold" && mode != "restore" && mode != "warm")
+    throw ApiError(400, "InvalidParameterValueException",
+                   "X-Thaw-Start-Mode: must be cold, restore or warm, got \"" + mode + "\"");
+  const auto digest = digest_of(record);
+  if (mode == "restore" && (!snapshots_ || !snapshots_->exists(digest)))
+    throw ApiError(409, "ResourceConflictException",
+                   "No snapshot of " + name + " to restore (yet): see GET /thaw/v1/snapshots");
+  std::optional<Lease> lease;
+  try {
+    lease.emplace(scheduler_->acquire(name, digest, record.config.memory_mb,
+                                      mode == "cold" || mode == "restore"));
+  } catch (const ApiError& e) {
+    if (e.status == 429) {
+      meter_->throttled(name);
+      metrics_
+          ->counter("thaw_throttles_total", "Invocations refused with 429, by reason.",
+                    {{"function", name}, {"reason", e.reason}})
+          .inc();
     }
+    throw;
   }
-  if (!instance) {
+  if (mode == "warm" && !lease->warm())
+    throw ApiError(409, "ResourceConflictException",
+                   "No idle instance of " + name + " for a warm start");
+
+  InvokeResult result;
+  if (!lease->warm()) {
     const auto dir = code_.find(record.code_sha256);
     if (!dir)
       throw ApiError(500, "ServiceException",
                      "code package of " + name + " is missing from the store");
-    auto started = factory_->start(record.config, dir->dir, record.code_sha256);
-    if (!started.init.ok) {
-      InvokeResult r;
-      r.request_id = new_request_id();
-      r.error = started.init.error;
-      r.payload = r.error ? r.error->body : "";
-      r.start_mode = started.mode;
-      r.log = started.init.log;
-      return r;
+    auto started = factory_->start(record.config, dir->dir, record.code_sha256, mode);
+    metrics_
+        ->counter("thaw_instance_starts_total",
+                  "Instances started, by how: cold, restore, or cold after a failed "
+                  "restore (fallback).",
+                  {{"function", name},
+                   {"start_mode",
+                    started.fallback_reason.empty() || mode == "cold" ? started.mode : "fallback"}})
+        .inc();
+    if (!started.init.log.empty()) logs_->append(name, started.init.log);
+    if (!started.fallback_reason.empty())
+      log_event("warn", "restore_fallback",
+                {{"function", name}, {"reason", started.fallback_reason}});
+    if (started.mode == "restore" && started.instance) {
+      const auto& p = started.instance->restore_phases();
+      log_event("debug", "restore_phases",
+                {{"function", name},
+                 {"instance", started.instance->id()},
+                 {"prepare_ms", p.prepare_ms},
+                 {"criu_ms", p.criu_ms},
+                 {"resume_ms", p.resume_ms}});
     }
-    instance = std::move(started.instance);
+    if (!started.init.ok) {
+      result.request_id = options.request_id.empty() ? new_request_id() : options.request_id;
+      result.error = started.init.error;
+      result.payload = result.error ? result.error->body : "";
+      result.start_mode = started.mode;
+      result.init_ms = started.init.init_ms;
+      result.log = started.init.log;
+      lease->attach(std::move(started.instance), started.mode);
+      account(record, result);
+      return result;
+    }
+    lease->attach(std::move(started.instance), started.mode);
   }
-  auto result = instance->invoke({"", payload});
-  if (instance->reusable()) {
-    std::lock_guard lock(mutex_);
-    if (registry_.get(name)) idle_[name].push_back(std::move(instance));
-  }
+  result = lease->instance()->invoke({options.request_id, payload});
+  account(record, result);
   return result;
+}
+
+void FunctionService::account(const FunctionRecord& record, const InvokeResult& result) {
+  const auto& name = record.config.name;
+  const bool error = result.error.has_value();
+  meter_->invoked(name, result.duration_ms, result.billed_ms, record.config.memory_mb, error);
+  if (!result.log.empty()) logs_->append(name, result.log);
+  metrics_
+      ->counter("thaw_invocations_total", "Invocations, by function, start mode and outcome.",
+                {{"function", name},
+                 {"start_mode", result.start_mode},
+                 {"outcome", error ? "error" : "success"}})
+      .inc();
+  double total_ms = result.duration_ms;
+  if (result.init_ms) total_ms += *result.init_ms;
+  if (result.restore_ms) total_ms += *result.restore_ms;
+  metrics_
+      ->histogram("thaw_invocation_duration_seconds",
+                  "Time from scheduling to the function's answer, start included.",
+                  {{"function", name}, {"start_mode", result.start_mode}})
+      .observe(total_ms / 1000.0);
+}
+
+std::vector<SnapshotListing> FunctionService::snapshots() const {
+  std::vector<SnapshotListing> out;
+  if (!snapshots_) return out;
+  std::map<std::string, std::string> owner;  // digest -> function
+  for (const auto& r : registry_.list()) owner[digest_of(r)] = r.config.name;
+  for (auto& info : snapshots_->list()) {
+    const auto it = owner.find(info.digest);
+    out.push_back({it == owner.end() ? "" : it->second, std::move(info)});
+  }
+  return out;
 }
 
 nlohmann::json FunctionService::configuration_json(const FunctionRecord& r) {

@@ -19,8 +19,9 @@ Response json_response(http::status status, const std::string& body) {
 }
 
 Response lambda_error(http::status status, const std::string& type, const std::string& message,
-                      const std::string& kind) {
+                      const std::string& kind, const std::string& reason) {
   nlohmann::json body = {{"Type", kind}, {"message", message}};
+  if (!reason.empty()) body["Reason"] = reason;
   auto r = json_response(status, body.dump());
   r.set("x-amzn-ErrorType", type);
   return r;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sandbox/error.hpp"
+#include "sqlite_statement.hpp"
 
 namespace thaw::invoker {
 
@@ -24,7 +25,11 @@ nlohmann::json to_json(const FunctionRecord& r) {
           {"code_sha256", r.code_sha256},
           {"code_size", r.code_size},
           {"role", r.role},
-          {"last_modified", r.last_modified}};
+          {"last_modified", r.last_modified},
+          {"reserved_concurrency",
+           r.reserved_concurrency ? nlohmann::json(*r.reserved_concurrency) : nlohmann::json()},
+          {"max_retry_attempts", r.max_retry_attempts},
+          {"max_event_age_s", r.max_event_age_s}};
 }
 
 FunctionRecord from_json(const std::string& name, const std::string& text) {
@@ -42,20 +47,13 @@ FunctionRecord from_json(const std::string& name, const std::string& text) {
   r.code_size = j.at("code_size");
   r.role = j.at("role");
   r.last_modified = j.at("last_modified");
+  // Fields added later: records written before them take Lambda's defaults.
+  if (j.contains("reserved_concurrency") && !j["reserved_concurrency"].is_null())
+    r.reserved_concurrency = j["reserved_concurrency"].get<unsigned>();
+  r.max_retry_attempts = j.value("max_retry_attempts", 2);
+  r.max_event_age_s = j.value("max_event_age_s", 21600);
   return r;
 }
-
-// A prepared statement that finalizes itself.
-struct Statement {
-  sqlite3_stmt* s = nullptr;
-  Statement(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK)
-      throw Error(std::string("registry: ") + sqlite3_errmsg(db));
-  }
-  ~Statement() { sqlite3_finalize(s); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-};
 
 }  // namespace
 
@@ -82,7 +80,10 @@ Registry::Registry(const std::string& path) {
   // WAL + synchronous=FULL: every committed change survives a kill -9 and a crash.
   const char* setup =
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;"
-      "CREATE TABLE IF NOT EXISTS functions (name TEXT PRIMARY KEY, record TEXT NOT NULL);";
+      "CREATE TABLE IF NOT EXISTS functions (name TEXT PRIMARY KEY, record TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS usage (function TEXT PRIMARY KEY, invocations INTEGER,"
+      " errors INTEGER, throttles INTEGER, duration_ms REAL, billed_ms INTEGER,"
+      " gb_seconds REAL);";
   char* err = nullptr;
   if (sqlite3_exec(db_, setup, nullptr, nullptr, &err) != SQLITE_OK) {
     const std::string why = err ? err : "?";
@@ -127,6 +128,51 @@ bool Registry::remove(const std::string& name) {
   if (sqlite3_step(st.s) != SQLITE_DONE)
     throw Error(std::string("registry: remove: ") + sqlite3_errmsg(db_));
   return sqlite3_changes(db_) > 0;
+}
+
+void Registry::add_usage(const std::map<std::string, UsageTotals>& deltas) {
+  if (deltas.empty()) return;
+  // One transaction: one fsync for however many functions ran since the last flush.
+  sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+  try {
+    for (const auto& [name, d] : deltas) {
+      Statement st(db_,
+                   "INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(function) DO UPDATE "
+                   "SET invocations = invocations + excluded.invocations, errors = errors + "
+                   "excluded.errors, throttles = throttles + excluded.throttles, duration_ms = "
+                   "duration_ms + excluded.duration_ms, billed_ms = billed_ms + "
+                   "excluded.billed_ms, gb_seconds = gb_seconds + excluded.gb_seconds");
+      sqlite3_bind_text(st.s, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st.s, 2, static_cast<sqlite3_int64>(d.invocations));
+      sqlite3_bind_int64(st.s, 3, static_cast<sqlite3_int64>(d.errors));
+      sqlite3_bind_int64(st.s, 4, static_cast<sqlite3_int64>(d.throttles));
+      sqlite3_bind_double(st.s, 5, d.duration_ms);
+      sqlite3_bind_int64(st.s, 6, static_cast<sqlite3_int64>(d.billed_ms));
+      sqlite3_bind_double(st.s, 7, d.gb_seconds);
+      if (sqlite3_step(st.s) != SQLITE_DONE)
+        throw Error(std::string("registry: usage: ") + sqlite3_errmsg(db_));
+    }
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+    throw Error(std::string("registry: usage commit: ") + sqlite3_errmsg(db_));
+}
+
+std::map<std::string, UsageTotals> Registry::usage() const {
+  Statement st(db_, "SELECT * FROM usage ORDER BY function");
+  std::map<std::string, UsageTotals> out;
+  while (sqlite3_step(st.s) == SQLITE_ROW) {
+    auto& t = out[reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0))];
+    t.invocations = static_cast<uint64_t>(sqlite3_column_int64(st.s, 1));
+    t.errors = static_cast<uint64_t>(sqlite3_column_int64(st.s, 2));
+    t.throttles = static_cast<uint64_t>(sqlite3_column_int64(st.s, 3));
+    t.duration_ms = sqlite3_column_double(st.s, 4);
+    t.billed_ms = static_cast<uint64_t>(sqlite3_column_int64(st.s, 5));
+    t.gb_seconds = sqlite3_column_double(st.s, 6);
+  }
+  return out;
 }
 
 }  // namespace thaw::invoker

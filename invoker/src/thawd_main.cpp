@@ -12,10 +12,13 @@
 
 #include "invoker/admin_token.hpp"
 #include "invoker/api.hpp"
+#include "invoker/async_invoker.hpp"
 #include "invoker/daemon_config.hpp"
+#include "invoker/event_queue.hpp"
 #include "invoker/function_service.hpp"
 #include "invoker/http_server.hpp"
 #include "invoker/log.hpp"
+#include "invoker/metrics.hpp"
 #include "invoker/system_facts.hpp"
 #include "sandbox/error.hpp"
 #include "snapshots/criu.hpp"
@@ -36,6 +39,48 @@ uint64_t body_limit(const std::string& target, http::verb method) {
   return code_upload ? 70ull * 1024 * 1024 : 6ull * 1024 * 1024;
 }
 
+uint64_t default_memory_budget_mb() {
+  const auto pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / (1024 * 1024) * 8 / 10;
+}
+
+// Gauges read when /metrics is scraped.
+void register_gauges(FunctionService& functions, EventQueue& queue) {
+  auto& m = functions.metrics();
+  m.gauge_callback("thaw_instances", "Live instances, by function and state.", [&functions] {
+    std::map<std::pair<std::string, std::string>, double> counts;
+    for (const auto& i : functions.instances()) ++counts[{i.function, i.state}];
+    std::vector<std::pair<Labels, double>> out;
+    for (const auto& [key, n] : counts)
+      out.push_back({{{"function", key.first}, {"state", key.second}}, n});
+    return out;
+  });
+  m.gauge_callback("thaw_async_queue_depth", "Event invocations queued or running.", [&queue] {
+    return std::vector<std::pair<Labels, double>>{{{}, static_cast<double>(queue.depth())}};
+  });
+  m.gauge_callback("thaw_invocations_in_flight", "Invocations running now.", [&functions] {
+    return std::vector<std::pair<Labels, double>>{
+        {{}, static_cast<double>(functions.scheduler().in_flight())}};
+  });
+  m.gauge_callback("thaw_instance_memory_mb", "MemorySize of live instances, summed.",
+                   [&functions] {
+                     return std::vector<std::pair<Labels, double>>{
+                         {{}, static_cast<double>(functions.scheduler().memory_in_use_mb())}};
+                   });
+  m.gauge_callback("thaw_snapshot_events_total",
+                   "Snapshot outcomes: restores (hits), cold starts (misses), fallbacks "
+                   "(restore failed, served cold), snapshots made and failed.",
+                   [&functions] {
+                     const auto& c = functions.factory().counters();
+                     return std::vector<std::pair<Labels, double>>{
+                         {{{"event", "hit"}}, static_cast<double>(c.restores.load())},
+                         {{{"event", "miss"}}, static_cast<double>(c.cold_starts.load())},
+                         {{{"event", "fallback"}}, static_cast<double>(c.fallbacks.load())},
+                         {{{"event", "made"}}, static_cast<double>(c.snapshots_made.load())},
+                         {{{"event", "failed"}}, static_cast<double>(c.snapshot_failures.load())}};
+                   });
+}
+
 // One thawd per state directory: the pid file says who holds it.
 void claim_pid_file(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -51,8 +96,10 @@ int run(const DaemonConfig& config) {
   // Before any thread: a private mount namespace with a tmpfs /run, so CRIU
   // keeps its kernel-feature cache and instance mounts never leak to the host.
   std::string criu_env;
+  bool private_mounts = false;
   try {
     criu_env = snapshots::prepare_criu_environment();
+    private_mounts = true;
   } catch (const Error& e) {
     criu_env = std::string("not prepared: ") + e.what();
   }
@@ -68,18 +115,42 @@ int run(const DaemonConfig& config) {
               {{"criu", facts.criu_path},
                {"version", facts.criu_version},
                {"reason", "snapshots are off: CRIU 4.2+ with a passing criu check is needed"}});
-  const auto runtimes =
+  ServiceOptions options;
+  options.state_dir = config.state_dir;
+  options.runtimes_dir =
       config.runtimes_dir.empty() ? std::string(THAW_DEFAULT_RUNTIMES_DIR) : config.runtimes_dir;
-  FunctionService functions(config.state_dir, runtimes, criu_ok ? facts.criu_path : "",
-                            config.cgroup_parent);
+  if (private_mounts) {
+    options.state_dir =
+        snapshots::expose_directory(std::filesystem::absolute(config.state_dir).string(), "state");
+    options.runtimes_dir = snapshots::expose_directory(
+        std::filesystem::absolute(options.runtimes_dir).string(), "runtimes");
+  }
+  options.criu = criu_ok ? facts.criu_path : "";
+  options.cgroup_parent = config.cgroup_parent;
+  options.limits.max_concurrency = config.max_concurrency;
+  options.limits.memory_budget_mb =
+      config.memory_budget_mb ? config.memory_budget_mb : default_memory_budget_mb();
+  options.limits.keep_alive = std::chrono::seconds(config.keep_alive_s);
+  options.log_cap_bytes = config.log_cap_mb << 20;
+  FunctionService functions(options);
+  EventQueue queue((std::filesystem::path(config.state_dir) / "thaw.db").string(),
+                   std::chrono::milliseconds(config.retry_backoff_ms));
+  AsyncInvoker async(
+      queue,
+      [&functions](const std::string& name, const std::string& payload, const std::string& id) {
+        return functions.invoke(name, payload, {id, ""});
+      },
+      [&functions](const std::string& name) { return functions.get(name); }, config.async_workers);
+  register_gauges(functions, queue);
 
   const auto token_path = std::filesystem::absolute(config.state_dir) / "admin-token";
   const auto token = load_or_create_admin_token(config.state_dir);
 
   asio::io_context io;
-  Api api(&functions, token);
+  Api api(&functions, token, &async);
   HttpLimits limits;
   limits.body_bytes = body_limit;
+  limits.handler_threads = config.max_concurrency + 8;
   const auto address = asio::ip::make_address(config.listen_host);
   HttpServer server(
       io, {address, config.listen_port}, [&api](const Request& r) { return api.handle(r); },
@@ -93,6 +164,9 @@ int run(const DaemonConfig& config) {
              {"state_dir", std::filesystem::absolute(config.state_dir).string()},
              {"pid", getpid()},
              {"snapshots", criu_ok},
+             {"max_concurrency", options.limits.max_concurrency},
+             {"memory_budget_mb", options.limits.memory_budget_mb},
+             {"keep_alive_s", config.keep_alive_s},
              {"admin_token", token_path.string()},
              {"criu_environment", criu_env}});
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
 
 extern char** environ;
@@ -37,13 +38,22 @@ pid_t spawn_program(const std::vector<std::string>& argv, int out_fd) {
 
 }  // namespace
 
-ThawdProcess::ThawdProcess(std::vector<std::string> extra_args) {
-  char tmpl[] = "/tmp/thawd-it-XXXXXX";
-  if (!mkdtemp(tmpl)) throw_errno("mkdtemp");
-  state_dir_ = std::string(tmpl) + "/state";
-  log_path_ = std::string(tmpl) + "/thawd.log";
-  std::vector<std::string> argv = {THAWD_PATH, "--listen", "127.0.0.1:0", "--state-dir",
-                                   state_dir_};
+ThawdProcess::ThawdProcess(std::vector<std::string> extra_args,
+                           const std::string& reuse_state_dir) {
+  std::string dir;
+  if (reuse_state_dir.empty()) {
+    char tmpl[] = "/tmp/thawd-it-XXXXXX";
+    if (!mkdtemp(tmpl)) throw_errno("mkdtemp");
+    dir = tmpl;
+  } else {
+    dir = std::filesystem::path(reuse_state_dir).parent_path();
+    owns_state_ = false;
+  }
+  state_dir_ = dir + "/state";
+  log_path_ = dir + (owns_state_ ? "/thawd.log" : "/thawd-restarted.log");
+  cgroup_parent_ = "thaw-it-" + std::filesystem::path(dir).filename().string().substr(9);
+  std::vector<std::string> argv = {THAWD_PATH, "--listen",        "127.0.0.1:0", "--state-dir",
+                                   state_dir_, "--cgroup-parent", cgroup_parent_};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   const int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   pid_ = spawn_program(argv, log_fd);
@@ -78,8 +88,22 @@ ThawdProcess::~ThawdProcess() {
       waitpid(pid_, &status, 0);
     }
   }
+  if (!owns_state_) return;
+  // Whatever a killed thawd left running (its instances, their cgroups) goes too.
+  try {
+    sandbox::reap_orphan_cgroups(cgroup_parent_);
+    sandbox::remove_cgroup_parent(cgroup_parent_);
+  } catch (const std::exception&) {
+  }
   std::error_code ec;
   std::filesystem::remove_all(std::filesystem::path(state_dir_).parent_path(), ec);
+}
+
+void ThawdProcess::kill_hard() {
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
 }
 
 int ThawdProcess::stop() {

@@ -14,7 +14,12 @@ namespace http = boost::beast::http;
 
 class ThawdProcess {
  public:
-  explicit ThawdProcess(std::vector<std::string> extra_args = {});
+  // `reuse_state_dir` non-empty: start on another ThawdProcess's state directory
+  // (a restart); that one keeps owning the directory. Each state directory gets
+  // its own cgroup parent, so tests running side by side never see each
+  // other's instances.
+  explicit ThawdProcess(std::vector<std::string> extra_args = {},
+                        const std::string& reuse_state_dir = "");
   ~ThawdProcess();
   ThawdProcess(const ThawdProcess&) = delete;
   ThawdProcess& operator=(const ThawdProcess&) = delete;
@@ -26,6 +31,9 @@ class ThawdProcess {
   std::string token() const;
   // Sends SIGTERM and waits; returns the exit status as waitpid gives it.
   int stop();
+  // SIGKILL, as a crash: no clean-up of any kind.
+  void kill_hard();
+  const std::string& cgroup_parent() const { return cgroup_parent_; }
   // What thawd wrote to stderr so far.
   std::string log() const;
 
@@ -34,6 +42,8 @@ class ThawdProcess {
   uint16_t port_ = 0;
   std::string state_dir_;
   std::string log_path_;
+  std::string cgroup_parent_;
+  bool owns_state_ = true;
 };
 
 // Runs a program to completion; returns (exit status, stdout+stderr).

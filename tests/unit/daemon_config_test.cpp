@@ -1,4 +1,7 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
 
 #include "invoker/daemon_config.hpp"
 #include "sandbox/error.hpp"
@@ -39,4 +42,44 @@ TEST(DaemonConfig, HelpDocumentsEveryFlag) {
   const auto help = daemon_help();
   for (const char* flag : {"--listen", "--state-dir", "--http-threads", "--version", "--help"})
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
+}
+
+TEST(DaemonConfig, SchedulingFlags) {
+  const auto c = parse_daemon_args({"--max-concurrency", "8", "--memory-budget-mb", "4096",
+                                    "--keep-alive", "60", "--async-workers", "0"});
+  EXPECT_EQ(c.max_concurrency, 8u);
+  EXPECT_EQ(c.memory_budget_mb, 4096u);
+  EXPECT_EQ(c.keep_alive_s, 60u);
+  EXPECT_EQ(c.async_workers, 0u);
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--max-concurrency", "0"},
+                                               {"--keep-alive", "-1"},
+                                               {"--memory-budget-mb", "12"}}) {
+    EXPECT_THROW(parse_daemon_args(args), thaw::Error) << args[0];
+  }
+}
+
+TEST(DaemonConfig, AConfigFileGivesFlagsAndTheCommandLineWins) {
+  char path[] = "/tmp/thawd-config-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string text =
+      R"({"listen": "0.0.0.0:9000", "keep-alive": 30, "no-snapshots": true, "state-dir": "/x"})";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  const auto c = parse_daemon_args({"--config", path, "--state-dir", "/y"});
+  EXPECT_EQ(c.listen_port, 9000);
+  EXPECT_EQ(c.keep_alive_s, 30u);
+  EXPECT_FALSE(c.snapshots);
+  EXPECT_EQ(c.state_dir, "/y");
+  const std::string bad = R"({"keep-alive": "soon"})";
+  std::ofstream(path, std::ios::trunc) << bad;
+  try {
+    parse_daemon_args({"--config", path});
+    ADD_FAILURE() << "accepted a bad config file";
+  } catch (const thaw::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--keep-alive"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  unlink(path);
+  EXPECT_THROW(parse_daemon_args({"--config", "/nonexistent/thawd.json"}), thaw::Error);
 }

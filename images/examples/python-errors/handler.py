@@ -60,3 +60,8 @@ def log_lines(event, context):
         print("line %d" % i)
     print("to stderr", file=sys.stderr)
     return "logged"
+
+
+def sleep_ms(event, context):
+    time.sleep(int(event.get("ms", 1000)) / 1000)
+    return "slept"

@@ -16,11 +16,20 @@ struct DaemonConfig {
   std::string runtimes_dir;  // empty: the runtimes of the source tree thawd was built from
   bool snapshots = true;
   std::string cgroup_parent = "thaw";
+  unsigned max_concurrency = 32;      // invocations at once on this host
+  uint64_t memory_budget_mb = 0;      // 0: 80% of the host's memory
+  unsigned keep_alive_s = 600;        // idle instances live this long
+  unsigned async_workers = 2;         // threads running Event invocations
+  uint64_t retry_backoff_ms = 60000;  // first retry of a failed event; doubles after
+  uint64_t log_cap_mb = 8;            // function logs kept per function
+  std::string config_file;            // flags given there first, the command line wins
   bool show_version = false;
   bool show_help = false;
 };
 
-// Parses argv; throws Error with the flag and the reason on bad input.
+// Parses argv (after the file named by --config, a JSON object whose keys are
+// the long flags without dashes: {"listen": "0.0.0.0:8080", "keep-alive": 60});
+// throws Error with the flag and the reason on bad input.
 DaemonConfig parse_daemon_args(const std::vector<std::string>& args);
 std::string daemon_help();
 

@@ -1,56 +1,102 @@
 #pragma once
 // The engine behind the API: deploys functions (code store + registry),
 // schedules invocations on idle instances (warm), snapshots (restore) or new
-// instances (cold), and keeps idle instances for reuse. Requests become calls
-// here; failures come back as ApiError with Lambda's status and type.
+// instances (cold) under the scheduler's limits, meters them and keeps their
+// logs. Requests become calls here; failures come back as ApiError with
+// Lambda's status and type.
 
-#include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "images/code_package.hpp"
+#include "invoker/api_error.hpp"
 #include "invoker/function_instance.hpp"
 #include "invoker/instance_factory.hpp"
 #include "invoker/registry.hpp"
-#include "sandbox/error.hpp"
+#include "invoker/scheduler.hpp"
+#include "invoker/usage_meter.hpp"
 #include "snapshots/snapshot_store.hpp"
 
 namespace thaw::invoker {
 
-struct ApiError : Error {
-  unsigned status;
-  std::string type;
-  ApiError(unsigned s, std::string t, const std::string& message)
-      : Error(message), status(s), type(std::move(t)) {}
+class FunctionLogs;
+class Metrics;
+
+struct ServiceOptions {
+  std::string state_dir;
+  std::string runtimes_dir;
+  std::string criu;  // empty: snapshots off
+  std::string cgroup_parent = "thaw";
+  SchedulerLimits limits;
+  uint64_t log_cap_bytes = 8ull << 20;  // per function
+};
+
+struct InvokeOptions {
+  std::string request_id;  // generated when empty
+  std::string force_mode;  // "", "cold", "restore" or "warm" (operators, for benchmarks)
+};
+
+// One page of ListFunctions.
+struct FunctionPage {
+  std::vector<FunctionRecord> functions;
+  std::string next_marker;  // empty on the last page
+};
+
+struct SnapshotListing {
+  std::string function;
+  snapshots::SnapshotInfo info;
 };
 
 class FunctionService {
  public:
-  // `criu` empty: snapshots off.
-  FunctionService(const std::string& state_dir, const std::string& runtimes_dir,
-                  const std::string& criu, const std::string& cgroup_parent = "thaw");
+  explicit FunctionService(ServiceOptions options);
   ~FunctionService();
 
   FunctionRecord create(const nlohmann::json& request);  // CreateFunction's body
-  FunctionRecord get(const std::string& name) const;     // ApiError 404 when absent
-  std::vector<FunctionRecord> list() const;
+  FunctionRecord update_code(const std::string& name, const nlohmann::json& request);
+  FunctionRecord update_configuration(const std::string& name, const nlohmann::json& request);
+  FunctionRecord get(const std::string& name) const;  // ApiError 404 when absent
+  FunctionPage list(const std::string& marker, size_t max_items) const;
   void remove(const std::string& name);
-  InvokeResult invoke(const std::string& name, const std::string& payload);
+  FunctionRecord set_event_invoke_config(const std::string& name, const nlohmann::json& request);
+
+  InvokeResult invoke(const std::string& name, const std::string& payload,
+                      const InvokeOptions& options = {});
+  // Reserved concurrency: nullopt removes it.
+  void set_concurrency(const std::string& name, std::optional<unsigned> reserved);
+
+  std::vector<SnapshotListing> snapshots() const;
+  std::vector<InstanceView> instances() const { return scheduler_->instances(); }
+  std::map<std::string, UsageTotals> usage() const { return meter_->totals(); }
+  FunctionLogs& logs() { return *logs_; }
+  Metrics& metrics() { return *metrics_; }
+  const Scheduler& scheduler() const { return *scheduler_; }
 
   static nlohmann::json configuration_json(const FunctionRecord& record);
   const InstanceFactory& factory() const { return *factory_; }
 
  private:
+  FunctionRecord store_code(FunctionRecord record, const std::string& zip);
+  void deployed(const FunctionRecord& record);  // new code or configuration is live
+  void collect_snapshots();
+  void account(const FunctionRecord& record, const InvokeResult& result);
+
+  ServiceOptions options_;
   HostEnvironment host_;
   images::CodeStore code_;
   std::unique_ptr<snapshots::SnapshotStore> snapshots_;
   Registry registry_;
+  std::unique_ptr<UsageMeter> meter_;
+  std::unique_ptr<FunctionLogs> logs_;
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<InstanceFactory> factory_;
-  mutable std::mutex mutex_;
-  std::map<std::string, std::vector<std::unique_ptr<FunctionInstance>>> idle_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::mutex deploy_mutex_;  // one change of the set of functions at a time
 };
 
 }  // namespace thaw::invoker

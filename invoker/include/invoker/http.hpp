@@ -12,8 +12,9 @@ using Response = http::response<http::string_body>;
 
 // An error as AWS Lambda sends it: status, x-amzn-ErrorType and
 // {"Type": ..., "message": ...}. `kind` is "User" or "Service".
+// `reason` non-empty adds Lambda's "Reason" field (throttles).
 Response lambda_error(http::status status, const std::string& type, const std::string& message,
-                      const std::string& kind = "User");
+                      const std::string& kind = "User", const std::string& reason = "");
 
 Response json_response(http::status status, const std::string& body);
 Response text_response(http::status status, const std::string& body,

@@ -14,4 +14,11 @@ namespace thaw::snapshots {
 // or throws Error.
 std::string prepare_criu_environment();
 
+// Binds `dir` at /run/thaw/<name> inside that namespace and returns the new
+// path. CRIU opens the sources of an instance's mounts from inside the
+// instance's user namespace, whose root is an unprivileged host uid: every
+// directory above them must be searchable by it, which a state directory
+// under /root (mode 0700) is not. Under /run/thaw it always is.
+std::string expose_directory(const std::string& dir, const std::string& name);
+
 }  // namespace thaw::snapshots

@@ -1,0 +1,166 @@
+// AWS Lambda's operations, in its paths and shapes.
+#include <nlohmann/json.hpp>
+
+#include "invoker/api.hpp"
+#include "invoker/async_invoker.hpp"
+#include "invoker/function_requests.hpp"
+#include "invoker/function_service.hpp"
+
+namespace thaw::invoker {
+
+namespace {
+
+// Lambda takes asynchronous payloads up to 1 MB (synchronous ones: 6 MB, which
+// the HTTP server enforces for every invocation).
+constexpr size_t kMaxEventPayloadBytes = 1024 * 1024;
+
+nlohmann::json parse_body(const Request& req) {
+  if (req.body().empty()) return nlohmann::json::object();
+  auto body = nlohmann::json::parse(req.body(), nullptr, false);
+  if (body.is_discarded())
+    throw ApiError(400, "InvalidRequestContentException", "Could not parse request body into json");
+  return body;
+}
+
+Response json_ok(const nlohmann::json& body, http::status status = http::status::ok) {
+  return json_response(status, body.dump());
+}
+
+size_t max_items(const RequestTarget& t) {
+  const auto it = t.query.find("MaxItems");
+  if (it == t.query.end()) return 50;
+  const auto& v = it->second;
+  if (v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(v) < 1 || std::stoul(v) > 10000)
+    throw ApiError(400, "InvalidParameterValueException",
+                   "MaxItems: must be a number from 1 to 10000, got \"" + v + "\"");
+  return std::stoul(v);
+}
+
+nlohmann::json event_invoke_config_json(const FunctionRecord& r) {
+  return {{"FunctionArn", function_arn(r.config.name) + ":$LATEST"},
+          {"MaximumRetryAttempts", r.max_retry_attempts},
+          {"MaximumEventAgeInSeconds", r.max_event_age_s},
+          {"LastModified", r.last_modified}};
+}
+
+}  // namespace
+
+Response Api::invoke(const Request& req, const std::string& name) {
+  const std::string type(req["X-Amz-Invocation-Type"]);
+  if (type == "DryRun") {
+    functions_->get(name);  // 404 when it does not exist
+    Response r{http::status::no_content, 11};
+    r.set("X-Amz-Executed-Version", "$LATEST");
+    return r;
+  }
+  if (type == "Event") {
+    if (!async_)
+      throw ApiError(400, "InvalidParameterValueException",
+                     "X-Amz-Invocation-Type: Event is not available on this thawd");
+    if (req.body().size() > kMaxEventPayloadBytes)
+      throw ApiError(413, "RequestTooLargeException",
+                     "Request must be smaller than " + std::to_string(kMaxEventPayloadBytes) +
+                         " bytes for the InvokeAsync operation");
+    const auto record = functions_->get(name);
+    if (!req.body().empty() && nlohmann::json::parse(req.body(), nullptr, false).is_discarded())
+      throw ApiError(400, "InvalidRequestContentException",
+                     "Could not parse request body into json");
+    const auto id = async_->submit(record, req.body());
+    Response r{http::status::accepted, 11};
+    r.set("X-Amz-Request-Id", id);
+    r.set("X-Amzn-RequestId", id);
+    r.set("X-Amz-Executed-Version", "$LATEST");
+    return r;
+  }
+  if (!type.empty() && type != "RequestResponse")
+    throw ApiError(
+        400, "InvalidParameterValueException",
+        "X-Amz-Invocation-Type: must be RequestResponse, Event or DryRun, got \"" + type + "\"");
+  InvokeOptions options;
+  // Forcing a start mode is for operators (benchmarks); every credential thawd
+  // accepts today is the admin's.
+  options.force_mode = std::string(req["X-Thaw-Start-Mode"]);
+  const auto result = functions_->invoke(name, req.body(), options);
+  auto r = json_response(http::status::ok, result.payload);
+  r.set("X-Amz-Executed-Version", "$LATEST");
+  r.set("X-Amz-Request-Id", result.request_id);
+  r.set("X-Amzn-RequestId", result.request_id);
+  r.set("X-Thaw-Start-Mode", result.start_mode);
+  if (result.error) r.set("X-Amz-Function-Error", "Unhandled");
+  if (std::string(req["X-Amz-Log-Type"]) == "Tail")
+    r.set("X-Amz-Log-Result", to_base64(result.log_tail()));
+  return r;
+}
+
+std::optional<Response> Api::lambda_api(const Request& req, const RequestTarget& t) {
+  const auto& s = t.segments;
+  const auto method = req.method();
+  if (s.size() < 2 || s[1] != "functions") return std::nullopt;
+  const auto& api_version = s[0];
+  const std::string name = s.size() > 2 ? function_name_from_path(s[2]) : "";
+  const std::string op = s.size() > 3 ? s[3] : "";
+  if (s.size() > 4) return std::nullopt;
+  auto& f = *functions_;
+
+  if (api_version == "2015-03-31") {
+    if (name.empty() && method == http::verb::post)
+      return json_ok(FunctionService::configuration_json(f.create(parse_body(req))),
+                     http::status::created);
+    if (name.empty() && method == http::verb::get) {
+      const auto marker = t.query.count("Marker") ? t.query.at("Marker") : "";
+      const auto page = f.list(marker, max_items(t));
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& r : page.functions) list.push_back(FunctionService::configuration_json(r));
+      nlohmann::json out = {{"Functions", list}};
+      if (!page.next_marker.empty()) out["NextMarker"] = page.next_marker;
+      return json_ok(out);
+    }
+    if (op.empty() && method == http::verb::get) {
+      const auto r = f.get(name);
+      nlohmann::json out = {{"Configuration", FunctionService::configuration_json(r)},
+                            {"Code", {{"RepositoryType", "S3"}, {"Location", ""}}}};
+      if (r.reserved_concurrency)
+        out["Concurrency"] = {{"ReservedConcurrentExecutions", *r.reserved_concurrency}};
+      return json_ok(out);
+    }
+    if (op.empty() && method == http::verb::delete_) {
+      f.remove(name);
+      if (async_) async_->forget(name);
+      return Response{http::status::no_content, 11};
+    }
+    if (op == "invocations" && method == http::verb::post) return invoke(req, name);
+    if (op == "code" && method == http::verb::put)
+      return json_ok(FunctionService::configuration_json(f.update_code(name, parse_body(req))));
+    if (op == "configuration" && method == http::verb::put)
+      return json_ok(
+          FunctionService::configuration_json(f.update_configuration(name, parse_body(req))));
+    if (op == "configuration" && method == http::verb::get)
+      return json_ok(FunctionService::configuration_json(f.get(name)));
+  }
+  if (op == "concurrency" && !name.empty()) {
+    if (api_version == "2017-10-31" && method == http::verb::put) {
+      const auto n = parse_reserved_concurrency(parse_body(req));
+      f.set_concurrency(name, n);
+      return json_ok({{"ReservedConcurrentExecutions", n}});
+    }
+    if (api_version == "2017-10-31" && method == http::verb::delete_) {
+      f.set_concurrency(name, std::nullopt);
+      return Response{http::status::no_content, 11};
+    }
+    if (api_version == "2019-09-30" && method == http::verb::get) {
+      const auto r = f.get(name);
+      nlohmann::json out = nlohmann::json::object();
+      if (r.reserved_concurrency) out["ReservedConcurrentExecutions"] = *r.reserved_concurrency;
+      return json_ok(out);
+    }
+  }
+  if (op == "event-invoke-config" && api_version == "2019-09-25" && !name.empty()) {
+    if (method == http::verb::put || method == http::verb::post)
+      return json_ok(event_invoke_config_json(f.set_event_invoke_config(name, parse_body(req))));
+    if (method == http::verb::get) return json_ok(event_invoke_config_json(f.get(name)));
+  }
+  return std::nullopt;
+}
+
+}  // namespace thaw::invoker

@@ -1,0 +1,433 @@
+// thawd as a service, over real HTTP against the real binary: updates, paging,
+// concurrency and throttles, pools and keep-alive, the memory budget,
+// asynchronous invocations, durability across kill -9, metering, logs,
+// metrics, forced start modes and graceful shutdown.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "http_client.hpp"
+#include "lambda_requests.hpp"
+#include "thawd_process.hpp"
+
+using namespace thaw::itest;
+using http::status;
+using http::verb;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kFunctions = "/2015-03-31/functions";
+
+// A client of one thawd with the calls these tests repeat.
+struct Lambda {
+  explicit Lambda(const ThawdProcess& t) : thawd(t), client(t.port(), t.token()) {}
+  ~Lambda() {
+    // thawd's own account of what happened, for whoever reads a failure.
+    if (::testing::Test::HasFailure()) std::cerr << "thawd's log:\n" << thawd.log();
+  }
+
+  void create(const std::string& name, const std::string& handler, const std::string& example,
+              const json& extra = json::object()) {
+    auto body = json::parse(create_body(name, "python3.11", handler, example));
+    body.update(extra);
+    auto r = client.request(verb::post, kFunctions, body.dump());
+    ASSERT_EQ(r.result(), status::created) << r.body();
+  }
+  http::response<http::string_body> invoke(
+      const std::string& name, const std::string& payload = "{}",
+      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    // A client per call: invocations may run side by side.
+    HttpClient c(thawd.port(), thawd.token());
+    return c.request(verb::post, std::string(kFunctions) + "/" + name + "/invocations", payload,
+                     headers);
+  }
+  json get_json(const std::string& target) {
+    auto r = client.request(verb::get, target);
+    EXPECT_EQ(r.result(), status::ok) << target << ": " << r.body();
+    return json::parse(r.body(), nullptr, false);
+  }
+  json instances() { return get_json("/thaw/v1/instances")["Instances"]; }
+  json usage_of(const std::string& name) {
+    const auto usage = get_json("/thaw/v1/usage");
+    for (const auto& f : usage["Functions"])
+      if (f["FunctionName"] == name) return f;
+    return json::object();
+  }
+
+  const ThawdProcess& thawd;
+  HttpClient client;
+};
+
+// Polls `done` until it holds or `limit` passes; for effects that happen in
+// the background (reaping, queued events), which the API shows but does not
+// announce.
+bool eventually(const std::function<bool()>& done,
+                std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
+const json kNoSnapshot = {{"SnapStart", {{"ApplyOn", "None"}}}};
+
+#define NEEDS_ROOT() \
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (sandboxes)"
+
+}  // namespace
+
+TEST(ThawdUpdates, NewConfigurationIsSeenByTheNextInvocation) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  l.create("env", "handler.environment", "python-errors", kNoSnapshot);
+  auto before = json::parse(l.invoke("env").body());
+  EXPECT_FALSE(before.contains("GREETING"));
+  auto r = l.client.request(
+      verb::put, std::string(kFunctions) + "/env/configuration",
+      json{{"Environment", {{"Variables", {{"GREETING", "hi"}}}}}, {"MemorySize", 256}}.dump());
+  ASSERT_EQ(r.result(), status::ok) << r.body();
+  EXPECT_EQ(json::parse(r.body())["MemorySize"], 256);
+  auto after = l.invoke("env");
+  EXPECT_EQ(json::parse(after.body())["GREETING"], "hi");
+  EXPECT_EQ(json::parse(after.body())["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "256");
+  // The instance of the old configuration was not reused.
+  EXPECT_NE(after["X-Thaw-Start-Mode"], "warm");
+  auto bad = l.client.request(verb::put, std::string(kFunctions) + "/env/configuration",
+                              R"({"Timeout": 0})");
+  EXPECT_EQ(bad.result(), status::bad_request);
+  EXPECT_NE(bad.body().find("Timeout"), std::string::npos);
+}
+
+TEST(ThawdUpdates, NewCodeServesTheNextInvocation) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  l.create("f", "handler.handler", "python-hello", kNoSnapshot);
+  const auto old_sha = l.get_json(std::string(kFunctions) + "/f")["Configuration"]["CodeSha256"];
+  EXPECT_EQ(json::parse(l.invoke("f", R"({"name":"x"})").body())["message"], "hello x");
+  auto code = l.client.request(
+      verb::put, std::string(kFunctions) + "/f/code",
+      json{{"ZipFile", zip_base64(std::string(THAW_SOURCE_DIR) + "/images/examples/python-errors")}}
+          .dump());
+  ASSERT_EQ(code.result(), status::ok) << code.body();
+  EXPECT_NE(json::parse(code.body())["CodeSha256"], old_sha);
+  auto cfg = l.client.request(verb::put, std::string(kFunctions) + "/f/configuration",
+                              R"({"Handler": "handler.echo"})");
+  ASSERT_EQ(cfg.result(), status::ok) << cfg.body();
+  EXPECT_EQ(json::parse(l.invoke("f", R"({"echo":1})").body())["echo"], 1);
+  auto missing = l.client.request(verb::put, std::string(kFunctions) + "/nope/code",
+                                  R"({"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="})");
+  EXPECT_EQ(missing.result(), status::not_found);
+}
+
+TEST(ThawdFunctions, ListFunctionsPagesWithMarkerAndMaxItems) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  for (const char* name : {"a", "b", "c"})
+    l.create(name, "handler.handler", "python-hello", kNoSnapshot);
+  auto first = l.get_json(std::string(kFunctions) + "/?MaxItems=2");
+  ASSERT_EQ(first["Functions"].size(), 2u);
+  EXPECT_EQ(first["Functions"][0]["FunctionName"], "a");
+  ASSERT_TRUE(first.contains("NextMarker"));
+  auto second = l.get_json(std::string(kFunctions) +
+                           "/?MaxItems=2&Marker=" + first["NextMarker"].get<std::string>());
+  ASSERT_EQ(second["Functions"].size(), 1u);
+  EXPECT_EQ(second["Functions"][0]["FunctionName"], "c");
+  EXPECT_FALSE(second.contains("NextMarker"));
+  auto bad = l.client.request(verb::get, std::string(kFunctions) + "/?MaxItems=0");
+  EXPECT_EQ(bad.result(), status::bad_request);
+  EXPECT_EQ(bad["x-amzn-ErrorType"], "InvalidParameterValueException");
+}
+
+TEST(ThawdConcurrency, ReservedConcurrencyOfZeroThrottlesEveryInvocation) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  l.create("f", "handler.handler", "python-hello", kNoSnapshot);
+  auto put = l.client.request(verb::put, "/2017-10-31/functions/f/concurrency",
+                              R"({"ReservedConcurrentExecutions": 0})");
+  ASSERT_EQ(put.result(), status::ok) << put.body();
+  EXPECT_EQ(json::parse(put.body())["ReservedConcurrentExecutions"], 0);
+  EXPECT_EQ(l.get_json("/2019-09-30/functions/f/concurrency")["ReservedConcurrentExecutions"], 0);
+  EXPECT_EQ(
+      l.get_json(std::string(kFunctions) + "/f")["Concurrency"]["ReservedConcurrentExecutions"], 0);
+  auto throttled = l.invoke("f");
+  EXPECT_EQ(throttled.result(), status::too_many_requests);
+  EXPECT_EQ(throttled["x-amzn-ErrorType"], "TooManyRequestsException");
+  EXPECT_EQ(json::parse(throttled.body())["Reason"],
+            "ReservedFunctionConcurrentInvocationLimitExceeded");
+  EXPECT_EQ(l.usage_of("f")["Throttles"], 1);
+  auto metrics = l.client.request(verb::get, "/metrics").body();
+  EXPECT_NE(metrics.find("thaw_throttles_total{function=\"f\""), std::string::npos) << metrics;
+
+  EXPECT_EQ(l.client.request(verb::delete_, "/2017-10-31/functions/f/concurrency").result(),
+            status::no_content);
+  EXPECT_EQ(l.invoke("f").result(), status::ok);
+  auto too_many = l.client.request(verb::put, "/2017-10-31/functions/f/concurrency",
+                                   R"({"ReservedConcurrentExecutions": 100000})");
+  EXPECT_EQ(too_many.result(), status::bad_request);
+  auto negative = l.client.request(verb::put, "/2017-10-31/functions/f/concurrency",
+                                   R"({"ReservedConcurrentExecutions": -1})");
+  EXPECT_EQ(negative.result(), status::bad_request);
+}
+
+TEST(ThawdConcurrency, AnInvocationOverTheHostLimitGets429AtOnce) {
+  NEEDS_ROOT();
+  ThawdProcess thawd({"--max-concurrency", "1"});
+  Lambda l(thawd);
+  l.create("slow", "handler.sleep_ms", "python-errors",
+           {{"SnapStart", {{"ApplyOn", "None"}}}, {"Timeout", 30}});
+  l.create("hello", "handler.handler", "python-hello", kNoSnapshot);
+  auto running =
+      std::async(std::launch::async, [&] { return l.invoke("slow", R"({"ms": 4000})"); });
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& i : l.instances())
+      if (i["FunctionName"] == "slow" && i["State"] == "Busy") return true;
+    return false;
+  }));
+  auto refused = l.invoke("hello");
+  // Refused while the slow one still runs: no waiting for a slot.
+  EXPECT_EQ(running.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  EXPECT_EQ(refused.result(), status::too_many_requests);
+  EXPECT_EQ(json::parse(refused.body())["Reason"], "ConcurrentInvocationLimitExceeded");
+  EXPECT_EQ(json::parse(running.get().body()), "slept");
+  EXPECT_EQ(l.invoke("hello").result(), status::ok);
+}
+
+TEST(ThawdPools, IdleInstancesAreReapedAfterTheKeepAlive) {
+  NEEDS_ROOT();
+  ThawdProcess thawd({"--keep-alive", "1"});
+  Lambda l(thawd);
+  l.create("f", "handler.handler", "python-hello", kNoSnapshot);
+  ASSERT_EQ(l.invoke("f").result(), status::ok);
+  auto idle = l.instances();
+  ASSERT_EQ(idle.size(), 1u);
+  EXPECT_EQ(idle[0]["State"], "Idle");
+  EXPECT_EQ(idle[0]["FunctionName"], "f");
+  EXPECT_TRUE(eventually([&] { return l.instances().empty(); }));
+  // Scaled to zero: the next invocation starts a new instance.
+  EXPECT_EQ(l.invoke("f")["X-Thaw-Start-Mode"], "cold");
+}
+
+TEST(ThawdPools, TheMemoryBudgetEvictsTheLeastRecentlyUsedIdleInstance) {
+  NEEDS_ROOT();
+  ThawdProcess thawd({"--memory-budget-mb", "256"});
+  Lambda l(thawd);
+  for (const char* name : {"a", "b", "c"})
+    l.create(name, "handler.handler", "python-hello", kNoSnapshot);
+  l.create("big", "handler.handler", "python-hello",
+           {{"SnapStart", {{"ApplyOn", "None"}}}, {"MemorySize", 512}});
+  ASSERT_EQ(l.invoke("a").result(), status::ok);
+  ASSERT_EQ(l.invoke("b").result(), status::ok);
+  ASSERT_EQ(l.invoke("c").result(), status::ok);  // 384 MB would not fit: a goes
+  std::set<std::string> live;
+  for (const auto& i : l.instances()) live.insert(i["FunctionName"]);
+  EXPECT_EQ(live, (std::set<std::string>{"b", "c"}));
+  EXPECT_EQ(l.get_json("/thaw/v1/instances")["MemoryInUseMB"], 256);
+  auto big = l.invoke("big");
+  EXPECT_EQ(big.result(), status::too_many_requests);
+  EXPECT_EQ(json::parse(big.body())["Reason"], "HostMemoryBudgetExceeded");
+}
+
+TEST(ThawdAsync, AnEventIsAcceptedWith202AndRuns) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  l.create("logs", "handler.log_lines", "python-errors", kNoSnapshot);
+  auto r = l.invoke("logs", R"({"lines": 2})", {{"X-Amz-Invocation-Type", "Event"}});
+  ASSERT_EQ(r.result(), status::accepted) << r.body();
+  const std::string id(r["X-Amz-Request-Id"]);
+  ASSERT_EQ(id.size(), 36u);
+  EXPECT_TRUE(eventually([&] {
+    const auto text = l.get_json("/thaw/v1/functions/logs/logs")["Text"].get<std::string>();
+    return text.find("REPORT RequestId: " + id) != std::string::npos;
+  }));
+  EXPECT_EQ(l.get_json("/thaw/v1/queue")["Depth"], 0);
+  auto missing = l.invoke("nope", "{}", {{"X-Amz-Invocation-Type", "Event"}});
+  EXPECT_EQ(missing.result(), status::not_found);
+  auto too_big = l.invoke("logs", "\"" + std::string(1024 * 1024 + 1, 'x') + "\"",
+                          {{"X-Amz-Invocation-Type", "Event"}});
+  EXPECT_EQ(too_big.result(), status::payload_too_large);
+}
+
+TEST(ThawdAsync, FailedEventsAreRetriedTwiceThenDeadLetteredAndCanBeRedriven) {
+  NEEDS_ROOT();
+  ThawdProcess thawd({"--retry-backoff-ms", "50"});
+  Lambda l(thawd);
+  l.create("fails", "handler.raise_error", "python-errors", kNoSnapshot);
+  ASSERT_EQ(l.invoke("fails", "{}", {{"X-Amz-Invocation-Type", "Event"}}).result(),
+            status::accepted);
+  json letters;
+  ASSERT_TRUE(eventually([&] {
+    letters = l.get_json("/thaw/v1/dead-letters?FunctionName=fails")["DeadLetters"];
+    return letters.size() == 1;
+  }));
+  EXPECT_EQ(letters[0]["Attempts"], 3);  // the first run and Lambda's two retries
+  EXPECT_EQ(letters[0]["ErrorType"], "ValueError");
+  EXPECT_EQ(l.usage_of("fails")["Invocations"], 3);
+
+  auto config = l.client.request(verb::put, "/2019-09-25/functions/fails/event-invoke-config",
+                                 R"({"MaximumRetryAttempts": 0})");
+  ASSERT_EQ(config.result(), status::ok) << config.body();
+  EXPECT_EQ(json::parse(config.body())["MaximumRetryAttempts"], 0);
+  // Redriven, the event runs again under the function's current settings: once.
+  auto redriven = l.client.request(
+      verb::post, "/thaw/v1/dead-letters/" + letters[0]["Id"].get<std::string>() + "/redrive");
+  ASSERT_EQ(redriven.result(), status::accepted) << redriven.body();
+  json again;
+  ASSERT_TRUE(eventually([&] {
+    again = l.get_json("/thaw/v1/dead-letters?FunctionName=fails")["DeadLetters"];
+    return again.size() == 1 && again[0]["Id"] != letters[0]["Id"];
+  }));
+  EXPECT_EQ(again[0]["Attempts"], 1);
+  EXPECT_EQ(l.usage_of("fails")["Invocations"], 4);
+  EXPECT_EQ(l.client.request(verb::post, "/thaw/v1/dead-letters/nope/redrive").result(),
+            status::not_found);
+  auto bad = l.client.request(verb::put, "/2019-09-25/functions/fails/event-invoke-config",
+                              R"({"MaximumRetryAttempts": 3})");
+  EXPECT_EQ(bad.result(), status::bad_request);
+}
+
+TEST(ThawdDurability, KillNineLosesNoFunctionNorAcceptedEventAndOrphansAreReaped) {
+  NEEDS_ROOT();
+  ThawdProcess first({"--async-workers", "0"});  // events stay queued until the restart
+  std::set<std::string> orphan_groups;
+  {
+    Lambda l(first);
+    l.create("logs", "handler.log_lines", "python-errors", kNoSnapshot);
+    ASSERT_EQ(l.invoke("logs").result(), status::ok);  // leaves an idle instance behind
+    for (int i = 0; i < 3; ++i)
+      ASSERT_EQ(l.invoke("logs", "{}", {{"X-Amz-Invocation-Type", "Event"}}).result(),
+                status::accepted);
+  }
+  const auto groups = "/sys/fs/cgroup/memory/" + first.cgroup_parent();
+  for (const auto& e : std::filesystem::directory_iterator(groups))
+    if (e.is_directory()) orphan_groups.insert(e.path().filename());
+  ASSERT_FALSE(orphan_groups.empty());
+  first.kill_hard();
+
+  ThawdProcess second({}, first.state_dir());
+  Lambda l(second);
+  EXPECT_EQ(l.get_json(std::string(kFunctions) + "/logs")["Configuration"]["FunctionName"], "logs");
+  for (const auto& g : orphan_groups)
+    EXPECT_FALSE(std::filesystem::exists(groups + "/" + g)) << g << " was not reaped";
+  // Each accepted event runs after the restart.
+  EXPECT_TRUE(eventually([&] {
+    const auto text = l.get_json("/thaw/v1/functions/logs/logs")["Text"].get<std::string>();
+    size_t reports = 0;
+    for (size_t at = 0; (at = text.find("REPORT RequestId", at)) != std::string::npos; ++at)
+      ++reports;
+    return reports >= 4;  // the synchronous one before the kill, and three events
+  })) << l.get_json("/thaw/v1/functions/logs/logs")["Text"];
+}
+
+TEST(ThawdObservability, UsageLogsAndMetricsAfterInvocations) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  l.create("hello", "handler.handler", "python-hello", kNoSnapshot);
+  ASSERT_EQ(l.invoke("hello").result(), status::ok);
+  ASSERT_EQ(l.invoke("hello").result(), status::ok);
+  auto usage = l.usage_of("hello");
+  EXPECT_EQ(usage["Invocations"], 2);
+  EXPECT_EQ(usage["Errors"], 0);
+  EXPECT_GE(usage["BilledDurationMs"].get<int>(), 2);
+  EXPECT_GT(usage["GBSeconds"].get<double>(), 0.0);
+  EXPECT_EQ(l.get_json("/thaw/v1/usage")["Totals"]["Invocations"], 2);
+
+  auto logs = l.get_json("/thaw/v1/functions/hello/logs");
+  EXPECT_NE(logs["Text"].get<std::string>().find("REPORT RequestId"), std::string::npos);
+  // A follower's long poll returns when the next invocation writes.
+  const auto offset = logs["NextOffset"].get<uint64_t>();
+  auto follow = std::async(std::launch::async, [&] {
+    HttpClient c(thawd.port(), thawd.token());
+    return c.request(verb::get,
+                     "/thaw/v1/functions/hello/logs?offset=" + std::to_string(offset) + "&wait=20");
+  });
+  ASSERT_EQ(l.invoke("hello").result(), status::ok);
+  auto more = json::parse(follow.get().body());
+  EXPECT_NE(more["Text"].get<std::string>().find("REPORT RequestId"), std::string::npos);
+  EXPECT_GT(more["NextOffset"].get<uint64_t>(), offset);
+
+  const auto metrics = l.client.request(verb::get, "/metrics").body();
+  for (const char* expected :
+       {"thaw_invocations_total{function=\"hello\",outcome=\"success\",start_mode=\"warm\"} 2",
+        "thaw_invocations_total{function=\"hello\",outcome=\"success\",start_mode=\"cold\"} 1",
+        "# TYPE thaw_invocation_duration_seconds histogram",
+        "thaw_instances{function=\"hello\",state=\"Idle\"} 1", "thaw_async_queue_depth 0",
+        "thaw_snapshot_events_total{event=\"fallback\"} 0"})
+    EXPECT_NE(metrics.find(expected), std::string::npos) << expected << "\n" << metrics;
+}
+
+TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  l.create("hello", "handler.handler", "python-hello");
+  auto warm = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "warm"}});
+  EXPECT_EQ(warm.result(), status::conflict);  // nothing idle yet
+  auto cold = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}});
+  EXPECT_EQ(cold["X-Thaw-Start-Mode"], "cold");
+  json snapshots;
+  ASSERT_TRUE(eventually(
+      [&] {
+        snapshots = l.get_json("/thaw/v1/snapshots")["Snapshots"];
+        return snapshots.size() == 1;
+      },
+      std::chrono::seconds(60)));
+  EXPECT_EQ(snapshots[0]["FunctionName"], "hello");
+  EXPECT_GT(snapshots[0]["SizeBytes"].get<uint64_t>(), 0u);
+  const auto digest = snapshots[0]["Digest"];
+  auto restored =
+      l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}, {"X-Amz-Log-Type", "Tail"}});
+  ASSERT_EQ(restored.result(), status::ok) << restored.body();
+  EXPECT_EQ(restored["X-Thaw-Start-Mode"], "restore");
+  EXPECT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "warm"}})["X-Thaw-Start-Mode"], "warm");
+  EXPECT_EQ(l.get_json("/thaw/v1/snapshots")["Snapshots"][0]["RestoresServed"], 1);
+  auto nonsense = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "lukewarm"}});
+  EXPECT_EQ(nonsense.result(), status::bad_request);
+
+  // A new configuration makes a new digest: the old snapshot is collected.
+  ASSERT_EQ(
+      l.client
+          .request(verb::put, std::string(kFunctions) + "/hello/configuration", R"({"Timeout": 5})")
+          .result(),
+      status::ok);
+  const auto after_update = l.get_json("/thaw/v1/snapshots");
+  for (const auto& s : after_update["Snapshots"]) EXPECT_NE(s["Digest"], digest);
+  ASSERT_EQ(l.client.request(verb::delete_, std::string(kFunctions) + "/hello").result(),
+            status::no_content);
+  EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].empty(); }));
+}
+
+TEST(ThawdShutdown, SigtermLetsTheInvocationInFlightFinish) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  l.create("slow", "handler.sleep_ms", "python-errors",
+           {{"SnapStart", {{"ApplyOn", "None"}}}, {"Timeout", 30}});
+  auto running =
+      std::async(std::launch::async, [&] { return l.invoke("slow", R"({"ms": 1500})"); });
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& i : l.instances())
+      if (i["State"] == "Busy") return true;
+    return false;
+  }));
+  const int st = thawd.stop();
+  auto answer = running.get();
+  EXPECT_EQ(answer.result(), status::ok);
+  EXPECT_EQ(json::parse(answer.body()), "slept");
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}

@@ -1,0 +1,119 @@
+// Request targets and Lambda's request bodies, parsed at the edge.
+#include <gtest/gtest.h>
+
+#include "invoker/api_error.hpp"
+#include "invoker/function_requests.hpp"
+#include "invoker/request_target.hpp"
+
+using namespace thaw::invoker;
+
+TEST(RequestTarget, SegmentsAreDecodedAndTheQueryIsSplit) {
+  const auto t = parse_target("/2015-03-31/functions/my%3Afn/invocations?Marker=a%20b&MaxItems=5");
+  EXPECT_EQ(t.path, "/2015-03-31/functions/my%3Afn/invocations");
+  ASSERT_EQ(t.segments.size(), 4u);
+  EXPECT_EQ(t.segments[2], "my:fn");
+  EXPECT_EQ(t.query.at("Marker"), "a b");
+  EXPECT_EQ(t.query.at("MaxItems"), "5");
+  EXPECT_EQ(parse_target("/a//b/").segments, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(percent_decode("100%"), "100%");  // a lone % stays
+  EXPECT_EQ(percent_decode("a+b", false), "a+b");
+}
+
+TEST(RequestTarget, FunctionsMayBeNamedByArn) {
+  EXPECT_EQ(function_name_from_path("hello"), "hello");
+  EXPECT_EQ(function_name_from_path("arn:aws:lambda:us-east-1:000000000000:function:hello"),
+            "hello");
+  EXPECT_EQ(function_name_from_path("arn:aws:lambda:us-east-1:0:function:hello:$LATEST"), "hello");
+}
+
+namespace {
+
+const char* kEmptyZip = "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==";
+
+std::string refusal_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400u);
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(FunctionRequests, CreateTakesLambdasFieldsAndDefaults) {
+  const auto req = parse_create_function({{"FunctionName", "f"},
+                                          {"Runtime", "python3.11"},
+                                          {"Handler", "handler.handler"},
+                                          {"Environment", {{"Variables", {{"A", "1"}}}}},
+                                          {"SnapStart", {{"ApplyOn", "None"}}},
+                                          {"Code", {{"ZipFile", kEmptyZip}}}});
+  EXPECT_EQ(req.record.config.name, "f");
+  EXPECT_EQ(req.record.config.memory_mb, 128u);
+  EXPECT_EQ(req.record.config.timeout_s, 3u);
+  EXPECT_EQ(req.record.config.environment.at("A"), "1");
+  EXPECT_EQ(req.record.config.snapshot, SnapshotPolicy::Off);
+  EXPECT_EQ(req.zip.size(), 22u);
+}
+
+TEST(FunctionRequests, RefusalsNameTheField) {
+  const nlohmann::json base = {{"FunctionName", "f"},
+                               {"Runtime", "python3.11"},
+                               {"Handler", "handler.handler"},
+                               {"Code", {{"ZipFile", kEmptyZip}}}};
+  auto with = [&](const char* key, nlohmann::json value) {
+    auto j = base;
+    j[key] = std::move(value);
+    return j;
+  };
+  EXPECT_NE(refusal_of([&] { parse_create_function(with("MemorySize", 64)); }).find("MemorySize"),
+            std::string::npos);
+  EXPECT_NE(refusal_of([&] { parse_create_function(with("Timeout", "3")); }).find("Timeout"),
+            std::string::npos);
+  EXPECT_NE(refusal_of([&] {
+              parse_create_function(with("Code", {{"ZipFile", "%%%"}}));
+            }).find("Code.ZipFile"),
+            std::string::npos);
+  EXPECT_NE(refusal_of([&] {
+              parse_create_function(with("SnapStart", {{"ApplyOn", "Always"}}));
+            }).find("SnapStart.ApplyOn"),
+            std::string::npos);
+  EXPECT_NE(refusal_of([&] {
+              parse_update_code({{"S3Bucket", "b"}});
+            }).find("S3Bucket"),
+            std::string::npos);
+  EXPECT_NE(refusal_of([&] {
+              parse_reserved_concurrency({{"ReservedConcurrentExecutions", -1}});
+            }).find("ReservedConcurrentExecutions"),
+            std::string::npos);
+}
+
+TEST(FunctionRequests, UpdateConfigurationKeepsWhatItDoesNotName) {
+  FunctionRecord current;
+  current.config = {"f", "python3.11", "handler.handler", 128,
+                    3,   512,          {{"A", "1"}},      SnapshotPolicy::Auto};
+  const auto updated = parse_update_configuration({{"Timeout", 30}}, current);
+  EXPECT_EQ(updated.config.timeout_s, 30u);
+  EXPECT_EQ(updated.config.environment.at("A"), "1");
+  EXPECT_EQ(updated.config.handler, "handler.handler");
+  EXPECT_NE(refusal_of([&] {
+              parse_update_configuration({{"FunctionName", "g"}}, current);
+            }).find("FunctionName"),
+            std::string::npos);
+}
+
+TEST(FunctionRequests, EventInvokeConfigFollowsLambdasRanges) {
+  FunctionRecord r;
+  r = parse_event_invoke_config({{"MaximumRetryAttempts", 0}}, r);
+  EXPECT_EQ(r.max_retry_attempts, 0);
+  EXPECT_EQ(r.max_event_age_s, 21600);
+  EXPECT_NE(refusal_of([&] {
+              parse_event_invoke_config({{"MaximumRetryAttempts", 3}}, r);
+            }).find("MaximumRetryAttempts"),
+            std::string::npos);
+  EXPECT_NE(refusal_of([&] {
+              parse_event_invoke_config({{"MaximumEventAgeInSeconds", 59}}, r);
+            }).find("MaximumEventAgeInSeconds"),
+            std::string::npos);
+}
