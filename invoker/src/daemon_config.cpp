@@ -134,7 +134,8 @@ Flags:
   --listen HOST:PORT       address of the HTTP API (default 127.0.0.1:8080)
   --state-dir DIR          where thawd keeps its state: pid file, database,
                            code store, snapshots, logs (default .thaw)
-  --http-threads N         threads moving HTTP bytes (default 2)
+  --http-threads N         threads for requests other than invocations, on top of
+                           one per invocation that may run (default 2)
   --max-concurrency N      invocations running at once on this host; more get
                            429 TooManyRequestsException (default 32)
   --memory-budget-mb MB    the sum of live instances' MemorySize stays under this;

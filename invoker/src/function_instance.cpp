@@ -285,8 +285,7 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
   if (r.error && r.payload.empty()) r.payload = r.error->body;
   drain_available(log_.get(), sink);
 
-  const auto usage = sandbox_->usage();
-  r.max_memory_used_mb = (usage.memory_peak_bytes + (1 << 20) - 1) >> 20;
+  r.max_memory_used_mb = (sandbox_->memory_peak_bytes() + (1 << 20) - 1) >> 20;
   r.billed_ms = static_cast<uint64_t>(std::ceil(r.duration_ms));
   r.report_line = "REPORT RequestId: " + r.request_id + "\tDuration: " + format_ms(r.duration_ms) +
                   " ms\tBilled Duration: " + std::to_string(r.billed_ms) +

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <utility>
 
 #include "sandbox/error.hpp"
 
@@ -45,6 +46,11 @@ FunctionLogs::FunctionLogs(std::string dir, uint64_t cap_bytes_per_function)
   fs::create_directories(dir_);
 }
 
+FunctionLogs::~FunctionLogs() {
+  for (auto& [name, f] : files_)
+    if (f.fd >= 0) close(f.fd);
+}
+
 std::string FunctionLogs::path(const std::string& function, const char* suffix) const {
   return dir_ + "/" + function + suffix;
 }
@@ -76,6 +82,7 @@ void FunctionLogs::append(const std::string& function, std::string_view text) {
   std::lock_guard lock(mutex_);
   auto& f = files(function);
   if (f.current_size > 0 && f.current_size + text.size() > cap_) {
+    if (f.fd >= 0) close(std::exchange(f.fd, -1));
     fs::rename(path(function, ".log"), path(function, ".log.1"));
     f.has_previous = true;
     f.previous_start = f.current_start;
@@ -84,20 +91,17 @@ void FunctionLogs::append(const std::string& function, std::string_view text) {
     save_offsets(function, f);
   }
   const auto p = path(function, ".log");
-  const int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) throw_errno("function logs: open " + p);
+  if (f.fd < 0) {
+    f.fd = open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (f.fd < 0) throw_errno("function logs: open " + p);
+  }
   size_t done = 0;
   while (done < text.size()) {
-    const auto n = write(fd, text.data() + done, text.size() - done);
+    const auto n = write(f.fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int e = errno;
-      close(fd);
-      throw_errno("function logs: write " + p, e);
-    }
+    if (n < 0) throw_errno("function logs: write " + p);
     done += static_cast<size_t>(n);
   }
-  close(fd);
   f.current_size += text.size();
   grew_.notify_all();
 }
@@ -157,6 +161,8 @@ bool FunctionLogs::wait_for_more(const std::string& function, uint64_t offset,
 void FunctionLogs::remove(const std::string& function) {
   std::lock_guard lock(mutex_);
   check_name(function);
+  if (const auto it = files_.find(function); it != files_.end() && it->second.fd >= 0)
+    close(it->second.fd);
   for (const char* suffix : {".log", ".log.1", ".offsets"}) {
     std::error_code ec;
     fs::remove(path(function, suffix), ec);

@@ -41,6 +41,7 @@ FunctionService::FunctionService(ServiceOptions options)
                                                });
   scheduler_ = std::make_unique<Scheduler>(options_.limits);
   for (const auto& r : registry_.list()) {
+    catalog_[r.config.name] = {r, digest_of(r)};
     scheduler_->set_current_digest(r.config.name, digest_of(r));
     if (r.reserved_concurrency) {
       try {
@@ -62,6 +63,19 @@ FunctionService::~FunctionService() {
   sandbox::remove_cgroup_parent(host_.cgroup_parent);
 }
 
+void FunctionService::save(const FunctionRecord& r) {
+  registry_.put(r);
+  std::unique_lock lock(catalog_mutex_);
+  catalog_[r.config.name] = {r, digest_of(r)};
+}
+
+std::optional<FunctionService::Deployed> FunctionService::lookup(const std::string& name) const {
+  std::shared_lock lock(catalog_mutex_);
+  const auto it = catalog_.find(name);
+  if (it == catalog_.end()) return std::nullopt;
+  return it->second;
+}
+
 FunctionRecord FunctionService::store_code(FunctionRecord r, const std::string& zip) {
   images::StoredPackage stored;
   try {
@@ -75,7 +89,7 @@ FunctionRecord FunctionService::store_code(FunctionRecord r, const std::string& 
 }
 
 void FunctionService::deployed(const FunctionRecord& r) {
-  scheduler_->set_current_digest(r.config.name, digest_of(r));
+  scheduler_->set_current_digest(r.config.name, lookup(r.config.name)->digest);
   collect_snapshots();
   // As SnapStart does at publish time: the snapshot is made now, in the background.
   if (const auto dir = code_.find(r.code_sha256))
@@ -85,12 +99,12 @@ void FunctionService::deployed(const FunctionRecord& r) {
 FunctionRecord FunctionService::create(const nlohmann::json& body) {
   auto req = parse_create_function(body);
   std::lock_guard lock(deploy_mutex_);
-  if (registry_.get(req.record.config.name))
+  if (lookup(req.record.config.name))
     throw ApiError(409, "ResourceConflictException",
                    "Function already exist: " + req.record.config.name);
   auto r = store_code(std::move(req.record), req.zip);
   r.last_modified = lambda_timestamp_now();
-  registry_.put(r);
+  save(r);
   deployed(r);
   log_event("info", "function_created", {{"function", r.config.name}, {"code", r.code_sha256}});
   return r;
@@ -101,7 +115,7 @@ FunctionRecord FunctionService::update_code(const std::string& name, const nlohm
   std::lock_guard lock(deploy_mutex_);
   auto r = store_code(get(name), zip);
   r.last_modified = lambda_timestamp_now();
-  registry_.put(r);
+  save(r);
   deployed(r);
   log_event("info", "function_code_updated", {{"function", name}, {"code", r.code_sha256}});
   return r;
@@ -112,7 +126,7 @@ FunctionRecord FunctionService::update_configuration(const std::string& name,
   std::lock_guard lock(deploy_mutex_);
   auto r = parse_update_configuration(body, get(name));
   r.last_modified = lambda_timestamp_now();
-  registry_.put(r);
+  save(r);
   deployed(r);
   log_event("info", "function_configuration_updated", {{"function", name}});
   return r;
@@ -122,7 +136,7 @@ FunctionRecord FunctionService::set_event_invoke_config(const std::string& name,
                                                         const nlohmann::json& body) {
   std::lock_guard lock(deploy_mutex_);
   auto r = parse_event_invoke_config(body, get(name));
-  registry_.put(r);
+  save(r);
   return r;
 }
 
@@ -131,26 +145,28 @@ void FunctionService::set_concurrency(const std::string& name, std::optional<uns
   auto r = get(name);
   scheduler_->set_reserved(name, reserved);
   r.reserved_concurrency = reserved;
-  registry_.put(r);
+  save(r);
 }
 
 FunctionRecord FunctionService::get(const std::string& name) const {
-  auto r = registry_.get(name);
-  if (!r) not_found(name);
-  return *r;
+  auto d = lookup(name);
+  if (!d) not_found(name);
+  return d->record;
 }
 
 FunctionPage FunctionService::list(const std::string& marker, size_t max_items) const {
   // The marker is the last name of the previous page: stable while functions
   // come and go, as Lambda's opaque markers are.
   FunctionPage page;
-  for (auto& r : registry_.list()) {
+  std::shared_lock lock(catalog_mutex_);
+  for (const auto& [name, d] : catalog_) {
+    const auto& r = d.record;
     if (!marker.empty() && r.config.name <= marker) continue;
     if (page.functions.size() == max_items) {
       page.next_marker = page.functions.back().config.name;
       break;
     }
-    page.functions.push_back(std::move(r));
+    page.functions.push_back(r);
   }
   return page;
 }
@@ -158,6 +174,10 @@ FunctionPage FunctionService::list(const std::string& marker, size_t max_items) 
 void FunctionService::remove(const std::string& name) {
   std::lock_guard lock(deploy_mutex_);
   if (!registry_.remove(name)) not_found(name);
+  {
+    std::unique_lock catalog_lock(catalog_mutex_);
+    catalog_.erase(name);
+  }
   scheduler_->set_current_digest(name, "");
   scheduler_->set_reserved(name, std::nullopt);
   logs_->remove(name);
@@ -169,21 +189,26 @@ void FunctionService::remove(const std::string& name) {
 void FunctionService::collect_snapshots() {
   if (!snapshots_) return;
   std::set<std::string> keep;
-  for (const auto& r : registry_.list()) keep.insert(digest_of(r));
+  {
+    std::shared_lock lock(catalog_mutex_);
+    for (const auto& [name, d] : catalog_) keep.insert(d.digest);
+  }
   if (const int removed = snapshots_->collect_garbage(keep))
     log_event("info", "snapshots_collected", {{"removed", removed}});
 }
 
 InvokeResult FunctionService::invoke(const std::string& name, const std::string& payload,
                                      const InvokeOptions& options) {
-  const auto record = get(name);
+  const auto deployed = lookup(name);
+  if (!deployed) not_found(name);
+  const auto& record = deployed->record;
   if (!payload.empty() && nlohmann::json::parse(payload, nullptr, false).is_discarded())
     throw ApiError(400, "InvalidRequestContentException", "Could not parse request body into json");
   const auto& mode = options.force_mode;
   if (!mode.empty() && mode != "cold" && mode != "restore" && mode != "warm")
     throw ApiError(400, "InvalidParameterValueException",
                    "X-Thaw-Start-Mode: must be cold, restore or warm, got \"" + mode + "\"");
-  const auto digest = digest_of(record);
+  const auto& digest = deployed->digest;
   if (mode == "restore" && (!snapshots_ || !snapshots_->exists(digest)))
     throw ApiError(409, "ResourceConflictException",
                    "No snapshot of " + name + " to restore (yet): see GET /thaw/v1/snapshots");
@@ -276,7 +301,10 @@ std::vector<SnapshotListing> FunctionService::snapshots() const {
   std::vector<SnapshotListing> out;
   if (!snapshots_) return out;
   std::map<std::string, std::string> owner;  // digest -> function
-  for (const auto& r : registry_.list()) owner[digest_of(r)] = r.config.name;
+  {
+    std::shared_lock lock(catalog_mutex_);
+    for (const auto& [name, d] : catalog_) owner[d.digest] = name;
+  }
   for (auto& info : snapshots_->list()) {
     const auto it = owner.find(info.digest);
     out.push_back({it == owner.end() ? "" : it->second, std::move(info)});

@@ -2,10 +2,7 @@
 
 #include <array>
 #include <atomic>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <limits>
 #include <optional>
@@ -24,14 +21,9 @@ struct HttpServer::Impl {
   std::mutex mutex;
   std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions;
   std::atomic<bool> stopping{false};
-  asio::thread_pool handlers;
 
   Impl(asio::io_context& ctx, const tcp::endpoint& ep, Handler h, HttpLimits l)
-      : io(ctx),
-        acceptor(asio::make_strand(ctx)),
-        handler(std::move(h)),
-        limits(std::move(l)),
-        handlers(limits.handler_threads) {
+      : io(ctx), acceptor(asio::make_strand(ctx)), handler(std::move(h)), limits(std::move(l)) {
     acceptor.open(ep.protocol());
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(ep);
@@ -106,29 +98,16 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   void handle() {
-    auto req = std::make_shared<Request>(parser_->release());
-    // The guard keeps the I/O threads running until the answer is back on
-    // this connection's strand, also during a graceful stop.
-    asio::post(
-        server_->handlers, [self = shared_from_this(), req,
-                            guard = asio::make_work_guard(stream_.get_executor())]() mutable {
-          Response res;
-          try {
-            res = self->server_->handler(*req);
-          } catch (const std::exception& e) {
-            res = lambda_error(http::status::internal_server_error, "ServiceException", e.what(),
-                               "Service");
-          }
-          asio::post(self->stream_.get_executor(), [self, req, res = std::move(res)]() mutable {
-            const bool keep = req->keep_alive() && !self->server_->stopping;
-            self->send(std::move(res), keep);
-          });
-          // The guard goes last: once it is released thawd may tear the server
-          // down, which must not happen from one of the handler threads.
-          self.reset();
-          req.reset();
-          guard.reset();
-        });
+    Request req = parser_->release();
+    Response res;
+    try {
+      res = server_->handler(req);
+    } catch (const std::exception& e) {
+      res = lambda_error(http::status::internal_server_error, "ServiceException", e.what(),
+                         "Service");
+    }
+    const bool keep = req.keep_alive() && !server_->stopping;
+    send(std::move(res), keep);
   }
 
   void send(Response res, bool keep_alive) {
@@ -186,9 +165,7 @@ HttpServer::HttpServer(asio::io_context& io, const tcp::endpoint& endpoint, Hand
   accept();
 }
 
-HttpServer::~HttpServer() {
-  impl_->handlers.join();
-}
+HttpServer::~HttpServer() = default;
 
 tcp::endpoint HttpServer::local_endpoint() const {
   return impl_->acceptor.local_endpoint();

@@ -150,7 +150,6 @@ int run(const DaemonConfig& config) {
   Api api(&functions, token, &async);
   HttpLimits limits;
   limits.body_bytes = body_limit;
-  limits.handler_threads = config.max_concurrency + 8;
   const auto address = asio::ip::make_address(config.listen_host);
   HttpServer server(
       io, {address, config.listen_port}, [&api](const Request& r) { return api.handle(r); },
@@ -178,8 +177,14 @@ int run(const DaemonConfig& config) {
     server.stop();
   });
 
+  // A request is handled on the I/O thread that read it, and an invocation
+  // blocks that thread for as long as the function runs: so there are as many
+  // threads as invocations may run at once, plus some for everything else
+  // (requests over the limit are refused at once). Handling in place saves
+  // two thread hand-offs per request over a separate pool of workers.
+  const unsigned threads_wanted = config.max_concurrency + config.http_threads;
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < config.http_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (unsigned i = 1; i < threads_wanted; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
   std::filesystem::remove(pid_file);

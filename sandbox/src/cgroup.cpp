@@ -1,5 +1,6 @@
 // Instance cgroups through libcgroup; statistics read straight from the files.
 #include <dirent.h>
+#include <fcntl.h>
 #include <libcgroup.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <utility>
 
 #include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
@@ -175,6 +177,22 @@ void InstanceCgroup::set_cpus(double cpus) const {
   if (rc != 0) throw Error("cgroup: set CPU quota of " + path_ + ": " + cgroup_strerror(rc));
 }
 
+uint64_t InstanceCgroup::memory_peak_bytes() const {
+  if (peak_fd_ < 0) {
+    static const CgroupLayout layout = detect_cgroup_layout();
+    const auto file =
+        controller_mount("memory") + "/" + path_ +
+        (layout.version_of("memory") == 2 ? "/memory.peak" : "/memory.max_usage_in_bytes");
+    peak_fd_ = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (peak_fd_ < 0) return 0;
+  }
+  char buf[32];
+  const auto n = pread(peak_fd_, buf, sizeof buf - 1, 0);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  return std::strtoull(buf, nullptr, 10);
+}
+
 CgroupUsage InstanceCgroup::usage() const {
   static const CgroupLayout layout = detect_cgroup_layout();
   CgroupUsage u;
@@ -196,6 +214,7 @@ CgroupUsage InstanceCgroup::usage() const {
 }
 
 void InstanceCgroup::remove() {
+  if (peak_fd_ >= 0) close(std::exchange(peak_fd_, -1));
   if (removed_ || !group_) return;
   cgroup_delete_cgroup_ext(group_, CGFLAG_DELETE_IGNORE_MIGRATION);
   // libcgroup has been seen to leave directories behind: check, and retry by hand.

@@ -25,6 +25,9 @@ struct LogChunk {
 class FunctionLogs {
  public:
   FunctionLogs(std::string dir, uint64_t cap_bytes_per_function);
+  ~FunctionLogs();
+  FunctionLogs(const FunctionLogs&) = delete;
+  FunctionLogs& operator=(const FunctionLogs&) = delete;
 
   void append(const std::string& function, std::string_view text);
   // Up to `max_bytes` from `from_offset` (or from the oldest byte kept, when
@@ -43,6 +46,7 @@ class FunctionLogs {
     uint64_t previous_start = 0;  // logical offset of <name>.log.1's first byte
     uint64_t current_start = 0;   // ... of <name>.log's
     uint64_t current_size = 0;
+    int fd = -1;  // <name>.log, open for appending while thawd runs
     uint64_t end() const { return current_start + current_size; }
     uint64_t first() const { return has_previous ? previous_start : current_start; }
   };

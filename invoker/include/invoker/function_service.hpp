@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,14 @@ class FunctionService {
   const InstanceFactory& factory() const { return *factory_; }
 
  private:
+  // A deployed function with its digest, as served: the registry's rows are
+  // read once at start-up and kept here, written through on every change.
+  struct Deployed {
+    FunctionRecord record;
+    std::string digest;
+  };
+  void save(const FunctionRecord& record);
+  std::optional<Deployed> lookup(const std::string& name) const;
   FunctionRecord store_code(FunctionRecord record, const std::string& zip);
   void deployed(const FunctionRecord& record);  // new code or configuration is live
   void collect_snapshots();
@@ -97,6 +106,8 @@ class FunctionService {
   std::unique_ptr<InstanceFactory> factory_;
   std::unique_ptr<Scheduler> scheduler_;
   std::mutex deploy_mutex_;  // one change of the set of functions at a time
+  mutable std::shared_mutex catalog_mutex_;
+  std::map<std::string, Deployed> catalog_;
 };
 
 }  // namespace thaw::invoker

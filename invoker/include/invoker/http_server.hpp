@@ -23,10 +23,6 @@ struct HttpLimits {
   std::chrono::seconds read_timeout{30};
   std::chrono::seconds write_timeout{30};
   std::chrono::seconds idle_timeout{75};
-  // Requests are handled on their own threads, never on the threads that move
-  // bytes: an invocation blocks for as long as the function runs. Sized above
-  // the invocation concurrency limit, since requests over it get 429 at once.
-  unsigned handler_threads = 64;
 };
 
 using Handler = std::function<Response(const Request&)>;

@@ -71,6 +71,9 @@ class InstanceCgroup {
   // Changes the CPU quota of a running group (share of one CPU; 0 = no quota).
   void set_cpus(double cpus) const;
   CgroupUsage usage() const;
+  // The memory high-water mark alone, read through a descriptor kept open:
+  // every invocation asks for it (Max Memory Used).
+  uint64_t memory_peak_bytes() const;
   // Directories of this group, one per hierarchy; for tests and v2's CLONE_INTO_CGROUP.
   std::vector<std::string> directories() const;
   // Removes the group now; throws when a directory stays behind.
@@ -81,6 +84,7 @@ class InstanceCgroup {
   std::vector<std::string> controllers_;
   struct ::cgroup* group_ = nullptr;
   bool removed_ = false;
+  mutable int peak_fd_ = -1;
 };
 
 // Removes groups under `parent` (e.g. "thaw") that no live process uses: what a

@@ -44,6 +44,7 @@ class Instance {
   std::optional<ExitStatus> wait_for(std::chrono::milliseconds timeout);
   void kill();
   CgroupUsage usage() const { return cgroup_->usage(); }
+  uint64_t memory_peak_bytes() const { return cgroup_->memory_peak_bytes(); }
   const InstanceCgroup& cgroup() const { return *cgroup_; }
 
  private:
