@@ -84,6 +84,8 @@ void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
       c.async_workers = static_cast<unsigned>(number(a, value(), 0, 64));
     } else if (a == "--retry-backoff-ms") {
       c.retry_backoff_ms = number(a, value(), 1, 3600000);
+    } else if (a == "--read-timeout") {
+      c.read_timeout_s = static_cast<unsigned>(number(a, value(), 1, 300));
     } else if (a == "--log-cap-mb") {
       c.log_cap_mb = number(a, value(), 1, 1024);
     } else {
@@ -146,6 +148,8 @@ Flags:
   --retry-backoff-ms MS    wait before retrying a failed Event invocation; doubles
                            with each retry (default 60000, as Lambda's first retry)
   --log-cap-mb MB          function logs kept per function (default 8)
+  --read-timeout SECONDS   a request's headers and body must arrive within this;
+                           slower clients are disconnected (default 30)
   --runtimes-dir DIR       where the runtime bootstraps are (default: images/runtimes
                            of the source tree thawd was built from)
   --no-snapshots           never checkpoint or restore; every start is cold

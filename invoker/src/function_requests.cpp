@@ -39,6 +39,24 @@ void require_object(const nlohmann::json& body) {
   if (!body.is_object()) invalid("The request body must be a JSON object");
 }
 
+// Lambda's fields for an operation. Those thaw has no use for (VPC, layers,
+// tracing, tags...) are accepted and ignored, as a request written for Lambda
+// should deploy here; a field Lambda does not know is refused.
+void only_known_fields(const nlohmann::json& body, std::initializer_list<const char*> known) {
+  for (const auto& [key, value] : body.items()) {
+    bool ok = false;
+    for (const char* k : known) ok = ok || key == k;
+    if (!ok) invalid("Unknown field \"" + key + "\" in the request body");
+  }
+}
+
+void check_package_fields(const nlohmann::json& req) {
+  if (req.contains("PackageType") && req["PackageType"] != "Zip")
+    invalid("PackageType: thaw runs Zip packages only");
+  if (req.contains("Architectures") && req["Architectures"] != nlohmann::json{"x86_64"})
+    invalid("Architectures: this host runs [\"x86_64\"]");
+}
+
 void checked(const FunctionConfig& c) {
   try {
     validate(c);
@@ -87,6 +105,14 @@ std::string zip_file(const nlohmann::json& code, const char* name) {
 
 CreateRequest parse_create_function(const nlohmann::json& req) {
   require_object(req);
+  only_known_fields(req,
+                    {"FunctionName",  "Runtime",           "Role",          "Handler",
+                     "Code",          "Description",       "Timeout",       "MemorySize",
+                     "Publish",       "VpcConfig",         "PackageType",   "DeadLetterConfig",
+                     "Environment",   "KMSKeyArn",         "TracingConfig", "Tags",
+                     "Layers",        "FileSystemConfigs", "ImageConfig",   "CodeSigningConfigArn",
+                     "Architectures", "EphemeralStorage",  "SnapStart",     "LoggingConfig"});
+  check_package_fields(req);
   CreateRequest out;
   auto& c = out.record.config;
   c.name = field<std::string>(req, "FunctionName", "");
@@ -97,6 +123,10 @@ CreateRequest parse_create_function(const nlohmann::json& req) {
 
 FunctionRecord parse_update_configuration(const nlohmann::json& req, FunctionRecord current) {
   require_object(req);
+  only_known_fields(req, {"FunctionName", "Role", "Handler", "Description", "Timeout", "MemorySize",
+                          "VpcConfig", "Environment", "Runtime", "DeadLetterConfig", "KMSKeyArn",
+                          "TracingConfig", "RevisionId", "Layers", "FileSystemConfigs",
+                          "ImageConfig", "EphemeralStorage", "SnapStart", "LoggingConfig"});
   if (req.contains("FunctionName") && req["FunctionName"] != current.config.name)
     invalid("FunctionName: cannot be changed");
   apply_configuration(req, current);
@@ -105,6 +135,10 @@ FunctionRecord parse_update_configuration(const nlohmann::json& req, FunctionRec
 
 std::string parse_update_code(const nlohmann::json& req) {
   require_object(req);
+  only_known_fields(req,
+                    {"FunctionName", "ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri",
+                     "Publish", "DryRun", "RevisionId", "Architectures", "SourceKMSKeyArn"});
+  check_package_fields(req);
   for (const char* source : {"S3Bucket", "S3Key", "ImageUri"})
     if (req.contains(source))
       invalid(std::string(source) + ": thaw takes code only as ZipFile (a base64 zip)");
@@ -121,6 +155,8 @@ unsigned parse_reserved_concurrency(const nlohmann::json& req) {
 
 FunctionRecord parse_event_invoke_config(const nlohmann::json& req, FunctionRecord current) {
   require_object(req);
+  only_known_fields(req, {"FunctionName", "Qualifier", "MaximumRetryAttempts",
+                          "MaximumEventAgeInSeconds", "DestinationConfig"});
   current.max_retry_attempts = field<int>(req, "MaximumRetryAttempts", current.max_retry_attempts);
   current.max_event_age_s = field<int>(req, "MaximumEventAgeInSeconds", current.max_event_age_s);
   if (current.max_retry_attempts < 0 || current.max_retry_attempts > 2)

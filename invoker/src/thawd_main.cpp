@@ -150,6 +150,7 @@ int run(const DaemonConfig& config) {
   Api api(&functions, token, &async);
   HttpLimits limits;
   limits.body_bytes = body_limit;
+  limits.read_timeout = std::chrono::seconds(config.read_timeout_s);
   const auto address = asio::ip::make_address(config.listen_host);
   HttpServer server(
       io, {address, config.listen_port}, [&api](const Request& r) { return api.handle(r); },

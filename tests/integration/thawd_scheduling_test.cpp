@@ -6,11 +6,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/beast/core/detail/base64.hpp>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
 #include <thread>
 
 #include "http_client.hpp"
@@ -302,15 +306,23 @@ TEST(ThawdAsync, FailedEventsAreRetriedTwiceThenDeadLetteredAndCanBeRedriven) {
 
 TEST(ThawdDurability, KillNineLosesNoFunctionNorAcceptedEventAndOrphansAreReaped) {
   NEEDS_ROOT();
-  ThawdProcess first({"--async-workers", "0"});  // events stay queued until the restart
-  std::set<std::string> orphan_groups;
+  ThawdProcess first;
+  std::set<std::string> accepted, orphan_groups;
   {
     Lambda l(first);
-    l.create("logs", "handler.log_lines", "python-errors", kNoSnapshot);
-    ASSERT_EQ(l.invoke("logs").result(), status::ok);  // leaves an idle instance behind
-    for (int i = 0; i < 3; ++i)
-      ASSERT_EQ(l.invoke("logs", "{}", {{"X-Amz-Invocation-Type", "Event"}}).result(),
-                status::accepted);
+    l.create("work", "handler.sleep_ms", "python-errors", kNoSnapshot);
+    ASSERT_EQ(l.invoke("work", R"({"ms": 1})").result(), status::ok);  // leaves an idle instance
+    // Ten events; the two workers are in the middle of them when thawd dies.
+    for (int i = 0; i < 10; ++i) {
+      auto r = l.invoke("work", R"({"ms": 300})", {{"X-Amz-Invocation-Type", "Event"}});
+      ASSERT_EQ(r.result(), status::accepted);
+      accepted.insert(std::string(r["X-Amz-Request-Id"]));
+    }
+    ASSERT_TRUE(eventually([&] {
+      for (const auto& i : l.instances())
+        if (i["State"] == "Busy") return true;
+      return false;
+    }));
   }
   const auto groups = "/sys/fs/cgroup/memory/" + first.cgroup_parent();
   for (const auto& e : std::filesystem::directory_iterator(groups))
@@ -320,17 +332,19 @@ TEST(ThawdDurability, KillNineLosesNoFunctionNorAcceptedEventAndOrphansAreReaped
 
   ThawdProcess second({}, first.state_dir());
   Lambda l(second);
-  EXPECT_EQ(l.get_json(std::string(kFunctions) + "/logs")["Configuration"]["FunctionName"], "logs");
+  EXPECT_EQ(l.get_json(std::string(kFunctions) + "/work")["Configuration"]["FunctionName"], "work");
   for (const auto& g : orphan_groups)
     EXPECT_FALSE(std::filesystem::exists(groups + "/" + g)) << g << " was not reaped";
-  // Each accepted event runs after the restart.
+  // Every accepted event has run to its end (once or, if cut short by the kill, again).
+  std::set<std::string> finished;
   EXPECT_TRUE(eventually([&] {
-    const auto text = l.get_json("/thaw/v1/functions/logs/logs")["Text"].get<std::string>();
-    size_t reports = 0;
-    for (size_t at = 0; (at = text.find("REPORT RequestId", at)) != std::string::npos; ++at)
-      ++reports;
-    return reports >= 4;  // the synchronous one before the kill, and three events
-  })) << l.get_json("/thaw/v1/functions/logs/logs")["Text"];
+    const auto text = l.get_json("/thaw/v1/functions/work/logs")["Text"].get<std::string>();
+    for (const auto& id : accepted)
+      if (text.find("REPORT RequestId: " + id) != std::string::npos) finished.insert(id);
+    return finished == accepted;
+  })) << finished.size()
+      << " of " << accepted.size() << " events finished";
+  EXPECT_EQ(l.get_json("/thaw/v1/queue")["Depth"], 0);
 }
 
 TEST(ThawdObservability, UsageLogsAndMetricsAfterInvocations) {
@@ -341,11 +355,28 @@ TEST(ThawdObservability, UsageLogsAndMetricsAfterInvocations) {
   ASSERT_EQ(l.invoke("hello").result(), status::ok);
   ASSERT_EQ(l.invoke("hello").result(), status::ok);
   auto usage = l.usage_of("hello");
-  EXPECT_EQ(usage["Invocations"], 2);
+  EXPECT_EQ(usage["Invocations"], 2);  // before the Tail invocation below
   EXPECT_EQ(usage["Errors"], 0);
   EXPECT_GE(usage["BilledDurationMs"].get<int>(), 2);
   EXPECT_GT(usage["GBSeconds"].get<double>(), 0.0);
   EXPECT_EQ(l.get_json("/thaw/v1/usage")["Totals"]["Invocations"], 2);
+
+  // The REPORT line's figures agree with each other and with the cgroup's limit.
+  auto tail = l.invoke("hello", "{}", {{"X-Amz-Log-Type", "Tail"}});
+  const std::string encoded(tail["X-Amz-Log-Result"]);
+  std::string decoded(encoded.size(), '\0');
+  decoded.resize(
+      boost::beast::detail::base64::decode(decoded.data(), encoded.data(), encoded.size()).first);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(decoded, m,
+                                std::regex("Duration: ([0-9.]+) ms\tBilled Duration: ([0-9]+) "
+                                           "ms\tMemory Size: ([0-9]+) MB\tMax Memory Used: "
+                                           "([0-9]+) MB")))
+      << decoded;
+  EXPECT_EQ(std::stoul(m[2]), static_cast<unsigned long>(std::ceil(std::stod(m[1]))));
+  EXPECT_EQ(std::stoul(m[3]), 128u);
+  EXPECT_GT(std::stoul(m[4]), 0u);
+  EXPECT_LE(std::stoul(m[4]), 128u);
 
   auto logs = l.get_json("/thaw/v1/functions/hello/logs");
   EXPECT_NE(logs["Text"].get<std::string>().find("REPORT RequestId"), std::string::npos);
@@ -363,7 +394,7 @@ TEST(ThawdObservability, UsageLogsAndMetricsAfterInvocations) {
 
   const auto metrics = l.client.request(verb::get, "/metrics").body();
   for (const char* expected :
-       {"thaw_invocations_total{function=\"hello\",outcome=\"success\",start_mode=\"warm\"} 2",
+       {"thaw_invocations_total{function=\"hello\",outcome=\"success\",start_mode=\"warm\"} 3",
         "thaw_invocations_total{function=\"hello\",outcome=\"success\",start_mode=\"cold\"} 1",
         "# TYPE thaw_invocation_duration_seconds histogram",
         "thaw_instances{function=\"hello\",state=\"Idle\"} 1", "thaw_async_queue_depth 0",

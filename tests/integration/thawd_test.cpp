@@ -5,6 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -243,4 +246,54 @@ TEST(ThawdAuth, RequestsWithoutTheTokenGet401AndWithAWrongOne403AndDoNothing) {
   HttpClient admin(thawd.port(), thawd.token());
   auto list = nlohmann::json::parse(admin.request(verb::get, "/2015-03-31/functions/").body());
   EXPECT_TRUE(list["Functions"].empty());
+}
+
+TEST(Thawd, SlowClientsAreDisconnectedAndOthersAreServedMeanwhile) {
+  ThawdProcess thawd({"--read-timeout", "1"});
+  namespace asio = boost::asio;
+  asio::io_context io;
+  // Headers that never end, and a body that stops short of its Content-Length.
+  std::vector<std::string> stalls = {
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n",
+      "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":"};
+  for (const auto& stall : stalls) {
+    asio::ip::tcp::socket slow(io);
+    slow.connect({asio::ip::make_address("127.0.0.1"), thawd.port()});
+    asio::write(slow, asio::buffer(stall));
+    HttpClient other(thawd.port(), thawd.token());
+    EXPECT_EQ(other.request(verb::get, "/healthz").result(), status::ok);
+    // thawd closes the slow connection once its read timeout passes.
+    char byte;
+    boost::system::error_code ec;
+    const auto started = std::chrono::steady_clock::now();
+    slow.read_some(asio::buffer(&byte, 1), ec);
+    EXPECT_EQ(ec, asio::error::eof) << ec.message();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  }
+  HttpClient after(thawd.port(), thawd.token());
+  EXPECT_EQ(after.request(verb::get, "/healthz").result(), status::ok);
+}
+
+TEST(ThawdFunctions, UnknownFieldsWrongTypesAndMalformedBodiesGetTheirErrors) {
+  ThawdProcess thawd;
+  HttpClient c(thawd.port(), thawd.token());
+  const std::string zip = R"("Code":{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="})";
+  auto unknown = c.request(
+      verb::post, "/2015-03-31/functions",
+      R"({"FunctionName":"x","Runtime":"python3.11","Handler":"a.b","Colour":"blue",)" + zip + "}");
+  EXPECT_EQ(unknown.result(), status::bad_request);
+  EXPECT_NE(unknown.body().find("Colour"), std::string::npos) << unknown.body();
+  auto wrong_type = c.request(
+      verb::post, "/2015-03-31/functions",
+      R"({"FunctionName":"x","Runtime":"python3.11","Handler":"a.b","Timeout":"3",)" + zip + "}");
+  EXPECT_EQ(wrong_type.result(), status::bad_request);
+  EXPECT_NE(wrong_type.body().find("Timeout"), std::string::npos) << wrong_type.body();
+  auto array = c.request(verb::post, "/2015-03-31/functions", "[1,2]");
+  EXPECT_EQ(array.result(), status::bad_request);
+  auto bad_config = c.request(verb::put, "/2015-03-31/functions/x/configuration", "{");
+  EXPECT_EQ(bad_config["x-amzn-ErrorType"], "InvalidRequestContentException");
+  auto bad_type = c.request(verb::post, "/2015-03-31/functions/x/invocations", "{}",
+                            {{"X-Amz-Invocation-Type", "Sometimes"}});
+  EXPECT_EQ(bad_type.result(), status::bad_request);
+  EXPECT_EQ(c.request(verb::get, "/healthz").result(), status::ok);
 }

@@ -117,3 +117,25 @@ TEST(FunctionRequests, EventInvokeConfigFollowsLambdasRanges) {
             }).find("MaximumEventAgeInSeconds"),
             std::string::npos);
 }
+
+TEST(FunctionRequests, LambdasOwnFieldsAreAcceptedAndUnknownOnesRefused) {
+  nlohmann::json req = {{"FunctionName", "f"},
+                        {"Runtime", "python3.11"},
+                        {"Handler", "handler.handler"},
+                        {"Description", "made by the SDK"},
+                        {"Publish", false},
+                        {"Tags", {{"team", "a"}}},
+                        {"Architectures", {"x86_64"}},
+                        {"Code", {{"ZipFile", kEmptyZip}}}};
+  EXPECT_NO_THROW(parse_create_function(req));
+  req["Colour"] = "blue";
+  EXPECT_NE(refusal_of([&] { parse_create_function(req); }).find("Colour"), std::string::npos);
+  req.erase("Colour");
+  req["Architectures"] = {"arm64"};
+  EXPECT_NE(refusal_of([&] { parse_create_function(req); }).find("Architectures"),
+            std::string::npos);
+  EXPECT_NE(refusal_of([&] {
+              parse_update_code({{"ZipFile", kEmptyZip}, {"Zip", 1}});
+            }).find("Zip"),
+            std::string::npos);
+}

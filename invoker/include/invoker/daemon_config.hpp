@@ -22,6 +22,7 @@ struct DaemonConfig {
   unsigned async_workers = 2;         // threads running Event invocations
   uint64_t retry_backoff_ms = 60000;  // first retry of a failed event; doubles after
   uint64_t log_cap_mb = 8;            // function logs kept per function
+  unsigned read_timeout_s = 30;       // a request's headers and body must arrive within this
   std::string config_file;            // flags given there first, the command line wins
   bool show_version = false;
   bool show_help = false;
