@@ -5,6 +5,7 @@
 
 #include "invoker/daemon_config.hpp"
 #include "sandbox/error.hpp"
+#include "temp_dir.hpp"
 
 using namespace thaw::invoker;
 
@@ -59,20 +60,16 @@ TEST(DaemonConfig, SchedulingFlags) {
 }
 
 TEST(DaemonConfig, AConfigFileGivesFlagsAndTheCommandLineWins) {
-  char path[] = "/tmp/thawd-config-XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  const std::string text =
-      R"({"listen": "0.0.0.0:9000", "keep-alive": 30, "no-snapshots": true, "state-dir": "/x"})";
-  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-  close(fd);
+  thaw::test::TempDir dir;
+  const auto path = dir.path() + "/thawd.json";
+  std::ofstream(path)
+      << R"({"listen": "0.0.0.0:9000", "keep-alive": 30, "no-snapshots": true, "state-dir": "/x"})";
   const auto c = parse_daemon_args({"--config", path, "--state-dir", "/y"});
   EXPECT_EQ(c.listen_port, 9000);
   EXPECT_EQ(c.keep_alive_s, 30u);
   EXPECT_FALSE(c.snapshots);
   EXPECT_EQ(c.state_dir, "/y");
-  const std::string bad = R"({"keep-alive": "soon"})";
-  std::ofstream(path, std::ios::trunc) << bad;
+  std::ofstream(path, std::ios::trunc) << R"({"keep-alive": "soon"})";
   try {
     parse_daemon_args({"--config", path});
     ADD_FAILURE() << "accepted a bad config file";
@@ -80,6 +77,5 @@ TEST(DaemonConfig, AConfigFileGivesFlagsAndTheCommandLineWins) {
     EXPECT_NE(std::string(e.what()).find("--keep-alive"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
   }
-  unlink(path);
   EXPECT_THROW(parse_daemon_args({"--config", "/nonexistent/thawd.json"}), thaw::Error);
 }
