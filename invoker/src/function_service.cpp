@@ -219,6 +219,7 @@ InvokeResult FunctionService::invoke(const std::string& name, const std::string&
   } catch (const ApiError& e) {
     if (e.status == 429) {
       meter_->throttled(name);
+      log_event("warn", "throttled", {{"function", name}, {"reason", e.reason}});
       metrics_
           ->counter("thaw_throttles_total", "Invocations refused with 429, by reason.",
                     {{"function", name}, {"reason", e.reason}})
@@ -280,6 +281,15 @@ void FunctionService::account(const FunctionRecord& record, const InvokeResult& 
   const auto& name = record.config.name;
   const bool error = result.error.has_value();
   meter_->invoked(name, result.duration_ms, result.billed_ms, record.config.memory_mb, error);
+  nlohmann::json line = {{"function", name},
+                         {"request_id", result.request_id},
+                         {"start_mode", result.start_mode},
+                         {"duration_ms", result.duration_ms},
+                         {"billed_ms", result.billed_ms},
+                         {"max_memory_used_mb", result.max_memory_used_mb},
+                         {"outcome", error ? "error" : "success"}};
+  if (error) line["error_type"] = result.error->type;
+  log_event(error ? "warn" : "info", "invocation", std::move(line));
   if (!result.log.empty()) logs_->append(name, result.log);
   metrics_
       ->counter("thaw_invocations_total", "Invocations, by function, start mode and outcome.",
