@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,6 +37,28 @@ pid_t spawn_program(const std::vector<std::string>& argv, int out_fd) {
   return pid;
 }
 
+// thawd dies with the test process, also when a test aborts (a sanitizer
+// report, say) before any destructor runs.
+pid_t spawn_thawd(const std::vector<std::string>& argv, int out_fd) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw_errno("fork for thawd");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);
+    const int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    dup2(out_fd, 1);
+    dup2(out_fd, 2);
+    execve(args[0], args.data(), environ);
+    _exit(127);
+  }
+  return pid;
+}
+
 }  // namespace
 
 ThawdProcess::ThawdProcess(std::vector<std::string> extra_args,
@@ -56,7 +79,7 @@ ThawdProcess::ThawdProcess(std::vector<std::string> extra_args,
                                    state_dir_, "--cgroup-parent", cgroup_parent_};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   const int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  pid_ = spawn_program(argv, log_fd);
+  pid_ = spawn_thawd(argv, log_fd);
   close(log_fd);
   // thawd logs {"event":"listening","port":N} once its socket is bound; the
   // log file is followed until then (or until thawd exits).
