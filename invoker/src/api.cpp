@@ -5,6 +5,7 @@
 
 #include "invoker/admin_token.hpp"
 #include "invoker/function_service.hpp"
+#include "invoker/http_trigger.hpp"
 #include "invoker/metrics.hpp"
 #include "thaw/build_info.hpp"
 
@@ -20,9 +21,10 @@ Response Api::handle(const Request& req) {
   const auto target = parse_target(std::string(req.target()));
   Response res;
   // Everything but /healthz needs the admin credential; a refused request does nothing.
-  const auto auth = admin_token_.empty() || target.path == "/healthz"
-                        ? AuthResult::Ok
-                        : check_bearer(std::string(req[http::field::authorization]), admin_token_);
+  const auto auth =
+      admin_token_.empty() || target.path == "/healthz" || emulator_request(req, target)
+          ? AuthResult::Ok
+          : check_bearer(std::string(req[http::field::authorization]), admin_token_);
   if (auth == AuthResult::Missing) {
     res = lambda_error(http::status::unauthorized, "UnrecognizedClientException",
                        "Missing credentials: send Authorization: Bearer <token from the state "
@@ -55,11 +57,45 @@ Response Api::route(const Request& req, const RequestTarget& target) {
                    : json_response(http::status::service_unavailable, R"({"status":"starting"})");
   if (path == "/metrics") return metrics();
   if (functions_) {
+    if (target.segments.size() >= 2 && target.segments[0] == "function")
+      return trigger(req, target);
     if (auto r = lambda_api(req, target)) return std::move(*r);
     if (auto r = thaw_api(req, target)) return std::move(*r);
   }
   return lambda_error(http::status::not_found, "UnknownOperationException",
                       "No operation at " + std::string(req.method_string()) + " " + path);
+}
+
+bool Api::emulator_request(const Request& req, const RequestTarget& target) const {
+  return emulator_path_ && req.method() == http::verb::post &&
+         target.path == "/2015-03-31/functions/function/invocations";
+}
+
+Response Api::trigger(const Request& req, const RequestTarget& target) {
+  // The path after /function/NAME, as sent: the function's own URL space.
+  const auto prefix_end = target.path.find('/', std::string("/function/").size());
+  const std::string rest = prefix_end == std::string::npos ? "/" : target.path.substr(prefix_end);
+  const auto& name = target.segments[1];
+  const auto request_id = new_request_id();
+  try {
+    InvokeOptions options;
+    options.request_id = request_id;
+    const auto event = gateway_event(req, target, rest, request_id);
+    auto res = gateway_response(functions_->invoke(name, event.dump(), options));
+    res.set("X-Amz-Request-Id", request_id);
+    return res;
+  } catch (const ApiError& e) {
+    // A gateway's answers, not Lambda's API errors.
+    if (e.status == 404)
+      return json_response(http::status::not_found, R"({"message":"Not Found"})");
+    if (e.status == 429)
+      return json_response(http::status::too_many_requests, R"({"message":"Too Many Requests"})");
+    if (e.status == 413)
+      return json_response(http::status::payload_too_large,
+                           R"({"message":"Request Entity Too Large"})");
+    return json_response(http::status::internal_server_error,
+                         R"({"message":"Internal Server Error"})");
+  }
 }
 
 Response Api::metrics() const {

@@ -98,7 +98,8 @@ std::optional<Response> Api::lambda_api(const Request& req, const RequestTarget&
   const auto method = req.method();
   if (s.size() < 2 || s[1] != "functions") return std::nullopt;
   const auto& api_version = s[0];
-  const std::string name = s.size() > 2 ? function_name_from_path(s[2]) : "";
+  std::string name = s.size() > 2 ? function_name_from_path(s[2]) : "";
+  if (emulator_request(req, t)) name = functions_->only_function("function");
   const std::string op = s.size() > 3 ? s[3] : "";
   if (s.size() > 4) return std::nullopt;
   auto& f = *functions_;

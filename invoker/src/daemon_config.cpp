@@ -72,6 +72,8 @@ void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
                     c.cgroup_parent + "\"");
     } else if (a == "--no-snapshots") {
       c.snapshots = false;
+    } else if (a == "--emulator-path") {
+      c.emulator_path = true;
     } else if (a == "--http-threads") {
       c.http_threads = static_cast<unsigned>(number(a, value(), 1, 64));
     } else if (a == "--max-concurrency") {
@@ -153,6 +155,9 @@ Flags:
   --runtimes-dir DIR       where the runtime bootstraps are (default: images/runtimes
                            of the source tree thawd was built from)
   --no-snapshots           never checkpoint or restore; every start is cold
+  --emulator-path          for local testing: POST /2015-03-31/functions/function/invocations
+                           invokes the only deployed function without a credential,
+                           as the Lambda Runtime Interface Emulator does
   --cgroup-parent PATH     cgroup under which instances get theirs (default thaw)
   --config FILE            a JSON object of flags, e.g. {"listen": "0.0.0.0:8080",
                            "keep-alive": 60, "no-snapshots": true}; flags given on

@@ -171,6 +171,14 @@ FunctionPage FunctionService::list(const std::string& marker, size_t max_items) 
   return page;
 }
 
+std::string FunctionService::only_function(const std::string& name) const {
+  std::shared_lock lock(catalog_mutex_);
+  if (catalog_.count(name)) return name;
+  if (catalog_.size() == 1) return catalog_.begin()->first;
+  throw_not_found("The emulator's path invokes the only function deployed; thawd has " +
+                  std::to_string(catalog_.size()));
+}
+
 void FunctionService::remove(const std::string& name) {
   std::lock_guard lock(deploy_mutex_);
   if (!registry_.remove(name)) not_found(name);

@@ -148,6 +148,7 @@ int run(const DaemonConfig& config) {
 
   asio::io_context io;
   Api api(&functions, token, &async);
+  if (config.emulator_path) api.enable_emulator_path();
   HttpLimits limits;
   limits.body_bytes = body_limit;
   limits.read_timeout = std::chrono::seconds(config.read_timeout_s);

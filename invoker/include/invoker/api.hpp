@@ -27,6 +27,9 @@ class Api {
   // use only; thawd always sets one).
   explicit Api(FunctionService* functions = nullptr, std::string admin_token = "",
                AsyncInvoker* async = nullptr);
+  // The Runtime Interface Emulator's path, POST /2015-03-31/functions/function/invocations,
+  // invokes the only deployed function without a credential (local testing).
+  void enable_emulator_path() { emulator_path_ = true; }
   Response handle(const Request& request);
   bool ready() const { return ready_.load(); }
   void set_ready(bool ready) { ready_.store(ready); }
@@ -40,10 +43,14 @@ class Api {
   // thaw's own: /thaw/v1/...
   std::optional<Response> thaw_api(const Request& request, const RequestTarget& target);
   Response logs(const RequestTarget& target, const std::string& name);
+  // /function/NAME[/...]: the HTTP trigger (API Gateway payload 2.0).
+  Response trigger(const Request& request, const RequestTarget& target);
+  bool emulator_request(const Request& request, const RequestTarget& target) const;
 
   FunctionService* functions_;
   std::string admin_token_;
   AsyncInvoker* async_;
+  bool emulator_path_ = false;
   ApiCounters counters_;
   std::atomic<bool> ready_{false};
   std::chrono::steady_clock::time_point started_;

@@ -63,6 +63,9 @@ class FunctionService {
   FunctionRecord update_configuration(const std::string& name, const nlohmann::json& request);
   FunctionRecord get(const std::string& name) const;  // ApiError 404 when absent
   FunctionPage list(const std::string& marker, size_t max_items) const;
+  // `name` when it is deployed, else the one function deployed (the emulator's
+  // single-function view); ApiError 404 otherwise.
+  std::string only_function(const std::string& name) const;
   void remove(const std::string& name);
   FunctionRecord set_event_invoke_config(const std::string& name, const nlohmann::json& request);
 
