@@ -21,10 +21,11 @@ Response Api::handle(const Request& req) {
   const auto target = parse_target(std::string(req.target()));
   Response res;
   // Everything but /healthz needs the admin credential; a refused request does nothing.
-  const auto auth =
-      admin_token_.empty() || target.path == "/healthz" || emulator_request(req, target)
-          ? AuthResult::Ok
-          : check_bearer(std::string(req[http::field::authorization]), admin_token_);
+  const auto auth = admin_token_.empty() || target.path == "/healthz" ||
+                            emulator_request(req, target) ||
+                            (public_trigger_ && target.path.rfind("/function/", 0) == 0)
+                        ? AuthResult::Ok
+                        : check_bearer(std::string(req[http::field::authorization]), admin_token_);
   if (auth == AuthResult::Missing) {
     res = lambda_error(http::status::unauthorized, "UnrecognizedClientException",
                        "Missing credentials: send Authorization: Bearer <token from the state "

@@ -74,6 +74,8 @@ void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
       c.snapshots = false;
     } else if (a == "--emulator-path") {
       c.emulator_path = true;
+    } else if (a == "--public-trigger") {
+      c.public_trigger = true;
     } else if (a == "--http-threads") {
       c.http_threads = static_cast<unsigned>(number(a, value(), 1, 64));
     } else if (a == "--max-concurrency") {
@@ -155,6 +157,9 @@ Flags:
   --runtimes-dir DIR       where the runtime bootstraps are (default: images/runtimes
                            of the source tree thawd was built from)
   --no-snapshots           never checkpoint or restore; every start is cold
+  --public-trigger         the HTTP trigger (/function/NAME/...) needs no credential:
+                           for thawds behind a gateway that authenticates callers
+                           (scripts/gateway-config); everything else still does
   --emulator-path          for local testing: POST /2015-03-31/functions/function/invocations
                            invokes the only deployed function without a credential,
                            as the Lambda Runtime Interface Emulator does

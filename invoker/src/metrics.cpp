@@ -102,6 +102,11 @@ void Metrics::gauge_callback(const std::string& name, const std::string& help, G
   family(name, help, "gauge").gauges = std::move(read);
 }
 
+void Metrics::counter_callback(const std::string& name, const std::string& help, GaugeReader read) {
+  std::lock_guard lock(mutex_);
+  family(name, help, "counter").gauges = std::move(read);
+}
+
 void Metrics::remove_label_value(const std::string& key, const std::string& value) {
   std::lock_guard lock(mutex_);
   auto matches = [&](const Labels& l) {
@@ -116,13 +121,13 @@ void Metrics::remove_label_value(const std::string& key, const std::string& valu
 
 std::string Metrics::render() const {
   // Gauges are read outside the lock: their readers take other locks.
-  std::map<std::string, GaugeReader> readers;
+  std::map<std::string, std::pair<GaugeReader, std::string>> readers;  // with the type
   std::ostringstream out;
   {
     std::lock_guard lock(mutex_);
     for (const auto& [name, f] : families_) {
       if (f.gauges) {
-        readers[name] = f.gauges;
+        readers[name] = {f.gauges, f.type};
         continue;
       }
       if (f.counters.empty() && f.histograms.empty()) continue;
@@ -141,13 +146,14 @@ std::string Metrics::render() const {
       }
     }
   }
-  for (const auto& [name, read] : readers) {
+  for (const auto& [name, reader] : readers) {
+    const auto& [read, type] = reader;
     std::string help;
     {
       std::lock_guard lock(mutex_);
       help = families_.at(name).help;
     }
-    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n";
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
     for (const auto& [labels, v] : read())
       out << name << format_labels(labels) << " " << number(v) << "\n";
   }

@@ -62,23 +62,24 @@ void register_gauges(FunctionService& functions, EventQueue& queue) {
     return std::vector<std::pair<Labels, double>>{
         {{}, static_cast<double>(functions.scheduler().in_flight())}};
   });
-  m.gauge_callback("thaw_instance_memory_mb", "MemorySize of live instances, summed.",
-                   [&functions] {
-                     return std::vector<std::pair<Labels, double>>{
-                         {{}, static_cast<double>(functions.scheduler().memory_in_use_mb())}};
-                   });
-  m.gauge_callback("thaw_snapshot_events_total",
-                   "Snapshot outcomes: restores (hits), cold starts (misses), fallbacks "
-                   "(restore failed, served cold), snapshots made and failed.",
-                   [&functions] {
-                     const auto& c = functions.factory().counters();
-                     return std::vector<std::pair<Labels, double>>{
-                         {{{"event", "hit"}}, static_cast<double>(c.restores.load())},
-                         {{{"event", "miss"}}, static_cast<double>(c.cold_starts.load())},
-                         {{{"event", "fallback"}}, static_cast<double>(c.fallbacks.load())},
-                         {{{"event", "made"}}, static_cast<double>(c.snapshots_made.load())},
-                         {{{"event", "failed"}}, static_cast<double>(c.snapshot_failures.load())}};
-                   });
+  m.gauge_callback(
+      "thaw_instance_memory_bytes", "MemorySize of live instances, summed.", [&functions] {
+        return std::vector<std::pair<Labels, double>>{
+            {{}, static_cast<double>(functions.scheduler().memory_in_use_mb()) * 1048576.0}};
+      });
+  m.counter_callback(
+      "thaw_snapshot_events_total",
+      "Snapshot outcomes: restores (hits), cold starts (misses), fallbacks "
+      "(restore failed, served cold), snapshots made and failed.",
+      [&functions] {
+        const auto& c = functions.factory().counters();
+        return std::vector<std::pair<Labels, double>>{
+            {{{"event", "hit"}}, static_cast<double>(c.restores.load())},
+            {{{"event", "miss"}}, static_cast<double>(c.cold_starts.load())},
+            {{{"event", "fallback"}}, static_cast<double>(c.fallbacks.load())},
+            {{{"event", "made"}}, static_cast<double>(c.snapshots_made.load())},
+            {{{"event", "failed"}}, static_cast<double>(c.snapshot_failures.load())}};
+      });
 }
 
 // One thawd per state directory: the pid file says who holds it.
@@ -149,6 +150,7 @@ int run(const DaemonConfig& config) {
   asio::io_context io;
   Api api(&functions, token, &async);
   if (config.emulator_path) api.enable_emulator_path();
+  if (config.public_trigger) api.make_trigger_public();
   HttpLimits limits;
   limits.body_bytes = body_limit;
   limits.read_timeout = std::chrono::seconds(config.read_timeout_s);

@@ -30,6 +30,8 @@ class Api {
   // The Runtime Interface Emulator's path, POST /2015-03-31/functions/function/invocations,
   // invokes the only deployed function without a credential (local testing).
   void enable_emulator_path() { emulator_path_ = true; }
+  // /function/... without a credential: a gateway in front authenticates callers.
+  void make_trigger_public() { public_trigger_ = true; }
   Response handle(const Request& request);
   bool ready() const { return ready_.load(); }
   void set_ready(bool ready) { ready_.store(ready); }
@@ -51,6 +53,7 @@ class Api {
   std::string admin_token_;
   AsyncInvoker* async_;
   bool emulator_path_ = false;
+  bool public_trigger_ = false;
   ApiCounters counters_;
   std::atomic<bool> ready_{false};
   std::chrono::steady_clock::time_point started_;

@@ -15,7 +15,8 @@ struct DaemonConfig {
   unsigned http_threads = 2;
   std::string runtimes_dir;  // empty: the runtimes of the source tree thawd was built from
   bool snapshots = true;
-  bool emulator_path = false;  // the Runtime Interface Emulator's path, without credentials
+  bool emulator_path = false;   // the Runtime Interface Emulator's path, without credentials
+  bool public_trigger = false;  // /function/... without a credential (behind a gateway)
   std::string cgroup_parent = "thaw";
   unsigned max_concurrency = 32;      // invocations at once on this host
   uint64_t memory_budget_mb = 0;      // 0: 80% of the host's memory

@@ -54,6 +54,8 @@ class Metrics {
                        const std::vector<double>& bounds = latency_buckets());
   // A gauge family whose series are read when /metrics is scraped.
   void gauge_callback(const std::string& name, const std::string& help, GaugeReader read);
+  // A counter family kept elsewhere (an atomic of another module), read at scrape time.
+  void counter_callback(const std::string& name, const std::string& help, GaugeReader read);
   // Drops every series carrying label `key` = `value` (a deleted function's).
   void remove_label_value(const std::string& key, const std::string& value);
   std::string render() const;
