@@ -12,6 +12,28 @@
 
 namespace thaw::invoker {
 
+namespace {
+
+// `n` characters drawn uniformly from `alphabet` (its size divides 256).
+std::string random_text(const std::string& alphabet, size_t n) {
+  std::string raw(n, '\0');
+  if (getrandom(raw.data(), n, 0) != static_cast<ssize_t>(n)) throw_errno("credentials: getrandom");
+  std::string out;
+  for (unsigned char b : raw) out += alphabet[b % alphabet.size()];
+  return out;
+}
+
+// Created 0600 from the start: never readable by others, not even briefly.
+void write_private_file(const std::string& path, const std::string& text) {
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) throw_errno("credentials: create " + path);
+  fchmod(fd.get(), 0600);
+  if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    throw_errno("credentials: write " + path);
+}
+
+}  // namespace
+
 std::string load_or_create_admin_token(const std::string& state_dir) {
   const auto path = state_dir + "/admin-token";
   {
@@ -19,23 +41,29 @@ std::string load_or_create_admin_token(const std::string& state_dir) {
     std::string token;
     if (in >> token && token.size() == 64) return token;
   }
-  unsigned char raw[32];
-  if (getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw))
-    throw_errno("admin token: getrandom");
-  static const char* hex = "0123456789abcdef";
-  std::string token;
-  for (unsigned char b : raw) {
-    token += hex[b >> 4];
-    token += hex[b & 15];
-  }
-  // Created 0600 from the start: never readable by others, not even briefly.
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) throw_errno("admin token: create " + path);
-  fchmod(fd.get(), 0600);
-  const auto line = token + "\n";
-  if (write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-    throw_errno("admin token: write " + path);
+  const auto token = random_text("0123456789abcdef", 64);
+  write_private_file(path, token + "\n");
   return token;
+}
+
+AccessKey load_or_create_access_key(const std::string& state_dir) {
+  const auto path = state_dir + "/aws-credentials";
+  AccessKey key;
+  {
+    std::ifstream in(path);
+    for (std::string name, eq, value; in >> name;) {
+      if (name == "aws_access_key_id" && in >> eq >> value) key.id = value;
+      if (name == "aws_secret_access_key" && in >> eq >> value) key.secret = value;
+    }
+  }
+  if (key.id.size() == 20 && key.secret.size() == 40) return key;
+  // Shaped like AWS's: AKIA + 16 upper-case letters and digits; a 40-character secret.
+  key.id = "AKIA" + random_text("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16);
+  key.secret = random_text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40);
+  // The AWS shared-credentials format, so the AWS CLI and SDKs can read it as it is.
+  write_private_file(path, "[thaw]\naws_access_key_id = " + key.id +
+                               "\naws_secret_access_key = " + key.secret + "\n");
+  return key;
 }
 
 AuthResult check_bearer(const std::string& header, const std::string& token) {

@@ -1,12 +1,15 @@
 #include "invoker/api.hpp"
 
+#include <ctime>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "invoker/admin_token.hpp"
 #include "invoker/function_service.hpp"
 #include "invoker/http_trigger.hpp"
 #include "invoker/metrics.hpp"
+#include "invoker/sigv4.hpp"
 #include "thaw/build_info.hpp"
 
 namespace thaw::invoker {
@@ -20,19 +23,42 @@ Api::Api(FunctionService* functions, std::string admin_token, AsyncInvoker* asyn
 Response Api::handle(const Request& req) {
   const auto target = parse_target(std::string(req.target()));
   Response res;
-  // Everything but /healthz needs the admin credential; a refused request does nothing.
-  const auto auth = admin_token_.empty() || target.path == "/healthz" ||
-                            emulator_request(req, target) ||
-                            (public_trigger_ && target.path.rfind("/function/", 0) == 0)
-                        ? AuthResult::Ok
-                        : check_bearer(std::string(req[http::field::authorization]), admin_token_);
-  if (auth == AuthResult::Missing) {
-    res = lambda_error(http::status::unauthorized, "UnrecognizedClientException",
-                       "Missing credentials: send Authorization: Bearer <token from the state "
-                       "directory's admin-token>");
-  } else if (auth == AuthResult::Wrong) {
-    res = lambda_error(http::status::forbidden, "UnrecognizedClientException",
-                       "The security token included in the request is invalid");
+  // Everything but /healthz needs a credential, the admin token or a SigV4
+  // signature; a refused request does nothing.
+  const std::string authorization(req[http::field::authorization]);
+  const bool open = admin_token_.empty() || target.path == "/healthz" ||
+                    emulator_request(req, target) ||
+                    (public_trigger_ && target.path.rfind("/function/", 0) == 0);
+  std::optional<Response> refused;
+  if (!open && authorization.rfind("AWS4-HMAC-SHA256 ", 0) == 0) {
+    // Signed by an AWS SDK or the AWS CLI with thawd's access key.
+    const std::string raw(req.target());
+    const auto q = raw.find('?');
+    SignedRequest signed_request{std::string(req.method_string()),
+                                 target.path,
+                                 q == std::string::npos ? "" : raw.substr(q + 1),
+                                 {},
+                                 req.body()};
+    for (const auto& field : req)
+      signed_request.headers.push_back(
+          {std::string(field.name_string()), std::string(field.value())});
+    const auto verdict = verify_sigv4(signed_request, access_keys_, std::time(nullptr));
+    if (!verdict.ok)
+      refused = lambda_error(static_cast<http::status>(verdict.status), verdict.error_type,
+                             verdict.message);
+  } else if (!open) {
+    const auto auth = check_bearer(authorization, admin_token_);
+    if (auth == AuthResult::Missing)
+      refused = lambda_error(http::status::unauthorized, "UnrecognizedClientException",
+                             "Missing credentials: send Authorization: Bearer <token from the "
+                             "state directory's admin-token>, or sign the request with AWS "
+                             "Signature Version 4 and the key in its aws-credentials");
+    else if (auth == AuthResult::Wrong)
+      refused = lambda_error(http::status::forbidden, "UnrecognizedClientException",
+                             "The security token included in the request is invalid");
+  }
+  if (refused) {
+    res = std::move(*refused);
   } else {
     try {
       res = route(req, target);

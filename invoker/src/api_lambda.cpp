@@ -1,6 +1,7 @@
 // AWS Lambda's operations, in its paths and shapes.
 #include <nlohmann/json.hpp>
 
+#include "invoker/admin_token.hpp"
 #include "invoker/api.hpp"
 #include "invoker/async_invoker.hpp"
 #include "invoker/function_requests.hpp"
@@ -78,9 +79,12 @@ Response Api::invoke(const Request& req, const std::string& name) {
         400, "InvalidParameterValueException",
         "X-Amz-Invocation-Type: must be RequestResponse, Event or DryRun, got \"" + type + "\"");
   InvokeOptions options;
-  // Forcing a start mode is for operators (benchmarks); every credential thawd
-  // accepts today is the admin's.
+  // Forcing a start mode is for operators (benchmarks): the admin token only,
+  // not an access key.
   options.force_mode = std::string(req["X-Thaw-Start-Mode"]);
+  if (!options.force_mode.empty() && !admin_token_.empty() &&
+      check_bearer(std::string(req[http::field::authorization]), admin_token_) != AuthResult::Ok)
+    throw ApiError(403, "AccessDeniedException", "X-Thaw-Start-Mode needs the admin token");
   const auto result = functions_->invoke(name, req.body(), options);
   auto r = json_response(http::status::ok, result.payload);
   r.set("X-Amz-Executed-Version", "$LATEST");

@@ -146,9 +146,11 @@ int run(const DaemonConfig& config) {
 
   const auto token_path = std::filesystem::absolute(config.state_dir) / "admin-token";
   const auto token = load_or_create_admin_token(config.state_dir);
+  const auto access_key = load_or_create_access_key(config.state_dir);
 
   asio::io_context io;
   Api api(&functions, token, &async);
+  api.add_access_key(access_key.id, access_key.secret);
   if (config.emulator_path) api.enable_emulator_path();
   if (config.public_trigger) api.make_trigger_public();
   HttpLimits limits;
@@ -171,6 +173,8 @@ int run(const DaemonConfig& config) {
              {"memory_budget_mb", options.limits.memory_budget_mb},
              {"keep_alive_s", config.keep_alive_s},
              {"admin_token", token_path.string()},
+             {"aws_credentials",
+              (std::filesystem::absolute(config.state_dir) / "aws-credentials").string()},
              {"criu_environment", criu_env}});
 
   asio::signal_set signals(io, SIGTERM, SIGINT);

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <optional>
+#include <string>
 
 #include "invoker/http.hpp"
 #include "invoker/request_target.hpp"
@@ -32,6 +34,10 @@ class Api {
   void enable_emulator_path() { emulator_path_ = true; }
   // /function/... without a credential: a gateway in front authenticates callers.
   void make_trigger_public() { public_trigger_ = true; }
+  // Requests signed with AWS Signature Version 4 by this key are accepted too.
+  void add_access_key(const std::string& id, const std::string& secret) {
+    access_keys_[id] = secret;
+  }
   Response handle(const Request& request);
   bool ready() const { return ready_.load(); }
   void set_ready(bool ready) { ready_.store(ready); }
@@ -54,6 +60,7 @@ class Api {
   AsyncInvoker* async_;
   bool emulator_path_ = false;
   bool public_trigger_ = false;
+  std::map<std::string, std::string> access_keys_;  // id -> secret
   ApiCounters counters_;
   std::atomic<bool> ready_{false};
   std::chrono::steady_clock::time_point started_;
