@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -20,14 +20,17 @@ const source = process.env.THAW_SOURCE_DIR;
 const work = mkdtempSync(join(tmpdir(), "thaw-sdk-"));
 let thawd, port, lambda, keyId, secret;
 
-// A zip of one example directory, made with Python's zipfile (the test's own tool).
-function zipOf(example) {
+// A zip of a directory (modes kept), made with Python's zipfile (the test's own tool).
+function zipDir(dir) {
   return execFileSync("python3", ["-c",
-    "import io,os,sys,zipfile\nb=io.BytesIO()\nwith zipfile.ZipFile(b,'w') as z:\n" +
-    "  for f in sorted(os.listdir(sys.argv[1])):\n" +
-    "    p=os.path.join(sys.argv[1],f)\n    if os.path.isfile(p): z.write(p,f)\n" +
-    "sys.stdout.buffer.write(b.getvalue())", join(source, "images/examples", example)]);
+    "import io,os,sys,zipfile\nb=io.BytesIO()\nroot=sys.argv[1]\n" +
+    "with zipfile.ZipFile(b,'w',zipfile.ZIP_DEFLATED) as z:\n" +
+    "  for d,_,fs in sorted(os.walk(root)):\n" +
+    "    for f in sorted(fs):\n" +
+    "      if '__pycache__' not in d: p=os.path.join(d,f); z.write(p,os.path.relpath(p,root))\n" +
+    "sys.stdout.buffer.write(b.getvalue())", dir], { maxBuffer: 256 << 20 });
 }
+const zipOf = (example) => zipDir(join(source, "images/examples", example));
 
 function client(id = keyId, key = secret) {
   return new LambdaClient({
@@ -167,4 +170,34 @@ test("A wrong secret or an unknown key is refused with 403", async () => {
     (e) => e.name === "InvalidSignatureException" && e.$metadata.httpStatusCode === 403);
   await assert.rejects(client("AKIAUNKNOWNUNKNOWN00", secret).send(new ListFunctionsCommand({})),
     (e) => e.name === "UnrecognizedClientException" && e.$metadata.httpStatusCode === 403);
+});
+
+test("Runtime API clients: a provided function on the npm aws-lambda-ric, and one on sh + curl", async () => {
+  // The Node.js Runtime Interface Client from npm, packaged as a user would.
+  const ric = join(source, "tests/e2e/node_modules/aws-lambda-ric");
+  const code = join(work, "ric-code");
+  for (const part of ["package.json", "bin", "dist"])
+    cpSync(join(ric, part), join(code, "node_modules/aws-lambda-ric", part), { recursive: true });
+  cpSync(join(source, "images/examples/node-hello/index.js"), join(code, "index.js"));
+  writeFileSync(join(code, "bootstrap"), "#!/bin/sh\ncd /var/task\nexec /usr/bin/node " +
+    "/var/task/node_modules/aws-lambda-ric/bin/index.mjs index.handler\n");
+  chmodSync(join(code, "bootstrap"), 0o755);
+  await lambda.send(new CreateFunctionCommand({
+    FunctionName: "ric", Runtime: "provided", Handler: "bootstrap", Timeout: 20,
+    Role: "arn:aws:iam::000000000000:role/thaw", Code: { ZipFile: zipDir(code) },
+  }));
+  for (const name of ["ric", "again"]) {
+    const out = await lambda.send(new InvokeCommand({
+      FunctionName: "ric", Payload: Buffer.from(JSON.stringify({ name })),
+    }));
+    assert.equal(out.FunctionError, undefined, text(out.Payload));
+    assert.equal(JSON.parse(text(out.Payload)).message, `hello ${name}`);
+  }
+  // A bootstrap with nothing but a shell and curl.
+  await lambda.send(new CreateFunctionCommand({
+    FunctionName: "shell", Runtime: "provided", Handler: "bootstrap", Timeout: 20,
+    Role: "arn:aws:iam::000000000000:role/thaw", Code: { ZipFile: zipOf("provided-shell") },
+  }));
+  const out = await lambda.send(new InvokeCommand({ FunctionName: "shell", Payload: Buffer.from('{"n":1}') }));
+  assert.deepEqual(JSON.parse(text(out.Payload)), { echo: { n: 1 }, function: "shell" });
 });
