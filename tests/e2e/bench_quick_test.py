@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""./scripts/bench --quick as a smoke test: the report has its shape (not its
+numbers): samples, a Markdown table with every contender, machine facts, the
+method, and two SVG plots that parse.
+    bench_quick_test.py THAWD_BINARY"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import xml.dom.minidom
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+THAWD = sys.argv.pop(1) if len(sys.argv) > 1 else os.path.join(ROOT, "build", "invoker", "thawd")
+
+
+class QuickBenchmark(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.out = tempfile.mkdtemp(prefix="thaw-bench-quick-")
+        cls.result = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "bench", "cold_start.py"), "--quick", "--out",
+             cls.out, "--thawd", THAWD], capture_output=True, text=True, timeout=600)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.out, ignore_errors=True)
+
+    def test_it_succeeds_and_names_its_report(self):
+        self.assertEqual(self.result.returncode, 0, self.result.stdout + self.result.stderr)
+        self.assertIn("report.md", self.result.stdout)
+
+    def test_samples_for_every_contender(self):
+        with open(os.path.join(self.out, "samples.json")) as f:
+            data = json.load(f)
+        contenders = {k.split("|")[1] for k in data["samples_ms"]}
+        self.assertEqual(contenders,
+                         {"bare", "bubblewrap", "thaw cold", "thaw restore", "thaw warm"})
+        for key, summary in data["summary"].items():
+            self.assertEqual(set(summary), {"n", "p50", "p90", "p99", "min", "max"}, key)
+        self.assertEqual(data["failures"], {})
+        self.assertIn("kernel", data["facts"])
+
+    def test_the_report_has_facts_method_table_and_plots(self):
+        with open(os.path.join(self.out, "report.md")) as f:
+            text = f.read()
+        for part in ("## Machine", "## Method", "| workload | contender | n | p50 | p90 | p99",
+                     "thaw restore", "![medians](medians.svg)"):
+            self.assertIn(part, text)
+        for svg in ("medians.svg", "distributions.svg"):
+            xml.dom.minidom.parse(os.path.join(self.out, svg))
+
+
+if __name__ == "__main__":
+    unittest.main()
