@@ -70,9 +70,14 @@ def normalized(text):
     return json.dumps(json.loads(text), sort_keys=True)
 
 
+# What a function's process gets in thaw too: no host settings that change how
+# an interpreter starts (NODE_EXTRA_CA_CERTS, PYTHONPATH, ... of whoever runs this).
+CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TZ": "UTC"}
+
+
 def run_process(argv):
     start = time.perf_counter()
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=CLEAN_ENV)
     elapsed = (time.perf_counter() - start) * 1000
     return elapsed, out.stdout.strip() if out.returncode == 0 else None
 
@@ -263,8 +268,8 @@ def write_markdown(out, report, workloads):
               "Each workload is started by each contender in turn (A B C A B C ...), %d rounds "
               "after %d discarded warm-up rounds. Every contender runs the same interpreter, "
               "imports and handler and must print the same answer as the bare process; a wrong "
-              "answer counts as a failure, not a time. bare and bubblewrap are timed from spawn "
-              "to exit; thaw from the HTTP request to thawd until its answer, with the start "
+              "answer counts as a failure, not a time. bare and bubblewrap run with a clean "
+              "environment (PATH, LANG, HOME, TZ) and are timed from spawn to exit; thaw from the HTTP request to thawd until its answer, with the start "
               "mode forced by X-Thaw-Start-Mode. The ratio is the median, over rounds, of each "
               "contender's time divided by thaw restore's in the same round (thaw cold's where "
               "thaw does not snapshot the runtime)."
