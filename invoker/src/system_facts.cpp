@@ -2,11 +2,31 @@
 
 #include <sys/utsname.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
 #include "sandbox/cgroup.hpp"
 #include "snapshots/criu.hpp"
 #include "thaw/build_info.hpp"
 
 namespace thaw::invoker {
+
+namespace {
+
+// "always [madvise] never" -> "madvise"
+std::string selected(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  const auto open = line.find('['), close = line.find(']');
+  return open == std::string::npos || close == std::string::npos
+             ? ""
+             : line.substr(open + 1, close - open - 1);
+}
+
+}  // namespace
 
 SystemFacts gather_system_facts() {
   SystemFacts f;
@@ -18,6 +38,22 @@ SystemFacts gather_system_facts() {
   f.cgroup_layout = sandbox::mode_name(sandbox::detect_cgroup_layout().mode);
   utsname u{};
   if (uname(&u) == 0) f.kernel_release = u.release;
+  const std::string thp = "/sys/kernel/mm/transparent_hugepage";
+  f.huge_pages = selected(thp + "/enabled");
+  std::vector<std::string> sizes;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(thp, ec)) {
+    const auto name = e.path().filename().string();
+    if (name.rfind("hugepages-", 0) != 0) continue;
+    const auto mode = selected(e.path().string() + "/enabled");
+    if (mode == "always" || (mode == "inherit" && f.huge_pages == "always"))
+      sizes.push_back(name.substr(10));
+  }
+  std::sort(sizes.begin(), sizes.end());
+  f.large_folios = !sizes.empty();
+  std::string list;
+  for (const auto& s : sizes) list += (list.empty() ? "" : ",") + s;
+  f.huge_pages += "; anonymous folios always: " + (list.empty() ? std::string("none") : list);
   return f;
 }
 
@@ -31,6 +67,7 @@ std::string format_version_report(const std::string& program, const SystemFacts&
   }
   out += "cgroups: " + f.cgroup_layout + "\n";
   out += "kernel: " + f.kernel_release + "\n";
+  out += "transparent huge pages: " + f.huge_pages + "\n";
   return out;
 }
 
