@@ -153,6 +153,65 @@ class Thawd:
         self.log.close()
 
 
+def memory_cgroup_dir():
+    with open("/proc/mounts") as f:
+        for line in f:
+            dev, path, fstype, opts = line.split()[:4]
+            if fstype == "cgroup" and "memory" in opts.split(","):
+                return path, "memory.usage_in_bytes"
+    return "/sys/fs/cgroup", "memory.current"
+
+
+def idle_instance_memory(thawd, workloads):
+    """Memory each idle instance's cgroup holds, median per workload (MB)."""
+    root, name = memory_cgroup_dir()
+    _, _, text = thawd.call("GET", "/thaw/v1/instances")
+    per = {}
+    for inst in json.loads(text)["Instances"]:
+        if inst["State"] != "Idle":
+            continue
+        path = os.path.join(root, "thaw-bench-%d" % os.getpid(), inst["Id"], name)
+        try:
+            with open(path) as f:
+                mb = int(f.read()) / 1048576
+        except OSError:
+            continue
+        w = workloads[int(inst["FunctionName"][1:])][0]
+        per.setdefault("%s|thaw %s" % (w, inst["StartMode"]), []).append(mb)
+    return {k: {"n": len(v), "median_mb": statistics.median(v)} for k, v in per.items()}
+
+
+def restore_throughput(thawd, workloads, seconds):
+    """New instances per second that forced restores sustain, with 1, 2 and 4
+    clients at once (2 cores), for the first snapshotted workload."""
+    import threading
+    index = next((i for i, w in enumerate(workloads) if w[2] == "python3.11"), None)
+    if index is None:
+        return {}
+    out = {}
+    for clients in (1, 2, 4):
+        counts = [0] * clients
+        end = time.perf_counter() + seconds
+
+        def loop(k):
+            t = Thawd.__new__(Thawd)
+            t.token, t.port = thawd.token, thawd.port
+            t.conn = http.client.HTTPConnection("127.0.0.1", thawd.port, timeout=120)
+            while time.perf_counter() < end:
+                ms, answer = t.invoke("w%d" % index, workloads[index][5], "restore")
+                if answer is not None:
+                    counts[k] += 1
+
+        threads = [threading.Thread(target=loop, args=(k,)) for k in range(clients)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        out["%d clients" % clients] = sum(counts) / (time.perf_counter() - start)
+    return {workloads[index][0]: out}
+
+
 def machine_facts(thawd_binary):
     facts = {"kernel": platform.release(), "host": socket.gethostname()}
     with open("/proc/cpuinfo") as f:
@@ -242,6 +301,8 @@ def main():
                 done += 1
                 sys.stderr.write("\rcold_start: %d/%d rounds" % (done, total))
         sys.stderr.write("\n")
+        idle_mb = idle_instance_memory(thawd, workloads)
+        throughput = restore_throughput(thawd, workloads, 3 if args.quick else 10)
     finally:
         thawd.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -249,7 +310,8 @@ def main():
     report = {"facts": machine_facts(args.thawd), "runs": runs, "warmups": warmups,
               "samples_ms": samples, "failures": failures,
               "summary": {k: summarize(v) for k, v in samples.items()},
-              "ratio_to_restore": pair_ratios(by_round)}
+              "ratio_to_restore": pair_ratios(by_round),
+              "idle_instance_memory_mb": idle_mb, "restores_per_second": throughput}
     with open(os.path.join(out, "samples.json"), "w") as f:
         json.dump(report, f, indent=1)
     write_markdown(out, report, workloads)
@@ -285,6 +347,15 @@ def write_markdown(out, report, workloads):
             lines.append("| %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %s |" % (
                 w[0], key.split("|")[1], v["n"], v["p50"], v["p90"], v["p99"], v["min"],
                 v["max"], ratio))
+    lines += ["", "## Memory per idle instance (its cgroup's usage, median)", "",
+              "| workload and how it started | instances | MB |", "| --- | ---: | ---: |"]
+    for k, v in sorted(report["idle_instance_memory_mb"].items()):
+        lines.append("| %s | %d | %.1f |" % (k.replace("|", ", "), v["n"], v["median_mb"]))
+    lines += ["", "## New instances per second from restores (forced, concurrent clients)", "",
+              "| workload | clients | restores/s |", "| --- | ---: | ---: |"]
+    for w, by_clients in report["restores_per_second"].items():
+        for c, rate in by_clients.items():
+            lines.append("| %s | %s | %.1f |" % (w, c.split()[0], rate))
     lines += ["", "failures: %s" % (report["failures"] or "none"), "",
               "![medians](medians.svg)", "", "![distributions](distributions.svg)", ""]
     with open(os.path.join(out, "report.md"), "w") as f:

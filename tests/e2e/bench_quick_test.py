@@ -47,7 +47,8 @@ class QuickBenchmark(unittest.TestCase):
         with open(os.path.join(self.out, "report.md")) as f:
             text = f.read()
         for part in ("## Machine", "## Method", "| workload | contender | n | p50 | p90 | p99",
-                     "thaw restore", "![medians](medians.svg)"):
+                     "thaw restore", "## Memory per idle instance",
+                     "## New instances per second from restores", "![medians](medians.svg)"):
             self.assertIn(part, text)
         for svg in ("medians.svg", "distributions.svg"):
             xml.dom.minidom.parse(os.path.join(self.out, svg))
