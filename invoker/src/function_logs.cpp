@@ -154,8 +154,16 @@ bool FunctionLogs::wait_for_more(const std::string& function, uint64_t offset,
   files(function);
   return grew_.wait_until(lock, deadline, [&] {
     const auto it = files_.find(function);
-    return it == files_.end() || it->second.end() > offset;
+    return stopping_ || it == files_.end() || it->second.end() > offset;
   });
+}
+
+void FunctionLogs::stop_waiting() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  grew_.notify_all();
 }
 
 void FunctionLogs::remove(const std::string& function) {

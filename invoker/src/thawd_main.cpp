@@ -15,6 +15,7 @@
 #include "invoker/async_invoker.hpp"
 #include "invoker/daemon_config.hpp"
 #include "invoker/event_queue.hpp"
+#include "invoker/function_logs.hpp"
 #include "invoker/function_service.hpp"
 #include "invoker/http_server.hpp"
 #include "invoker/log.hpp"
@@ -189,6 +190,7 @@ int run(const DaemonConfig& config) {
     if (ec) return;
     log_event("info", "stopping", {{"signal", sig}});
     api.set_ready(false);
+    functions.logs().stop_waiting();  // log followers' long polls end now
     server.stop();
   });
 

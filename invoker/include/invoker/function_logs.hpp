@@ -39,6 +39,9 @@ class FunctionLogs {
   bool wait_for_more(const std::string& function, uint64_t offset,
                      std::chrono::steady_clock::time_point deadline);
   void remove(const std::string& function);
+  // Wakes every follower and makes later waits return at once (thawd stopping:
+  // a long poll must not hold a graceful stop up).
+  void stop_waiting();
 
  private:
   struct Files {
@@ -61,6 +64,7 @@ class FunctionLogs {
   std::mutex mutex_;
   std::condition_variable grew_;
   std::map<std::string, Files> files_;
+  bool stopping_ = false;
 };
 
 }  // namespace thaw::invoker

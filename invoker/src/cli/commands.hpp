@@ -1,47 +1,32 @@
 #pragma once
-// thaw's commands. Each takes its arguments (after the command's name) and
-// returns the process's exit code.
+// thaw's commands. Each takes thawd's client and its parsed command line and
+// returns the exit code; failures are thrown (errors.hpp).
 
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "client.hpp"
+#include "command_line.hpp"
 
 namespace thaw::cli {
 
-// Exit codes scripts can rely on.
-enum Exit : int {
-  kOk = 0,
-  kApiError = 1,       // thawd answered with an error
-  kUsage = 2,          // bad command line
-  kUnreachable = 3,    // thawd did not answer
-  kFunctionError = 4,  // the function itself failed
-};
+// In the order --help lists them.
+const std::vector<CommandSpec>& all_commands();
+// Throws UsageError for a name no command has.
+const CommandSpec& find_command(const std::string& name);
 
-// A bad command line (exit code 2).
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+int deploy(Client& thawd, const CommandLine& line);       // deploy.cpp
+int invoke(Client& thawd, const CommandLine& line);       // invoke.cpp
+int list(Client& thawd, const CommandLine& line);         // functions.cpp
+int get(Client& thawd, const CommandLine& line);          // functions.cpp
+int remove(Client& thawd, const CommandLine& line);       // functions.cpp
+int concurrency(Client& thawd, const CommandLine& line);  // functions.cpp
+int logs(Client& thawd, const CommandLine& line);         // logs.cpp
+int snapshots(Client& thawd, const CommandLine& line);    // reports.cpp
+int usage(Client& thawd, const CommandLine& line);        // reports.cpp
+int instances(Client& thawd, const CommandLine& line);    // reports.cpp
+int health(Client& thawd, const CommandLine& line);       // reports.cpp
 
-// An error already shown to the user; `code` is the exit code.
-struct Reported : std::exception {
-  explicit Reported(int c) : code(c) {}
-  int code;
-};
-
-using Args = std::vector<std::string>;
-
-int deploy(Client& c, const Args& args);
-int invoke(Client& c, const Args& args);
-int list(Client& c, const Args& args);
-int get(Client& c, const Args& args);
-int remove(Client& c, const Args& args);
-int logs(Client& c, const Args& args);
-int snapshots(Client& c, const Args& args);
-int usage(Client& c, const Args& args);
-int instances(Client& c, const Args& args);
-int concurrency(Client& c, const Args& args);
-int health(Client& c, const Args& args);
+// /2015-03-31/functions/NAME, the name encoded.
+std::string function_path(const std::string& name);
 
 }  // namespace thaw::cli
