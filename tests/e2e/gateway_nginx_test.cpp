@@ -48,7 +48,10 @@ class Nginx {
                                      dir_};
     for (auto p : thawds) argv.insert(argv.end(), {"--thawd", "127.0.0.1:" + std::to_string(p)});
     auto [st, conf] = run_program(argv);
-    if (WEXITSTATUS(st) != 0) throw std::runtime_error("gateway-config: " + conf);
+    if (WEXITSTATUS(st) != 0) {
+      clean_up();
+      throw std::runtime_error("gateway-config: " + conf);
+    }
     std::ofstream(dir_ + "/nginx.conf") << conf;
     pid_ = fork();
     if (pid_ == 0) {
@@ -67,17 +70,11 @@ class Nginx {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    throw std::runtime_error("nginx did not come up: " + log());
+    const auto why = log();
+    clean_up();  // no destructor runs for a constructor that throws
+    throw std::runtime_error("nginx did not come up: " + why);
   }
-  ~Nginx() {
-    if (pid_ > 0) {
-      kill(pid_, SIGQUIT);  // graceful: workers finish, master exits
-      int st;
-      waitpid(pid_, &st, 0);
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  ~Nginx() { clean_up(); }
   uint16_t port() const { return port_; }
   std::string log() const {
     std::ifstream in(dir_ + "/stderr.log");
@@ -85,6 +82,17 @@ class Nginx {
   }
 
  private:
+  void clean_up() {
+    if (pid_ > 0) {
+      kill(pid_, SIGQUIT);  // graceful: workers finish, master exits
+      int st;
+      waitpid(pid_, &st, 0);
+      pid_ = -1;
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
   uint16_t port_;
   std::string dir_;
   pid_t pid_ = -1;
