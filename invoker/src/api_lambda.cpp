@@ -91,6 +91,7 @@ Response Api::invoke(const Request& req, const std::string& name) {
   r.set("X-Amz-Request-Id", result.request_id);
   r.set("X-Amzn-RequestId", result.request_id);
   r.set("X-Thaw-Start-Mode", result.start_mode);
+  r.set("Server-Timing", result.server_timing());
   if (result.error) r.set("X-Amz-Function-Error", "Unhandled");
   if (std::string(req["X-Amz-Log-Type"]) == "Tail")
     r.set("X-Amz-Log-Result", to_base64(result.log_tail()));

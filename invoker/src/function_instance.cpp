@@ -84,6 +84,21 @@ std::string InvokeResult::log_tail() const {
   return log.size() <= kLogTailBytes ? log : log.substr(log.size() - kLogTailBytes);
 }
 
+std::string InvokeResult::server_timing() const {
+  std::string out;
+  const auto add = [&out](const char* name, double ms) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%s;dur=%.3f", out.empty() ? "" : ", ", name, ms);
+    out += buf;
+  };
+  const double sandbox = sandbox_ms.value_or(0);
+  if (sandbox_ms) add("sandbox", sandbox);
+  if (init_ms) add("init", *init_ms - sandbox);
+  if (restore_ms) add("restore", *restore_ms - sandbox);
+  add("handler", duration_ms);
+  return out;
+}
+
 HostEnvironment prepare_host_environment(const std::string& state_dir,
                                          const std::string& runtimes_dir,
                                          size_t namespace_pool_size) {
@@ -176,6 +191,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   } catch (const Error& e) {
     throw e.with_context("starting instance of " + config.name);
   }
+  const double sandbox_ms = ms_between(started, Clock::now());
   log_write.reset();
   pipes.runtime_in.reset();
   pipes.runtime_out.reset();
@@ -193,6 +209,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
     init.ok = true;
     self->reusable_ = true;
     self->first_init_ms_ = init.init_ms;
+    self->first_sandbox_ms_ = sandbox_ms;
   } else if (type == "init_error") {
     init.error = parse_error_body(got.frame.body);
   } else if (got.status == ReceiveStatus::TimedOut) {
@@ -238,6 +255,8 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
     r.start_mode = "restore";
     first_restore_ms_.reset();
   }
+  r.sandbox_ms = first_sandbox_ms_;
+  first_sandbox_ms_.reset();
   if (!reusable_) throw Error("instance " + id_ + " cannot serve invocations");
   reusable_ = false;  // set again only when the invocation ends cleanly
 

@@ -259,6 +259,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   self->reusable_ = true;
   self->first_restore_ms_ =
       std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  self->first_sandbox_ms_ = self->restore_phases_.prepare_ms;
   return self;
 }
 

@@ -85,6 +85,14 @@ bool eventually(const std::function<bool()>& done,
 
 const json kNoSnapshot = {{"SnapStart", {{"ApplyOn", "None"}}}};
 
+// Server-Timing of an invocation's answer against a regular expression.
+testing::AssertionResult server_timing_is(const http::response<http::string_body>& r,
+                                          const std::string& pattern) {
+  const std::string value(r["Server-Timing"]);
+  if (std::regex_match(value, std::regex(pattern))) return testing::AssertionSuccess();
+  return testing::AssertionFailure() << "Server-Timing \"" << value << "\" is not " << pattern;
+}
+
 #define NEEDS_ROOT() \
   if (geteuid() != 0) GTEST_SKIP() << "needs root (sandboxes)"
 
@@ -411,6 +419,7 @@ TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   EXPECT_EQ(warm.result(), status::conflict);  // nothing idle yet
   auto cold = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}});
   EXPECT_EQ(cold["X-Thaw-Start-Mode"], "cold");
+  EXPECT_TRUE(server_timing_is(cold, "sandbox;dur=[0-9.]+, init;dur=[0-9.]+, handler;dur=[0-9.]+"));
   json snapshots;
   ASSERT_TRUE(eventually(
       [&] {
@@ -425,7 +434,11 @@ TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
       l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}, {"X-Amz-Log-Type", "Tail"}});
   ASSERT_EQ(restored.result(), status::ok) << restored.body();
   EXPECT_EQ(restored["X-Thaw-Start-Mode"], "restore");
-  EXPECT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "warm"}})["X-Thaw-Start-Mode"], "warm");
+  EXPECT_TRUE(
+      server_timing_is(restored, "sandbox;dur=[0-9.]+, restore;dur=[0-9.]+, handler;dur=[0-9.]+"));
+  auto warm_again = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "warm"}});
+  EXPECT_EQ(warm_again["X-Thaw-Start-Mode"], "warm");
+  EXPECT_TRUE(server_timing_is(warm_again, "handler;dur=[0-9.]+"));
   EXPECT_EQ(l.get_json("/thaw/v1/snapshots")["Snapshots"][0]["RestoresServed"], 1);
   auto nonsense = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "lukewarm"}});
   EXPECT_EQ(nonsense.result(), status::bad_request);

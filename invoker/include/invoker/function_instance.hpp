@@ -63,11 +63,15 @@ struct InvokeResult {
   uint64_t billed_ms = 0;
   uint64_t max_memory_used_mb = 0;
   uint32_t memory_size_mb = 0;
-  std::optional<double> init_ms;    // cold starts
-  std::string start_mode = "warm";  // "cold", "restore" or "warm"
-  std::string log;                  // START ... END, REPORT of this invocation
+  std::optional<double> init_ms;     // cold starts
+  std::optional<double> sandbox_ms;  // the sandbox's share of init_ms or restore_ms
+  std::string start_mode = "warm";   // "cold", "restore" or "warm"
+  std::string log;                   // START ... END, REPORT of this invocation
   std::string report_line;
   std::string log_tail() const;  // the last 4 KB of `log`
+  // Where the time went, as an HTTP Server-Timing value: sandbox, init or
+  // restore, handler (milliseconds).
+  std::string server_timing() const;
 };
 
 // Where the time of a restore went, in milliseconds.
@@ -110,6 +114,7 @@ class FunctionInstance {
   bool reusable_ = false;
   std::optional<double> first_init_ms_;
   std::optional<double> first_restore_ms_;
+  std::optional<double> first_sandbox_ms_;
   RestorePhases restore_phases_;
   std::string code_dir_;
   std::string instance_dir_;
