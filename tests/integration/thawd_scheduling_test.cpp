@@ -456,6 +456,25 @@ TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].empty(); }));
 }
 
+TEST(ThawdProvided, ANativeExecutableServesInvocationsThroughTheRuntimeApi) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  const json body = {{"FunctionName", "native"},
+                     {"Runtime", "provided"},
+                     {"Handler", "bootstrap"},
+                     {"Code", {{"ZipFile", zip_base64(NATIVE_HELLO_DIR)}}}};
+  auto created = l.client.request(verb::post, kFunctions, body.dump());
+  ASSERT_EQ(created.result(), status::created) << created.body();
+  for (const char* mode : {"cold", "warm", "warm"}) {
+    auto r = l.invoke("native", R"({"name": "n"})");
+    ASSERT_EQ(r.result(), status::ok) << r.body();
+    EXPECT_EQ(r["X-Amz-Function-Error"], "");
+    EXPECT_EQ(json::parse(r.body()), json({{"message", "hello native"}}));
+    EXPECT_EQ(r["X-Thaw-Start-Mode"], mode);
+  }
+}
+
 TEST(ThawdShutdown, SigtermLetsTheInvocationInFlightFinish) {
   NEEDS_ROOT();
   ThawdProcess thawd;
