@@ -3,8 +3,9 @@ chart of medians and a strip plot of every sample, both on a log scale."""
 import math
 from xml.sax.saxutils import escape
 
-COLOURS = {"bare": "#888888", "bubblewrap": "#b07aa1", "thaw cold": "#4e79a7",
-           "thaw restore": "#f28e2b", "thaw warm": "#59a14f"}
+COLOURS = {"bare": "#888888", "bubblewrap": "#b07aa1", "crun": "#9c755f", "runc": "#76b7b2",
+           "runc restore": "#e15759", "thaw cold": "#4e79a7", "thaw restore": "#f28e2b",
+           "thaw warm": "#59a14f"}
 LABEL_W, PLOT_W, ROW_H = 330, 560, 18
 
 

@@ -36,8 +36,18 @@ class QuickBenchmark(unittest.TestCase):
         with open(os.path.join(self.out, "samples.json")) as f:
             data = json.load(f)
         contenders = {k.split("|")[1] for k in data["samples_ms"]}
-        self.assertEqual(contenders,
-                         {"bare", "bubblewrap", "thaw cold", "thaw restore", "thaw warm"})
+        self.assertEqual(contenders, {"bare", "bubblewrap", "crun", "runc", "runc restore",
+                                      "thaw cold", "thaw restore", "thaw warm"})
+        workloads = {k.split("|")[0] for k in data["samples_ms"]}
+        self.assertEqual(workloads, {"W1 Python stdlib", "W3 Node.js http+crypto",
+                                     "W4 native executable"})
+        # Peak memory for every contender, thaw's phases for each start mode.
+        self.assertEqual(set(data["peak_memory_mb"]), set(data["samples_ms"]))
+        self.assertEqual(set(data["thaw_phases_ms"]["W1 Python stdlib|thaw restore"]),
+                         {"sandbox", "restore", "handler", "http and thawd"})
+        self.assertEqual(set(data["thaw_phases_ms"]["W1 Python stdlib|thaw cold"]),
+                         {"sandbox", "init", "handler", "http and thawd"})
+        self.assertEqual(data["not_run"], {})
         for key, summary in data["summary"].items():
             self.assertEqual(set(summary), {"n", "p50", "p90", "p99", "min", "max"}, key)
         self.assertEqual(data["failures"], {})
@@ -47,7 +57,8 @@ class QuickBenchmark(unittest.TestCase):
         with open(os.path.join(self.out, "report.md")) as f:
             text = f.read()
         for part in ("## Machine", "## Method", "| workload | contender | n | p50 | p90 | p99",
-                     "thaw restore", "## Memory per idle instance",
+                     "thaw restore", "runc restore", "peak memory MB",
+                     "## Where thaw's time goes", "## Memory per idle instance",
                      "## New instances per second from restores", "![medians](medians.svg)"):
             self.assertIn(part, text)
         for svg in ("medians.svg", "distributions.svg"):
