@@ -191,6 +191,8 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   } catch (const Error& e) {
     throw e.with_context("starting instance of " + config.name);
   }
+  // The instance has its /tmp bound now (spawn returns after exec).
+  self->tmp_->detach_host_view();
   const double sandbox_ms = ms_between(started, Clock::now());
   log_write.reset();
   pipes.runtime_in.reset();

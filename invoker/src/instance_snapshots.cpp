@@ -117,7 +117,9 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
   m.external_mounts = external_binds(inst->mounts_);
   m.criu_version = snapshots::probe_criu().version;
   m.kernel_release = kernel_release();
-  copy_tree(inst->tmp_->dir(), claim.work_dir() + "/tmp-files");
+  // thawd no longer has its own view of the instance's /tmp (ScratchMount::
+  // detach_host_view); the instance's is reachable through its root.
+  copy_tree("/proc/" + std::to_string(pid) + "/root/tmp", claim.work_dir() + "/tmp-files");
 
   snapshots::DumpRequest dump;
   dump.pid = pid;
@@ -227,6 +229,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   pipes.runtime_out.reset();
   log_write.reset();
   self->sandbox_ = sandbox::adopt(self->id_, pid, std::move(group));
+  self->tmp_->detach_host_view();  // CRIU has bound it at the instance's /tmp
   self->channel_ =
       std::make_unique<FrameChannel>(std::move(pipes.thawd_in), std::move(pipes.thawd_out));
 

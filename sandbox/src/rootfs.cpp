@@ -90,8 +90,13 @@ ScratchMount::ScratchMount(std::string dir, uint64_t size_bytes, uid_t host_uid,
   }
 }
 
+void ScratchMount::detach_host_view() {
+  if (attached_ && umount2(dir_.c_str(), MNT_DETACH) != 0) throw_errno("scratch: detach " + dir_);
+  attached_ = false;
+}
+
 ScratchMount::~ScratchMount() {
-  umount2(dir_.c_str(), MNT_DETACH);
+  if (attached_) umount2(dir_.c_str(), MNT_DETACH);
   rmdir(dir_.c_str());
 }
 
