@@ -14,6 +14,7 @@
 #include "child.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox/instance.hpp"
+#include "shim_launch.hpp"
 
 namespace thaw::sandbox {
 
@@ -123,9 +124,7 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
   plan.envp = store.envp.data();
 
   t = Clock::now();
-  const pid_t shim = fork();
-  if (shim < 0) throw_errno("sandbox: fork");
-  if (shim == 0) detail::run_shim(plan);
+  const pid_t shim = detail::launch_shim(plan);
   child_end.reset();
   int status = 0;
   while (waitpid(shim, &status, 0) < 0 && errno == EINTR) {
@@ -134,7 +133,8 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
   detail::Report report{};
   ssize_t got = recv(parent_end.get(), &report, sizeof report, 0);
   if (got != static_cast<ssize_t>(sizeof report))
-    throw Error("sandbox: the shim exited without reporting");
+    throw Error("sandbox: the shim (" THAW_SANDBOX_SHIM ") exited without reporting, status " +
+                std::to_string(status));
   if (report.type == detail::ReportType::Failure) throw child_error(report);
   inst->pid_ = report.pid;
   // We are the instance's parent (CLONE_PARENT) and have not reaped it, so
