@@ -76,7 +76,9 @@ std::string error_lines(const std::string& log_path, const std::string& fallback
 
 // Errors only, unless THAW_KEEP_CRIU_LOGS asks for logs to study: then CRIU's
 // timestamped debug log, which is how restore time is broken down.
-const char* log_level() { return getenv("THAW_KEEP_CRIU_LOGS") ? "-v4" : "-v2"; }
+const char* log_level() {
+  return getenv("THAW_KEEP_CRIU_LOGS") ? "-v4" : "-v2";
+}
 
 std::string find_criu() {
   for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin"}) {
@@ -120,8 +122,8 @@ CriuInfo probe_criu() {
 
 void dump(const std::string& criu, const DumpRequest& r) {
   const auto work = r.work_dir.empty() ? r.images_dir : r.work_dir;
-  std::vector<std::string> argv = {criu, "dump",       "-t", std::to_string(r.pid),
-                                   "-D", r.images_dir, "-W", work,
+  std::vector<std::string> argv = {criu, "dump",       "-t",       std::to_string(r.pid),
+                                   "-D", r.images_dir, "-W",       work,
                                    "-o", "dump.log",   log_level()};
   for (const auto& [path, key] : r.external_mounts) {
     argv.push_back("--external");
@@ -140,7 +142,7 @@ pid_t restore(const std::string& criu, const RestoreRequest& r) {
   const auto pidfile = work + "/restored.pid";
   unlink(pidfile.c_str());
   std::vector<std::string> argv = {
-      criu, "restore",     "-D",  r.images_dir,         "-W",        work,
+      criu, "restore",     "-D",        r.images_dir,         "-W",        work,
       "-o", "restore.log", log_level(), "--restore-detached", "--pidfile", pidfile};
   if (!r.root.empty()) {
     argv.push_back("--root");

@@ -15,15 +15,10 @@ namespace fs = std::filesystem;
 
 namespace thaw::snapshots {
 
-namespace {
-
-// CRIU's logs and our own manifest are not part of the image set.
 bool checksummed(const std::string& relative) {
   const bool log = relative.size() >= 4 && relative.compare(relative.size() - 4, 4, ".log") == 0;
   return relative != "manifest.json" && !log;
 }
-
-}  // namespace
 
 std::string to_json(const SnapshotManifest& m) {
   nlohmann::json j = {{"format", m.format},

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "sandbox/error.hpp"
+#include "verification_cache.hpp"
 
 namespace fs = std::filesystem;
 
@@ -48,7 +49,9 @@ SnapshotClaim::~SnapshotClaim() {
 }
 
 SnapshotStore::SnapshotStore(std::string durable_root, std::string cache_root)
-    : durable_(std::move(durable_root)), cache_(std::move(cache_root)) {
+    : durable_(std::move(durable_root)),
+      cache_(std::move(cache_root)),
+      verified_(std::make_unique<VerificationCache>()) {
   fs::create_directories(durable_);
   if (!cache_.empty()) fs::create_directories(cache_);
   // Work directories of a crashed thawd are incomplete snapshots: remove them.
@@ -91,6 +94,9 @@ void SnapshotStore::publish(SnapshotClaim& claim, SnapshotManifest manifest) {
   fs::remove_all(final_dir);
   fs::rename(claim.work_dir(), final_dir);  // visible only when complete
   claim.published_ = true;
+  // Just checksummed, by us: the first restore need not hash it again.
+  if (auto stamps = VerificationCache::take(final_dir, manifest))
+    verified_->remember(final_dir, std::move(*stamps));
   if (!cache_.empty()) {
     const auto tmp = cache_ + "/.work-" + claim.digest();
     fs::remove_all(tmp);
@@ -99,6 +105,8 @@ void SnapshotStore::publish(SnapshotClaim& claim, SnapshotManifest manifest) {
     fs::rename(tmp, cache_dir(claim.digest()));
   }
 }
+
+SnapshotStore::~SnapshotStore() = default;
 
 std::pair<std::string, SnapshotManifest> SnapshotStore::open(const std::string& digest,
                                                              const RestoreExpectations& expected) {
@@ -114,7 +122,12 @@ std::pair<std::string, SnapshotManifest> SnapshotStore::open(const std::string& 
   }
   auto manifest = manifest_from_json(read_text(dir + "/manifest.json"));
   check_compatible(manifest, expected);
-  verify_files(manifest, dir);
+  if (!verified_->unchanged(dir, manifest)) {
+    // Stamps from before hashing: a write during it shows at the next open.
+    auto before = VerificationCache::take(dir, manifest);
+    verify_files(manifest, dir);
+    if (before) verified_->remember(dir, std::move(*before));
+  }
   return {dir, manifest};
 }
 
@@ -122,6 +135,8 @@ void SnapshotStore::discard(const std::string& digest) {
   std::error_code ec;
   fs::remove_all(durable_dir(digest), ec);
   if (!cache_.empty()) fs::remove_all(cache_dir(digest), ec);
+  verified_->forget(durable_dir(digest));
+  verified_->forget(cache_dir(digest));
   std::lock_guard lock(mutex_);
   restores_.erase(digest);
 }

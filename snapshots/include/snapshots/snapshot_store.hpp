@@ -25,6 +25,7 @@ struct SnapshotInfo {
 };
 
 class SnapshotStore;
+class VerificationCache;
 
 // The right to make the snapshot of one digest; only one exists at a time.
 class SnapshotClaim {
@@ -49,6 +50,7 @@ class SnapshotStore {
  public:
   // `cache_root` empty: restores read the durable copy.
   explicit SnapshotStore(std::string durable_root, std::string cache_root = "");
+  ~SnapshotStore();
 
   // Null when a snapshot of `digest` exists or is being made.
   std::unique_ptr<SnapshotClaim> try_claim(const std::string& digest);
@@ -56,7 +58,9 @@ class SnapshotStore {
   void publish(SnapshotClaim& claim, SnapshotManifest manifest);
 
   // The directory to restore from and its manifest, checked against
-  // `expected` and the files' checksums. Throws Error with the reason.
+  // `expected` and the files' checksums (hashed again only when a file changed
+  // since this store last verified it: verification_cache.hpp). Throws Error
+  // with the reason.
   std::pair<std::string, SnapshotManifest> open(const std::string& digest,
                                                 const RestoreExpectations& expected);
   bool exists(const std::string& digest) const;
@@ -77,6 +81,7 @@ class SnapshotStore {
   mutable std::mutex mutex_;
   std::set<std::string> in_progress_;
   std::map<std::string, std::pair<uint64_t, int64_t>> restores_;  // digest -> (count, last ms)
+  std::unique_ptr<VerificationCache> verified_;
 };
 
 }  // namespace thaw::snapshots
