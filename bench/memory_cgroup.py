@@ -5,18 +5,29 @@ measure thaw reports as Max Memory Used for an instance's own cgroup."""
 import os
 
 
-def _memory_root():
+def memory_files():
+    """(the memory controller's root, its usage file, its high-water mark
+    file), for cgroup v1 or v2."""
     with open("/proc/mounts") as f:
         for line in f:
             _, path, fstype, opts = line.split()[:4]
             if fstype == "cgroup" and "memory" in opts.split(","):
-                return path, "memory.max_usage_in_bytes"
-    return "/sys/fs/cgroup", "memory.peak"
+                return path, "memory.usage_in_bytes", "memory.max_usage_in_bytes"
+    return "/sys/fs/cgroup", "memory.current", "memory.peak"
+
+
+def remove_tree(top):
+    """Removes a cgroup directory and the cgroups below it, deepest first."""
+    for d, _, _ in sorted(os.walk(top), key=lambda e: -len(e[0])):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 class MemoryCgroup:
     def __init__(self, path):
-        root, self.peak_file = _memory_root()
+        root, _, self.peak_file = memory_files()
         self.path = path  # below the controller's root
         self.dir = os.path.join(root, path)
         os.makedirs(self.dir)
@@ -38,8 +49,4 @@ class MemoryCgroup:
             return None  # a kernel without memory.peak (cgroup v2 before 5.19)
 
     def remove(self):
-        for d, _, _ in sorted(os.walk(self.dir), key=lambda e: -len(e[0])):
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
+        remove_tree(self.dir)

@@ -18,6 +18,8 @@ import tempfile
 import threading
 import time
 
+from memory_cgroup import remove_tree
+
 CLONE_NEWNS = 0x00020000
 # Unprivileged ids for the containers' root, away from thaw's own range.
 HOST_ID_BASE = 300000
@@ -215,9 +217,4 @@ class OciRuntimes:
                     subprocess.run([tool, "delete", "--force", cid], capture_output=True,
                                    env=self.tool_env)
         for controller in os.listdir("/sys/fs/cgroup"):
-            top = os.path.join("/sys/fs/cgroup", controller, self.cgroup_parent)
-            for d, _, _ in sorted(os.walk(top), key=lambda e: -len(e[0])):
-                try:
-                    os.rmdir(d)
-                except OSError:
-                    pass
+            remove_tree(os.path.join("/sys/fs/cgroup", controller, self.cgroup_parent))

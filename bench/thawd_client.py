@@ -14,6 +14,7 @@ import time
 import zipfile
 from io import BytesIO
 
+from memory_cgroup import memory_files
 from workloads import code_dir
 
 
@@ -102,18 +103,9 @@ class Thawd:
         self.log.close()
 
 
-def memory_cgroup_dir():
-    with open("/proc/mounts") as f:
-        for line in f:
-            _, path, fstype, opts = line.split()[:4]
-            if fstype == "cgroup" and "memory" in opts.split(","):
-                return path, "memory.usage_in_bytes"
-    return "/sys/fs/cgroup", "memory.current"
-
-
 def idle_instance_memory(thawd, workloads):
     """Memory each idle instance's cgroup holds, median per workload (MB)."""
-    root, name = memory_cgroup_dir()
+    root, name, _ = memory_files()
     _, _, text = thawd.call("GET", "/thaw/v1/instances")
     per = {}
     for inst in json.loads(text)["Instances"]:

@@ -113,9 +113,7 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
   if (spec.seccomp) plan.seccomp = spec.seccomp->fprog();
   plan.fds = spec.fds;
   if (plan.fds.empty()) plan.fds = {-1, -1, -1};
-  int highest = std::max({child_end.get(), namespaces.user.get(), namespaces.net.get()});
-  for (int fd : plan.fds) highest = std::max(highest, fd);
-  plan.fd_scratch_base = std::max<int>(highest, static_cast<int>(plan.fds.size())) + 1;
+  // fd_scratch_base is set by launch_shim, which renumbers the descriptors.
   for (const auto& a : spec.argv) store.argv.push_back(const_cast<char*>(a.c_str()));
   store.argv.push_back(nullptr);
   for (const auto& e : spec.env) store.envp.push_back(const_cast<char*>(e.c_str()));
