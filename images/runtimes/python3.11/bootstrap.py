@@ -14,6 +14,7 @@ os.environ.pop("THAW_CHANNEL_FD", None)
 # Functions import the hooks module as `import thaw`; it lives next to this file.
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 import thaw  # noqa: E402
+import _thaw_huge_pages  # noqa: E402
 
 
 def send(header, body=b""):
@@ -103,6 +104,7 @@ def serve(handler):
         kind = header.get("type")
         if kind == "prepare_snapshot":
             thaw._run_before_snapshot()
+            _thaw_huge_pages.advise()
             flush()
             send({"type": "snapshot_ready"})
             continue
