@@ -117,6 +117,29 @@ TEST_F(Snapshots, StateBuiltDuringInitIsPresentAfterRestore) {
   EXPECT_EQ(json::parse(again.payload)["state"]["invocations"], 2);
 }
 
+TEST_F(Snapshots, LargeInitStateComesBackIntactInHugePages) {
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-init-table");
+  auto inst = restore(c, "python-init-table", digest);
+  auto r = inst->invoke({"", "{}"});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  const auto j = json::parse(r.payload);
+  EXPECT_EQ(j["size"], 16 << 20);
+  EXPECT_EQ(j["sha256_now"], j["sha256_at_init"]);  // every byte came back
+
+  // The runtime advised its dense heap huge before the snapshot, and thaw's
+  // CRIU gives that advice back before refilling memory (scripts/criu-patches).
+  const auto thp = read_text("/sys/kernel/mm/transparent_hugepage/enabled");
+  if (thp.empty() || thp.find("[never]") != std::string::npos)
+    GTEST_SKIP() << "transparent huge pages are off on this host";
+  const auto rollup =
+      read_text("/proc/" + std::to_string(inst->sandbox_instance().pid()) + "/smaps_rollup");
+  const auto at = rollup.find("AnonHugePages:");
+  ASSERT_NE(at, std::string::npos) << rollup;
+  const long huge_kb = std::strtol(rollup.c_str() + at + 14, nullptr, 10);
+  EXPECT_GE(huge_kb, 8 * 1024) << rollup;  // most of the 16 MiB table
+}
+
 TEST_F(Snapshots, NodeStateAndHooksSurviveRestore) {
   // The mechanics work for Node.js; the factory does not use them yet (see below).
   const auto c = config("nodejs20.x", "index.handler");
