@@ -50,7 +50,6 @@ SystemFacts gather_system_facts() {
       sizes.push_back(name.substr(10));
   }
   std::sort(sizes.begin(), sizes.end());
-  f.large_folios = !sizes.empty();
   std::string list;
   for (const auto& s : sizes) list += (list.empty() ? "" : ",") + s;
   f.huge_pages += "; anonymous folios always: " + (list.empty() ? std::string("none") : list);

@@ -112,13 +112,14 @@ int run(const DaemonConfig& config) {
   const auto facts = gather_system_facts();
   const bool criu_ok = config.snapshots && !facts.criu_path.empty() && facts.criu_check_passed &&
                        snapshots::version_at_least(facts.criu_version, "4.2");
-  if (criu_ok && !facts.large_folios)
+  if (criu_ok && facts.huge_pages.rfind("never", 0) == 0)
     log_event("info", "restore_memory_hint",
               {{"transparent_huge_pages", facts.huge_pages},
                {"hint",
-                "restores fault in every page of a snapshot; enabling larger anonymous folios "
-                "(/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled = always) made "
-                "that about 3x faster here. It is a host-wide setting: the operator's call."}});
+                "transparent huge pages are off, so restored heaps come back in 4 KiB pages "
+                "instead of the 2 MiB pages runtimes advise before a snapshot (a 16 MiB heap: "
+                "4096 pages instead of 8). /sys/kernel/mm/transparent_hugepage/enabled = "
+                "madvise is enough. It is a host-wide setting: the operator's call."}});
   if (config.snapshots && !criu_ok)
     log_event("warn", "criu_unavailable",
               {{"criu", facts.criu_path},

@@ -13,10 +13,9 @@ struct SystemFacts {
   std::string cgroup_layout;  // "v1", "v2" or "hybrid"
   std::string kernel_release;
   // Transparent huge pages: the mode, and the folio sizes enabled for anonymous
-  // memory. Restores write every page of a snapshot into fresh memory; with
-  // larger folios that costs far fewer page faults (see README).
+  // memory. Restored heaps come back in huge pages only when the mode is not
+  // "never" (see README).
   std::string huge_pages;
-  bool large_folios = false;
 };
 
 SystemFacts gather_system_facts();
