@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   }
   char tmpl[] = "/tmp/thaw-coldbench-XXXXXX";
   const std::string state = mkdtemp(tmpl);
-  auto host = prepare_host_environment(state, source + "/images/runtimes", 4);
+  auto host = prepare_host_environment(state, THAW_RUNTIMES_DIR, 4);
   host.cgroup_parent = "thaw-bench-" + std::to_string(getpid());
   std::vector<Workload> workloads = {
       {"Python hello (stdlib imports)", "python3.11", "handler.handler", "python-hello",

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   }
   char tmpl[] = "/tmp/thaw-modes-XXXXXX";
   const std::string state = mkdtemp(tmpl);
-  auto host = prepare_host_environment(state, source + "/images/runtimes", 4);
+  auto host = prepare_host_environment(state, THAW_RUNTIMES_DIR, 4);
   host.cgroup_parent = "thaw-bench-" + std::to_string(getpid());
   snapshots::SnapshotStore store(state + "/snapshots");
   std::vector<Workload> workloads = {

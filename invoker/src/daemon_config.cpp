@@ -154,8 +154,8 @@ Flags:
   --log-cap-mb MB          function logs kept per function (default 8)
   --read-timeout SECONDS   a request's headers and body must arrive within this;
                            slower clients are disconnected (default 30)
-  --runtimes-dir DIR       where the runtime bootstraps are (default: images/runtimes
-                           of the source tree thawd was built from)
+  --runtimes-dir DIR       where the runtimes are (default: images/runtimes of the
+                           build tree thawd was built in, assembled by the build)
   --no-snapshots           never checkpoint or restore; every start is cold
   --public-trigger         the HTTP trigger (/function/NAME/...) needs no credential:
                            for thawds behind a gateway that authenticates callers

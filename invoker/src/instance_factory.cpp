@@ -33,12 +33,9 @@ void InstanceFactory::say(const std::string& line) const {
 }
 
 bool snapshot_supported(const std::string& runtime) {
-  // Node.js: restored copies share OpenSSL's random generator state, so
-  // crypto.randomBytes repeats across them, and JavaScript cannot reseed it
-  // (see RestoredNodeCopiesDrawDifferentRandomBytes). "provided": the Runtime
-  // API is a TCP server in the instance's network namespace, which restore
-  // recreates empty. Both start cold until that is solved.
-  return runtime == "python3.11";
+  // "provided": the Runtime API is a TCP server in the instance's network
+  // namespace, which restore recreates empty; such functions start cold.
+  return runtime == "python3.11" || runtime == "nodejs20.x";
 }
 
 StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::string& code_dir,

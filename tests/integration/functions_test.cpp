@@ -27,7 +27,7 @@ class Functions : public ::testing::Test {
     char tmpl[] = "/tmp/thaw-fn-XXXXXX";
     state_ = mkdtemp(tmpl);
     host_ = std::make_unique<HostEnvironment>(
-        prepare_host_environment(state_, std::string(THAW_SOURCE_DIR) + "/images/runtimes", 2));
+        prepare_host_environment(state_, THAW_RUNTIMES_DIR, 2));
     host_->cgroup_parent = "thaw-test-fn-" + std::to_string(getpid());
   }
   void TearDown() override {

@@ -40,7 +40,7 @@ class Snapshots : public ::testing::Test {
     char tmpl[] = "/tmp/thaw-snap-XXXXXX";
     state_ = mkdtemp(tmpl);
     host_ = std::make_unique<HostEnvironment>(
-        prepare_host_environment(state_, std::string(THAW_SOURCE_DIR) + "/images/runtimes", 4));
+        prepare_host_environment(state_, THAW_RUNTIMES_DIR, 4));
     host_->cgroup_parent = "thaw-test-snap-" + std::to_string(getpid());
     store_ = std::make_unique<snapshots::SnapshotStore>(state_ + "/snapshots");
   }
@@ -354,15 +354,18 @@ TEST_F(Factory, SnapshotsSurviveARestartAndOldDigestsAreCollected) {
   EXPECT_FALSE(store_->exists(old_digest));
 }
 
-TEST_F(Snapshots, RestoredNodeCopiesDrawDifferentRandomBytes) {
-  if (!snapshot_supported("nodejs20.x"))
-    GTEST_SKIP() << "Node.js snapshots are off because this fails: restored copies share OpenSSL's "
-                    "random state and JavaScript cannot reseed it";
+TEST_F(Snapshots, RestoredNodeCopiesDrawDifferentRandomNumbersAndUuids) {
+  // The function drew from each source during init, so both copies start with
+  // the same generator states and the same cached random bytes.
   const auto c = config("nodejs20.x", "index.handler");
   const auto digest = make_snapshot(c, "node-snapstart");
   auto a = restore(c, "node-snapstart", digest);
   auto b = restore(c, "node-snapstart", digest);
-  auto ja = json::parse(a->invoke({"", "{}"}).payload),
-       jb = json::parse(b->invoke({"", "{}"}).payload);
-  EXPECT_NE(ja["random"], jb["random"]) << "crypto.randomBytes repeats across restored copies";
+  const auto ra = a->invoke({"", "{}"}), rb = b->invoke({"", "{}"});
+  ASSERT_FALSE(ra.error) << ra.payload << ra.log;
+  ASSERT_FALSE(rb.error) << rb.payload << rb.log;
+  const auto ja = json::parse(ra.payload), jb = json::parse(rb.payload);
+  EXPECT_EQ(ja["drawnAtInit"], 3);
+  for (const char* source : {"random", "uuid", "randomInt", "mathRandom"})
+    EXPECT_NE(ja[source], jb[source]) << source << " repeats across restored copies";
 }

@@ -13,5 +13,6 @@ exports._runBeforeSnapshot = async () => {
   for (const fn of beforeSnapshot) await fn();
 };
 exports._runAfterRestore = async () => {
+  require('./reseed.js').reseedAfterRestore();
   for (const fn of afterRestore) await fn();
 };
