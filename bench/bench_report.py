@@ -28,10 +28,9 @@ or a failed start counts as a failure, not a time.
 - **thaw cold / restore / warm**: end to end, from the HTTP request to thawd
   until its answer, with the start mode forced by `X-Thaw-Start-Mode`; a new
   instance for cold and restore (user, pid, mount, ipc, uts, net namespaces, a
-  cgroup and a seccomp filter), an idle instance for warm. thaw snapshots Python
-  functions only (Node.js: OpenSSL's random state cannot be reseeded; provided:
-  the Runtime API connection cannot be checkpointed), so W3 and W4 have no
-  thaw restore.
+  cgroup and a seccomp filter), an idle instance for warm. thaw snapshots
+  Python and Node.js functions, not `provided` ones (the Runtime API connection
+  cannot be checkpointed), so W4 has no thaw restore.
 
 Times are from spawn to exit (processes) or request to answer (thaw), in ms.
 The ratio is the median, over rounds, of a contender's time divided by thaw

@@ -35,7 +35,7 @@ CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TZ": "
 
 
 def thaw_restores(workload):
-    return workload.runtime == "python3.11"
+    return workload.runtime in ("python3.11", "nodejs20.x")
 
 
 def bwrap_argv(inner, code):

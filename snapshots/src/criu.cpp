@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "sandbox/error.hpp"
+#include "sandbox/unique_fd.hpp"
 
 extern char** environ;
 
@@ -16,8 +17,8 @@ namespace thaw::snapshots {
 
 namespace {
 
-// High enough not to clash with the restored process's own descriptors (Node.js
-// uses a dozen or more): CRIU mixed up inherited pipes when they clashed.
+// Where descriptors for --inherit-fd land in criu: high enough not to clash
+// with the restored process's own descriptors (Node.js uses a dozen or more).
 constexpr int kFirstPassedFd = 200;
 
 struct RunResult {
@@ -26,8 +27,23 @@ struct RunResult {
 };
 
 // Runs argv with stdout and stderr captured into a string; `pass` are
-// descriptors placed at fd 10, 11, ... in the child.
+// descriptors placed at kFirstPassedFd, kFirstPassedFd + 1, ... in the child.
 RunResult run(const std::vector<std::string>& argv, const std::vector<int>& pass = {}) {
+  // The child's dup2s run in order, so a descriptor to pass that already sits
+  // in the target range (a busy thawd has hundreds open) could be overwritten
+  // by an earlier dup2 before it is copied: move such ones above the range.
+  const int end = kFirstPassedFd + static_cast<int>(pass.size());
+  std::vector<UniqueFd> moved;
+  std::vector<int> sources;
+  for (int fd : pass) {
+    if (fd < kFirstPassedFd || fd >= end) {
+      sources.push_back(fd);
+      continue;
+    }
+    moved.emplace_back(fcntl(fd, F_DUPFD_CLOEXEC, end));
+    if (!moved.back()) throw_errno("criu: dup");
+    sources.push_back(moved.back().get());
+  }
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("criu: pipe");
   posix_spawn_file_actions_t actions;
@@ -35,8 +51,8 @@ RunResult run(const std::vector<std::string>& argv, const std::vector<int>& pass
   posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
   posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  for (size_t i = 0; i < pass.size(); ++i)
-    posix_spawn_file_actions_adddup2(&actions, pass[i], kFirstPassedFd + static_cast<int>(i));
+  for (size_t i = 0; i < sources.size(); ++i)
+    posix_spawn_file_actions_adddup2(&actions, sources[i], kFirstPassedFd + static_cast<int>(i));
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

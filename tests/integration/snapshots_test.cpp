@@ -1,4 +1,5 @@
 // Checkpoint after init, restore on demand: real CRIU, real sandboxes.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -162,6 +163,26 @@ TEST_F(Snapshots, RestoredCopiesDrawDifferentRandomNumbersAndUuids) {
   EXPECT_EQ(ja["init_random"], jb["init_random"]);  // made before the snapshot: shared
   EXPECT_NE(ja["random"], jb["random"]);
   EXPECT_NE(ja["uuid"], jb["uuid"]);
+}
+
+TEST_F(Snapshots, RestoresHandOverTheirPipesWhateverTheirDescriptorNumbers) {
+  // A busy thawd has hundreds of descriptors open, so the pipes a restore
+  // hands to criu can land where criu expects them (fd 200 on); each must
+  // still reach the restored runtime as itself.
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-snapstart");
+  for (int lowest_free = 192; lowest_free <= 206; ++lowest_free) {
+    std::vector<UniqueFd> filler;
+    for (;;) {
+      UniqueFd fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+      ASSERT_TRUE(fd);
+      if (fd.get() >= lowest_free) break;
+      filler.push_back(std::move(fd));
+    }
+    auto inst = restore(c, "python-snapstart", digest);
+    const auto r = inst->invoke({"", "{}"});
+    ASSERT_FALSE(r.error) << "lowest free descriptor " << lowest_free << ": " << r.payload;
+  }
 }
 
 TEST_F(Snapshots, TwentyRestoresAtOnceEachInItsOwnNamespacesAndCgroup) {
