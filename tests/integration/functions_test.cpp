@@ -26,8 +26,8 @@ class Functions : public ::testing::Test {
     if (auto why = itest::sandbox_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     char tmpl[] = "/tmp/thaw-fn-XXXXXX";
     state_ = mkdtemp(tmpl);
-    host_ = std::make_unique<HostEnvironment>(
-        prepare_host_environment(state_, THAW_RUNTIMES_DIR, 2));
+    host_ =
+        std::make_unique<HostEnvironment>(prepare_host_environment(state_, THAW_RUNTIMES_DIR, 2));
     host_->cgroup_parent = "thaw-test-fn-" + std::to_string(getpid());
   }
   void TearDown() override {

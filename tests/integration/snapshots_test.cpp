@@ -40,8 +40,8 @@ class Snapshots : public ::testing::Test {
     if (!criu_.usable()) GTEST_SKIP() << "CRIU 4.2+ with a passing criu check is needed";
     char tmpl[] = "/tmp/thaw-snap-XXXXXX";
     state_ = mkdtemp(tmpl);
-    host_ = std::make_unique<HostEnvironment>(
-        prepare_host_environment(state_, THAW_RUNTIMES_DIR, 4));
+    host_ =
+        std::make_unique<HostEnvironment>(prepare_host_environment(state_, THAW_RUNTIMES_DIR, 4));
     host_->cgroup_parent = "thaw-test-snap-" + std::to_string(getpid());
     store_ = std::make_unique<snapshots::SnapshotStore>(state_ + "/snapshots");
   }
