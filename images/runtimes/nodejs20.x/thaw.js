@@ -11,6 +11,9 @@ exports.registerAfterRestore = (fn) => afterRestore.push(fn);
 
 exports._runBeforeSnapshot = async () => {
   for (const fn of beforeSnapshot) await fn();
+  // Loaded now, so that restored copies do not spend their first milliseconds
+  // loading it.
+  require('./reseed.js');
 };
 exports._runAfterRestore = async () => {
   require('./reseed.js').reseedAfterRestore();
