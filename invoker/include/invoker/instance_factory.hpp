@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "invoker/function_instance.hpp"
+#include "invoker/start_mode_chooser.hpp"
 #include "snapshots/snapshot_store.hpp"
 
 namespace thaw::invoker {
@@ -46,8 +47,10 @@ class InstanceFactory {
   InstanceFactory(const InstanceFactory&) = delete;
   InstanceFactory& operator=(const InstanceFactory&) = delete;
 
-  // `force_mode`: "" (best), "cold" or "restore" (for benchmarks; "restore"
-  // without a snapshot falls back to cold like any failed restore).
+  // `force_mode`: "" (best: a restore when a snapshot exists, unless this
+  // function's restores have proved slower than its cold starts, see
+  // StartModeChooser), "cold" or "restore" (for benchmarks; "restore" without a
+  // snapshot falls back to cold like any failed restore).
   StartedInstance start(const FunctionConfig& config, const std::string& code_dir,
                         const std::string& code_sha256, const std::string& force_mode = "");
 
@@ -71,6 +74,7 @@ class InstanceFactory {
   std::string kernel_;
   std::function<void(const std::string&)> log_;
   FactoryCounters counters_;
+  StartModeChooser chooser_;
   std::mutex mutex_;
   std::condition_variable wake_, idle_;
   std::deque<std::function<void()>> jobs_;
