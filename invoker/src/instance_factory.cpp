@@ -2,15 +2,11 @@
 
 #include <sys/utsname.h>
 
-#include <chrono>
-
 #include "invoker/instance_snapshots.hpp"
 #include "sandbox/error.hpp"
 #include "snapshots/criu.hpp"
 
 namespace thaw::invoker {
-
-using Clock = std::chrono::steady_clock;
 
 InstanceFactory::InstanceFactory(const HostEnvironment& host, snapshots::SnapshotStore* store,
                                  std::string criu, std::function<void(const std::string&)> log)
@@ -49,16 +45,12 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
   const bool snapshots = snapshots_enabled() && config.snapshot == SnapshotPolicy::Auto &&
                          snapshot_supported(config.runtime);
   const auto digest = function_digest(config, code_sha256);
-  const auto since = [](Clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-  };
   if (snapshots && force_mode != "cold" && store_->exists(digest) &&
       (force_mode == "restore" || chooser_.prefer_restore(digest))) {
     try {
-      const auto started = Clock::now();
       auto [dir, manifest] = store_->open(digest, {digest, criu_version_, kernel_});
       out.instance = InstanceSnapshots::restore(host_, config, code_dir, criu_, dir, manifest);
-      chooser_.record(digest, true, since(started));
+      chooser_.record(digest, true, out.instance->restore_phases().total_ms());
       out.init.ok = true;
       out.mode = "restore";
       store_->record_restore(digest);
@@ -73,9 +65,8 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
   } else if (force_mode == "restore") {
     out.fallback_reason = "no snapshot of " + config.name;
   }
-  const auto started = Clock::now();
   out.instance = FunctionInstance::start(host_, config, code_dir, out.init);
-  if (out.init.ok) chooser_.record(digest, false, since(started));
+  if (snapshots && out.init.ok) chooser_.record(digest, false, out.init.init_ms);
   out.mode = "cold";
   ++counters_.cold_starts;
   if (snapshots && out.init.ok) snapshot_in_background(config, code_dir, code_sha256);

@@ -128,7 +128,7 @@ int run(const DaemonConfig& config) {
   ServiceOptions options;
   options.state_dir = config.state_dir;
   options.runtimes_dir =
-      config.runtimes_dir.empty() ? std::string(THAW_DEFAULT_RUNTIMES_DIR) : config.runtimes_dir;
+      config.runtimes_dir.empty() ? std::string(THAW_RUNTIMES_DIR) : config.runtimes_dir;
   if (private_mounts) {
     options.state_dir =
         snapshots::expose_directory(std::filesystem::absolute(config.state_dir).string(), "state");

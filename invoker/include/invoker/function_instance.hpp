@@ -79,6 +79,7 @@ struct RestorePhases {
   double prepare_ms = 0;  // scratch /tmp, its files, pipes, cgroup
   double criu_ms = 0;     // criu restore, process start to exit
   double resume_ms = 0;   // after-restore hooks until the runtime says ready
+  double total_ms() const { return prepare_ms + criu_ms + resume_ms; }
 };
 
 class FunctionInstance {

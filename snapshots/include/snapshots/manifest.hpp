@@ -46,10 +46,11 @@ void check_compatible(const SnapshotManifest& m, const RestoreExpectations& expe
 // sha256 of a file's contents, hex. Throws Error.
 std::string sha256_file(const std::string& path);
 
-// Checksums every regular file under `dir` (except manifest.json and logs).
 // Whether a file of a snapshot directory is part of its image set (CRIU's
 // logs and the manifest itself are not).
 bool checksummed(const std::string& relative);
+
+// Checksums every regular file under `dir` (except manifest.json and logs).
 std::map<std::string, std::string> checksum_tree(const std::string& dir);
 
 // Throws Error naming the first missing, extra or changed file.
