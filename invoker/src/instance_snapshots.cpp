@@ -15,6 +15,7 @@
 
 #include "images/code_package.hpp"
 #include "sandbox/error.hpp"
+#include "sandbox/migration_primer.hpp"
 #include "snapshots/criu.hpp"
 #include "thaw/build_info.hpp"
 
@@ -150,6 +151,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     const std::string& criu, const std::string& snapshot_dir,
     const snapshots::SnapshotManifest& manifest) {
   const auto started = Clock::now();
+  sandbox::prime_task_migration();  // CRIU moves the restored task into its cgroup
   std::unique_ptr<FunctionInstance> self(new FunctionInstance());
   self->id_ = config.name + "-r" + new_request_id().substr(0, 8);
   self->config_ = config;

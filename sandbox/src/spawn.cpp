@@ -14,6 +14,7 @@
 #include "child.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox/instance.hpp"
+#include "sandbox/migration_primer.hpp"
 #include "shim_launch.hpp"
 
 namespace thaw::sandbox {
@@ -78,6 +79,7 @@ void validate(const SandboxSpec& spec) {
 
 std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces namespaces) {
   validate(spec);
+  prime_task_migration();  // the child is attached to its cgroup in a few ms
   std::unique_ptr<Instance> inst(new Instance());
   inst->name_ = spec.name;
   auto& timings = inst->timings_;

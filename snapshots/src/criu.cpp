@@ -10,6 +10,7 @@
 
 #include "sandbox/error.hpp"
 #include "sandbox/unique_fd.hpp"
+#include "snapshots/criu_environment.hpp"
 
 extern char** environ;
 
@@ -167,6 +168,10 @@ pid_t restore(const std::string& criu, const RestoreRequest& r) {
   for (const auto& [key, path] : r.mount_map) {
     argv.push_back("--external");
     argv.push_back("mnt[" + key + "]:" + path);
+  }
+  if (const auto yard = cgroup_yard(); !yard.empty()) {
+    argv.push_back("--cgroup-yard");
+    argv.push_back(yard);
   }
   std::vector<int> pass;
   for (const auto& f : r.inherit) {

@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
 #include "snapshots/criu.hpp"
+#include "snapshots/criu_environment.hpp"
 
 using namespace thaw;
 namespace fs = std::filesystem;
@@ -58,6 +60,8 @@ TEST(CriuToolchain, CheckpointAndRestoreASandboxedProcess) {
   if (!criu.usable())
     GTEST_SKIP() << "CRIU 4.2+ with a passing `criu check` is needed; found \"" << criu.version
                  << "\" at \"" << criu.path << "\"";
+  // As thawd does (before any thread): restores then use its cgroup yard.
+  snapshots::prepare_criu_environment();
   // The restored tree is reparented to us, so we can reap it.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
 
@@ -120,4 +124,30 @@ TEST(CriuToolchain, CheckpointAndRestoreASandboxedProcess) {
   syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
   int status;
   waitpid(pid, &status, 0);
+}
+
+TEST(CriuEnvironment, MountsEveryCgroupHierarchyOfThisProcessInTheYard) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  snapshots::prepare_criu_environment();  // a private mount namespace: gone with us
+  const auto yard = snapshots::cgroup_yard();
+  ASSERT_FALSE(yard.empty());
+  // CRIU names a hierarchy's directory by its controllers, "name=" dropped,
+  // "unified" for cgroup2. Finding ourselves in the right cgroup.procs proves
+  // the directory holds that hierarchy's root.
+  std::ifstream groups("/proc/self/cgroup");
+  int hierarchies = 0;
+  for (std::string line; std::getline(groups, line); ++hierarchies) {
+    const auto first = line.find(':'), second = line.find(':', first + 1);
+    std::string controllers = line.substr(first + 1, second - first - 1), dir;
+    for (size_t at; (at = controllers.find("name=")) != std::string::npos;)
+      controllers.erase(at, 5);
+    dir = controllers.empty() ? "unified" : controllers;
+    const auto procs = yard + "/" + dir + line.substr(second + 1) + "/cgroup.procs";
+    std::ifstream in(procs);
+    ASSERT_TRUE(in) << "no " << procs << " for " << line;
+    bool found = false;
+    for (pid_t p; in >> p;) found |= p == getpid();
+    EXPECT_TRUE(found) << "this process is not in " << procs;
+  }
+  EXPECT_GT(hierarchies, 0);
 }

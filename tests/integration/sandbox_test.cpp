@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "sandbox/error.hpp"
+#include "sandbox/migration_primer.hpp"
 #include "sandbox_harness.hpp"
 
 using namespace thaw;
@@ -218,4 +220,30 @@ TEST(CgroupLayout, DetectsThisHostsLayout) {
   }
   EXPECT_NE(layout.version_of("memory"), 0);
   EXPECT_NE(layout.version_of("pids"), 0);
+}
+
+namespace {
+// Every thread's cgroups, as the kernel reports them.
+std::string all_thread_cgroups() {
+  std::string out;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task"))
+    out += read_text(t.path().string() + "/cgroup") + "\n";
+  return out;
+}
+bool wait_for_primed_moves(uint64_t above) {
+  for (int i = 0; i < 400 && sandbox::task_migrations_primed() <= above; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return sandbox::task_migrations_primed() > above;
+}
+}  // namespace
+
+TEST_F(Sandbox, StartingAnInstancePrimesTheCgroupMoveWithoutMovingThawd) {
+  sandbox::prime_task_migration();  // starts the primer's thread
+  ASSERT_TRUE(wait_for_primed_moves(0)) << "no priming move was made";
+  const auto before = all_thread_cgroups();
+  const auto primed = sandbox::task_migrations_primed();
+  auto r = harness->run(std::vector<std::string>{"/bin/true"});
+  EXPECT_EQ(r.status.code, 0) << r.err;
+  EXPECT_TRUE(wait_for_primed_moves(primed)) << "spawn() did not prime the move";
+  EXPECT_EQ(all_thread_cgroups(), before);
 }

@@ -10,9 +10,14 @@
 namespace thaw::snapshots {
 
 // Must be called before the process starts threads. Returns what it did
-// ("kept the host's tmpfs /run", "private mount namespace, tmpfs on /run"),
+// ("kept the host's tmpfs /run", "private mount namespace, tmpfs on /run",
+// plus ", cgroup yard PATH" when it mounted one),
 // or throws Error.
 std::string prepare_criu_environment();
+
+// The cgroup yard prepare_criu_environment() mounted (every cgroup hierarchy,
+// for CRIU's --cgroup-yard), or "" when there is none.
+std::string cgroup_yard();
 
 // Binds `dir` at /run/thaw/<name> inside that namespace and returns the new
 // path. CRIU opens the sources of an instance's mounts from inside the

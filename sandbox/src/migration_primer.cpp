@@ -1,0 +1,115 @@
+#include "sandbox/migration_primer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "sandbox/cgroup.hpp"
+
+namespace thaw::sandbox {
+
+namespace {
+
+// This thread's cgroup in the hierarchy of `controller` ("" = the unified
+// one), from /proc/thread-self/cgroup; "" when it is in none.
+std::string own_cgroup(const std::string& controller) {
+  std::ifstream in("/proc/thread-self/cgroup");
+  for (std::string line; std::getline(in, line);) {
+    const auto first = line.find(':'), second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    const auto names = "," + line.substr(first + 1, second - first - 1) + ",";
+    const bool match = controller.empty() ? names == ",,"
+                                          : names.find("," + controller + ",") != std::string::npos;
+    if (match) return line.substr(second + 1);
+  }
+  return "";
+}
+
+struct Move {
+  std::string file, value;  // file "" = nothing found to write
+};
+
+// A v1 hierarchy's "tasks" moves this one thread; on a v2-only host the whole
+// process goes through cgroup.procs. Either way into where it already is.
+Move harmless_move() {
+  for (const char* c : {"pids", "cpuacct", "cpu", "memory"}) {
+    const auto mount = controller_mount(c), path = own_cgroup(c);
+    const auto file = mount + path + "/tasks";
+    if (!mount.empty() && !path.empty() && access(file.c_str(), W_OK) == 0)
+      return {file, std::to_string(gettid())};
+  }
+  const auto path = own_cgroup("");
+  const auto file = "/sys/fs/cgroup" + path + "/cgroup.procs";
+  if (!path.empty() && access(file.c_str(), W_OK) == 0) return {file, std::to_string(getpid())};
+  return {};
+}
+
+class Primer {
+ public:
+  static Primer& instance() {
+    static Primer primer;
+    return primer;
+  }
+  ~Primer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+  void kick() {
+    std::lock_guard lock(mutex_);
+    if (busy_ || stopping_) return;
+    busy_ = true;
+    wake_.notify_one();
+  }
+  uint64_t done() const { return done_.load(); }
+
+ private:
+  Primer() : thread_([this] { run(); }) {}
+
+  void run() {
+    const Move move = harmless_move();  // here: "tasks" takes this thread's id
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return busy_ || stopping_; });
+      if (stopping_) return;
+      lock.unlock();
+      bool moved = false;
+      if (!move.file.empty()) {
+        const int fd = open(move.file.c_str(), O_WRONLY | O_CLOEXEC);
+        moved = fd >= 0 && write(fd, move.value.data(), move.value.size()) ==
+                               static_cast<ssize_t>(move.value.size());
+        if (fd >= 0) close(fd);
+      }
+      lock.lock();
+      busy_ = false;
+      if (moved) ++done_;
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool busy_ = false, stopping_ = false;
+  std::atomic<uint64_t> done_{0};
+  std::thread thread_;  // last: it uses the members above
+};
+
+}  // namespace
+
+void prime_task_migration() {
+  Primer::instance().kick();
+}
+
+uint64_t task_migrations_primed() {
+  return Primer::instance().done();
+}
+
+}  // namespace thaw::sandbox
