@@ -151,7 +151,6 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     const std::string& criu, const std::string& snapshot_dir,
     const snapshots::SnapshotManifest& manifest) {
   const auto started = Clock::now();
-  sandbox::prime_task_migration();  // CRIU moves the restored task into its cgroup
   std::unique_ptr<FunctionInstance> self(new FunctionInstance());
   self->id_ = config.name + "-r" + new_request_id().substr(0, 8);
   self->config_ = config;
@@ -180,6 +179,9 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   limits.pids_max = 1024;
   auto group =
       std::make_unique<sandbox::InstanceCgroup>(host.cgroup_parent + "/" + self->id_, limits);
+  // CRIU moves the restored task into the group; priming starts only now
+  // because the kernel holds the lock creating a group needs while it primes.
+  sandbox::prime_task_migration();
 
   snapshots::RestoreRequest req;
   req.images_dir = snapshot_dir + "/images";

@@ -79,7 +79,6 @@ void validate(const SandboxSpec& spec) {
 
 std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces namespaces) {
   validate(spec);
-  prime_task_migration();  // the child is attached to its cgroup in a few ms
   std::unique_ptr<Instance> inst(new Instance());
   inst->name_ = spec.name;
   auto& timings = inst->timings_;
@@ -88,6 +87,8 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
   inst->cgroup_ =
       std::make_unique<InstanceCgroup>(spec.cgroup_parent + "/" + spec.name, spec.cgroup);
   timings.cgroup_us = micros_since(t);
+  // Not earlier: while priming, the kernel holds the lock creating a group needs.
+  prime_task_migration();  // the child is attached to the group in a few ms
 
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)

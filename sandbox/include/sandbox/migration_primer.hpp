@@ -8,7 +8,9 @@
 // prime_task_migration() starts that wait in the background, with a move that
 // changes nothing (a thread of thawd into the cgroup it is already in), so
 // that the instance's own move a few milliseconds later finds the lock warm.
-// Call it at the start of anything that is going to move a task.
+// While it waits, the kernel holds cgroup_mutex, which creating or removing a
+// group also takes: call it once the instance's group exists, as early as
+// possible before the move.
 
 #include <cstdint>
 
