@@ -8,7 +8,8 @@ Writes raw samples (JSON), a Markdown report and SVG plots to
 bench/results/<date>-<host>/. The method is written at the top of the report
 (bench_report.METHOD).
 
-    bench/cold_start.py [--runs N] [--quick] [--out DIR]   (run by scripts/bench)
+    bench/cold_start.py [--runs N] [--quick] [--out DIR] [--contenders LIST]
+                                                       (run by scripts/bench)
 """
 import argparse
 import json
@@ -59,6 +60,7 @@ class Run:
         self.samples, self.by_round, self.peaks, self.phases = {}, {}, {}, {}
         self.failures, self.failure_reasons, self.not_run = {}, {}, {}
         self.checkpoints = {}
+        self.contenders = args.contenders
 
     def prepare(self):
         for i, w in enumerate(self.workloads):
@@ -73,7 +75,7 @@ class Run:
             if missing:
                 for c in ("crun", "runc", "runc restore"):
                     self.not_run["%s|%s" % (w.name, c)] = "not installed: " + ", ".join(missing)
-            elif waiting:
+            elif waiting and "runc restore" in self.contenders:
                 bundle = self.oci.bundle((i, "stdin"), waiting, code_dir(w, self.build),
                                          w.memory_mb)
                 try:
@@ -89,7 +91,7 @@ class Run:
 
     def applies(self, i, w, contender):
         key = "%s|%s" % (w.name, contender)
-        if key in self.not_run:
+        if contender not in self.contenders or key in self.not_run:
             return False
         if contender == "runc restore":
             return i in self.checkpoints
@@ -182,7 +184,14 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes")
     ap.add_argument("--out", default=None)
     ap.add_argument("--thawd", default=os.path.join(ROOT, "build", "invoker", "thawd"))
+    ap.add_argument("--contenders", default=",".join(CONTENDERS),
+                    help="comma-separated subset, e.g. 'thaw cold,thaw restore,thaw warm'"
+                    " (the others interleaved between thaw's starts change its figures)")
     args = ap.parse_args()
+    args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    unknown = [c for c in args.contenders if c not in CONTENDERS]
+    if unknown or not args.contenders:
+        ap.error("--contenders: unknown %s; choose from %s" % (unknown, ", ".join(CONTENDERS)))
     runs, warmups = (5, 1) if args.quick else (args.runs, 3)
     peak_runs = 2 if args.quick else 5
     # --quick leaves out pandas, the slowest workload.
@@ -215,7 +224,8 @@ def main():
 
     report = {"facts": bench_report.machine_facts(args.thawd, bench.criu), "runs": runs,
               "warmups": warmups, "peak_runs": peak_runs, "samples_ms": bench.samples,
-              "contender_order": ["%s|%s" % (w.name, c) for w in workloads for c in CONTENDERS],
+              "contender_order": ["%s|%s" % (w.name, c) for w in workloads for c in CONTENDERS
+                                  if c in args.contenders],
               "failures": bench.failures, "failure_reasons": bench.failure_reasons,
               "not_run": bench.not_run,
               "summary": {k: bench_report.summarize(v) for k, v in bench.samples.items()},

@@ -19,14 +19,14 @@ from workloads import code_dir
 
 
 class Thawd:
-    def __init__(self, work, binary, cgroup_parent):
+    def __init__(self, work, binary, cgroup_parent, extra_args=()):
         self.state = os.path.join(work, "state")
         self.cgroup_parent = cgroup_parent
         self.log = open(os.path.join(work, "thawd.log"), "w")
         self.proc = subprocess.Popen(
             [binary, "--listen", "127.0.0.1:0", "--state-dir", self.state,
              "--cgroup-parent", cgroup_parent, "--max-concurrency", "16",
-             "--memory-budget-mb", "200000"],
+             "--memory-budget-mb", "200000", *extra_args],
             stderr=self.log)
         self.port = None
         for _ in range(400):
