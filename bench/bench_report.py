@@ -29,8 +29,8 @@ or a failed start counts as a failure, not a time.
   until its answer, with the start mode forced by `X-Thaw-Start-Mode`; a new
   instance for cold and restore (user, pid, mount, ipc, uts, net namespaces, a
   cgroup and a seccomp filter), an idle instance for warm. thaw snapshots
-  Python and Node.js functions, not `provided` ones (the Runtime API connection
-  cannot be checkpointed), so W4 has no thaw restore.
+  every runtime, W4's `provided` one included (its bootstrap with the Runtime
+  API server beside it and the connection between them).
 
 Times are from spawn to exit (processes) or request to answer (thaw), in ms.
 The ratio is the median, over rounds, of a contender's time divided by thaw

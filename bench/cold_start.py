@@ -36,7 +36,8 @@ CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TZ": "
 
 
 def thaw_restores(workload):
-    return workload.runtime in ("python3.11", "nodejs20.x")
+    """Whether thaw snapshots the workload's runtime (all three runtimes now)."""
+    return workload.runtime in ("python3.11", "nodejs20.x", "provided")
 
 
 def bwrap_argv(inner, code):

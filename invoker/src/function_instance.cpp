@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <random>
 
-#include "invoker/runtime_api_server.hpp"
 #include "sandbox/error.hpp"
 
 namespace thaw::invoker {
@@ -59,7 +58,7 @@ std::vector<std::string> runtime_argv(const std::string& runtime) {
   if (runtime == "python3.11")
     return {"/usr/bin/python3.11", "-u", "/opt/thaw/runtime/bootstrap.py"};
   if (runtime == "nodejs20.x") return {"/usr/bin/node", "/opt/thaw/runtime/bootstrap.js"};
-  return {"/var/task/bootstrap"};
+  return {"/opt/thaw/runtime/thaw-runtime-api", "/var/task/bootstrap"};
 }
 
 std::string instance_id(const std::string& function) {
@@ -145,20 +144,8 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
 
   auto namespaces = host.namespaces->acquire();
   auto env = lambda_environment(config);
-  if (config.runtime == "provided") {
-    // The Runtime API listens inside the instance's own network namespace:
-    // the instance reaches it on its loopback and reaches nothing else.
-    int pair[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
-      throw_errno("instance: socketpair");
-    pipes.thawd_in.reset(pair[0]);
-    pipes.thawd_out.reset(dup(pair[0]));
-    self->runtime_api_ = std::make_unique<RuntimeApiServer>(namespaces.net.get(), UniqueFd(pair[1]),
-                                                            function_arn(config.name));
-    env["AWS_LAMBDA_RUNTIME_API"] = self->runtime_api_->address();
-  } else {
-    env["THAW_CHANNEL_FD"] = "3";
-  }
+  // A provided runtime reaches the Runtime API on its own loopback (runtime_api_server.hpp).
+  if (config.runtime != "provided") env["THAW_CHANNEL_FD"] = "3";
 
   sandbox::SandboxSpec spec;
   spec.name = self->id_;
@@ -167,8 +154,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
   spec.cwd = "/var/task";
   spec.root_dir = host.root_template;
-  const auto runtime_dir =
-      config.runtime == "provided" ? "" : host.runtimes_dir + "/" + config.runtime;
+  const auto runtime_dir = host.runtimes_dir + "/" + config.runtime;
   spec.mounts = sandbox::standard_mount_plan({code_dir, runtime_dir, self->tmp_->dir(), {}});
   self->mounts_ = spec.mounts;
   self->code_dir_ = code_dir;
@@ -181,10 +167,8 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   spec.rlimits.file_size_bytes = uint64_t{config.ephemeral_storage_mb} << 20;
   spec.seccomp = sandbox::compiled(sandbox::default_profile());
   spec.fds = {-1, log_write.get(), log_write.get()};
-  if (!self->runtime_api_) {
-    spec.fds.push_back(pipes.runtime_in.get());   // becomes fd 3
-    spec.fds.push_back(pipes.runtime_out.get());  // becomes fd 4
-  }
+  spec.fds.push_back(pipes.runtime_in.get());   // becomes fd 3
+  spec.fds.push_back(pipes.runtime_out.get());  // becomes fd 4
 
   try {
     self->sandbox_ = sandbox::spawn(spec, std::move(namespaces));
@@ -324,8 +308,7 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
 }
 
 FunctionInstance::~FunctionInstance() {
-  runtime_api_.reset();  // stops its threads before the sandbox goes
-  sandbox_.reset();      // kills and reaps the process tree, removes the cgroup
+  sandbox_.reset();  // kills and reaps the process tree, removes the cgroup
   tmp_.reset();
 }
 

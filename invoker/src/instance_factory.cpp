@@ -33,9 +33,9 @@ void InstanceFactory::say(const std::string& line) const {
 }
 
 bool snapshot_supported(const std::string& runtime) {
-  // "provided": the Runtime API is a TCP server in the instance's network
-  // namespace, which restore recreates empty; such functions start cold.
-  return runtime == "python3.11" || runtime == "nodejs20.x";
+  // "provided" too: its Runtime API server runs inside the instance, so the
+  // bootstrap's connection to it is saved with the rest of the tree.
+  return runtime == "python3.11" || runtime == "nodejs20.x" || runtime == "provided";
 }
 
 StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::string& code_dir,

@@ -1,5 +1,4 @@
 #include "invoker/instance_snapshots.hpp"
-#include "invoker/runtime_api_server.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -64,6 +63,26 @@ int fd_flags(pid_t pid, int fd) {
   throw Error("snapshot: no flags for fd " + std::to_string(fd) + " of pid " + std::to_string(pid));
 }
 
+// The instance's process that holds the runtime's end of the channel (fds 3
+// and 4): the first one, except for provided runtimes, where the Runtime API
+// server beside the bootstrap does. Found by the pipe thawd reads from.
+pid_t channel_holder(const sandbox::Instance& instance, int thawd_in_fd) {
+  const auto pipe = fd_target(getpid(), thawd_in_fd);
+  std::error_code ec;
+  const auto holds = [&](pid_t p) {
+    return fs::read_symlink(
+               "/proc/" + std::to_string(p) + "/fd/" + std::to_string(kRuntimeChannelOut), ec)
+               .string() == pipe;
+  };
+  if (holds(instance.pid())) return instance.pid();
+  for (const auto& dir : instance.cgroup().directories()) {
+    std::ifstream procs(dir + "/cgroup.procs");
+    for (pid_t p; procs >> p;)
+      if (holds(p)) return p;
+  }
+  throw Error("snapshot: no process of the instance holds its channel");
+}
+
 // /tmp is a mount of thawd's, so CRIU does not save it: copy what init wrote
 // there, owners and modes included.
 void copy_tree(const std::string& from, const std::string& to) {
@@ -113,10 +132,12 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
     throw Error("snapshot: the runtime did not get ready for a snapshot");
 
   const pid_t pid = inst->sandbox_->pid();
+  const pid_t holder = channel_holder(*inst->sandbox_, inst->channel_->in_fd());
   snapshots::SnapshotManifest m;
   for (int fd : {1, 2, kRuntimeChannelIn, kRuntimeChannelOut}) {
-    m.inherited[fd] = fd_target(pid, fd);
-    m.inherited_flags[fd] = fd_flags(pid, fd);
+    const pid_t owner = fd > 2 ? holder : pid;
+    m.inherited[fd] = fd_target(owner, fd);
+    m.inherited_flags[fd] = fd_flags(owner, fd);
   }
   m.external_mounts = external_binds(inst->mounts_);
   m.criu_version = snapshots::probe_criu().version;
@@ -135,6 +156,9 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
   // The network namespace holds nothing but loopback: restore makes a new one,
   // and there is no traffic to hold still, so no iptables lock around it.
   dump.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};
+  // A provided runtime's bootstrap waits on a TCP connection to the Runtime API
+  // server beside it (runtime_api_server.hpp).
+  dump.tcp_connections = inst->config_.runtime == "provided";
   try {
     snapshots::dump(criu, dump);
   } catch (...) {
@@ -161,8 +185,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
       host.mapping.to_host(0), host.mapping.to_host(0));
   if (fs::exists(snapshot_dir + "/tmp-files"))
     copy_tree(snapshot_dir + "/tmp-files", self->tmp_->dir());
-  const auto runtime_dir =
-      config.runtime == "provided" ? "" : host.runtimes_dir + "/" + config.runtime;
+  const auto runtime_dir = host.runtimes_dir + "/" + config.runtime;
   self->mounts_ = sandbox::standard_mount_plan({code_dir, runtime_dir, self->tmp_->dir(), {}});
 
   auto pipes = make_channel_pipes();
@@ -208,6 +231,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     }
   }
   req.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};
+  req.tcp_connections = config.runtime == "provided";
   for (const auto& c : group->controllers()) {
     req.extra_args.push_back("--cgroup-root");
     req.extra_args.push_back(c + ":/" + group->path());

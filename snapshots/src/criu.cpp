@@ -147,6 +147,7 @@ void dump(const std::string& criu, const DumpRequest& r) {
     argv.push_back("mnt[" + path + "]:" + key);
   }
   if (r.leave_running) argv.push_back("--leave-running");
+  if (r.tcp_connections) argv.push_back("--tcp-established");
   argv.insert(argv.end(), r.extra_args.begin(), r.extra_args.end());
   const auto result = run(argv);
   if (!succeeded(result))
@@ -172,6 +173,9 @@ pid_t restore(const std::string& criu, const RestoreRequest& r) {
   if (const auto yard = cgroup_yard(); !yard.empty()) {
     argv.push_back("--cgroup-yard");
     argv.push_back(yard);
+  }
+  if (r.tcp_connections) {
+    argv.insert(argv.end(), {"--tcp-established", "--action-script", THAW_CRIU_LOOPBACK});
   }
   std::vector<int> pass;
   for (const auto& f : r.inherit) {

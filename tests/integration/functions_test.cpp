@@ -93,6 +93,14 @@ TEST_F(Functions, ProvidedErrorCarriesItsType) {
   EXPECT_EQ(r.error->message, "asked to fail");
 }
 
+TEST_F(Functions, ProvidedWithoutBootstrapIsAnInvalidEntrypoint) {
+  // Any package without a bootstrap: the Python example's code.
+  auto r = cold(config("provided", ""), "python-hello");
+  ASSERT_TRUE(r.error) << r.payload;
+  EXPECT_EQ(r.error->type, "Runtime.InvalidEntrypoint") << r.payload;
+  EXPECT_NE(r.error->message.find("/var/task/bootstrap"), std::string::npos) << r.payload;
+}
+
 TEST_F(Functions, PythonContextFields) {
   auto c = config("python3.11", "handler.context_fields");
   c.name = "ctx-fn";

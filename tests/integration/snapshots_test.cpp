@@ -83,6 +83,22 @@ class Snapshots : public ::testing::Test {
     return InstanceSnapshots::restore(*host_, c, example(code), criu_.path, dir, manifest);
   }
 
+  // Two copies restored from one new snapshot of `code`, each invoked once.
+  struct TwoCopies {
+    std::unique_ptr<FunctionInstance> a, b;
+    json first_a, first_b;  // their answers (null when an invocation failed)
+  };
+  TwoCopies restore_two_and_invoke(const FunctionConfig& c, const std::string& code) {
+    const auto digest = make_snapshot(c, code);
+    TwoCopies t{restore(c, code, digest), restore(c, code, digest), nullptr, nullptr};
+    const auto ra = t.a->invoke({"", "{}"}), rb = t.b->invoke({"", "{}"});
+    if (ra.error || rb.error)
+      ADD_FAILURE() << ra.payload << ra.log << "\n" << rb.payload << rb.log;
+    else
+      t.first_a = json::parse(ra.payload), t.first_b = json::parse(rb.payload);
+    return t;
+  }
+
   std::string manifest_kernel() {
     utsname u{};
     uname(&u);
@@ -94,6 +110,25 @@ class Snapshots : public ::testing::Test {
   std::unique_ptr<HostEnvironment> host_;
   std::unique_ptr<snapshots::SnapshotStore> store_;
 };
+
+// The bootstrap of a provided runtime is blocked in GET .../invocation/next on
+// a TCP connection to the Runtime API server beside it when the snapshot is
+// taken; both come back with the connection, and the request in it answered.
+TEST_F(Snapshots, ProvidedRuntimeComesBackWithItsInitStateAndConnection) {
+  if (access("/usr/bin/curl", X_OK) != 0) GTEST_SKIP() << "curl is not installed";
+  auto t = restore_two_and_invoke(config("provided", ""), "provided-snapstart");
+  const auto &ja = t.first_a, &jb = t.first_b;
+  ASSERT_FALSE(ja.is_null() || jb.is_null());
+  EXPECT_EQ(ja["count"], 1);
+  EXPECT_EQ(jb["count"], 1);
+  EXPECT_EQ(ja["token"], jb["token"]);  // copies of one init
+  EXPECT_EQ(ja["token"].get<std::string>().size(), 16u) << ja;
+  // New connections after the restore: curl opens one per call.
+  const auto again = t.a->invoke({"", "{}"});
+  ASSERT_FALSE(again.error) << again.payload << again.log;
+  EXPECT_EQ(json::parse(again.payload)["count"], 2);
+  EXPECT_EQ(json::parse(again.payload)["token"], ja["token"]);
+}
 
 TEST_F(Snapshots, StateBuiltDuringInitIsPresentAfterRestore) {
   const auto c = config();
@@ -154,12 +189,9 @@ TEST_F(Snapshots, NodeStateAndHooksSurviveRestore) {
 }
 
 TEST_F(Snapshots, RestoredCopiesDrawDifferentRandomNumbersAndUuids) {
-  const auto c = config();
-  const auto digest = make_snapshot(c, "python-snapstart");
-  auto a = restore(c, "python-snapstart", digest);
-  auto b = restore(c, "python-snapstart", digest);
-  auto ja = json::parse(a->invoke({"", "{}"}).payload),
-       jb = json::parse(b->invoke({"", "{}"}).payload);
+  auto t = restore_two_and_invoke(config(), "python-snapstart");
+  const auto &ja = t.first_a, &jb = t.first_b;
+  ASSERT_FALSE(ja.is_null() || jb.is_null());
   EXPECT_EQ(ja["init_random"], jb["init_random"]);  // made before the snapshot: shared
   EXPECT_NE(ja["random"], jb["random"]);
   EXPECT_NE(ja["uuid"], jb["uuid"]);
@@ -328,15 +360,20 @@ TEST_F(Factory, ManifestFromAnotherCriuVersionFallsBackAndIsRebuilt) {
   EXPECT_EQ(f.start(c, example("python-snapstart"), "code-4").mode, "restore");
 }
 
-TEST_F(Factory, RuntimesWithoutSnapshotSupportStartColdAndMakeNoSnapshot) {
+TEST_F(Factory, ProvidedFunctionsAreSnapshottedAndRestored) {
   if (access("/usr/bin/curl", X_OK) != 0) GTEST_SKIP() << "curl is not installed";
   InstanceFactory f(*host_, store_.get(), criu_.path);
   auto c = config("provided", "");
-  EXPECT_TRUE(snapshot_supported("python3.11"));
-  EXPECT_FALSE(snapshot_supported("provided"));
-  EXPECT_EQ(f.start(c, example("provided-shell"), "code-9").mode, "cold");
+  EXPECT_TRUE(snapshot_supported("provided"));
+  EXPECT_EQ(f.start(c, example("provided-snapstart"), "code-9").mode, "cold");
   f.wait_idle();
-  EXPECT_TRUE(store_->list().empty());
+  EXPECT_EQ(store_->list().size(), 1u);
+  auto s = f.start(c, example("provided-snapstart"), "code-9", "restore");
+  EXPECT_EQ(s.mode, "restore") << s.fallback_reason;
+  ASSERT_TRUE(s.instance);
+  auto r = s.instance->invoke({"", "{}"});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  EXPECT_EQ(json::parse(r.payload)["count"], 1) << r.payload;
 }
 
 TEST_F(Factory, WithoutCriuEverythingWorksCold) {
@@ -378,14 +415,9 @@ TEST_F(Factory, SnapshotsSurviveARestartAndOldDigestsAreCollected) {
 TEST_F(Snapshots, RestoredNodeCopiesDrawDifferentRandomNumbersAndUuids) {
   // The function drew from each source during init, so both copies start with
   // the same generator states and the same cached random bytes.
-  const auto c = config("nodejs20.x", "index.handler");
-  const auto digest = make_snapshot(c, "node-snapstart");
-  auto a = restore(c, "node-snapstart", digest);
-  auto b = restore(c, "node-snapstart", digest);
-  const auto ra = a->invoke({"", "{}"}), rb = b->invoke({"", "{}"});
-  ASSERT_FALSE(ra.error) << ra.payload << ra.log;
-  ASSERT_FALSE(rb.error) << rb.payload << rb.log;
-  const auto ja = json::parse(ra.payload), jb = json::parse(rb.payload);
+  auto t = restore_two_and_invoke(config("nodejs20.x", "index.handler"), "node-snapstart");
+  const auto &ja = t.first_a, &jb = t.first_b;
+  ASSERT_FALSE(ja.is_null() || jb.is_null());
   EXPECT_EQ(ja["drawnAtInit"], 3);
   for (const char* source : {"random", "uuid", "randomInt", "mathRandom"})
     EXPECT_NE(ja[source], jb[source]) << source << " repeats across restored copies";

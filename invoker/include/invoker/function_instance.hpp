@@ -15,8 +15,6 @@
 
 namespace thaw::invoker {
 
-class RuntimeApiServer;
-
 // What every instance on this host shares.
 struct HostEnvironment {
   std::string state_dir;      // instances/ and rootfs/ live here
@@ -109,7 +107,6 @@ class FunctionInstance {
   std::unique_ptr<sandbox::ScratchMount> tmp_;
   std::unique_ptr<sandbox::Instance> sandbox_;
   std::unique_ptr<FrameChannel> channel_;
-  std::unique_ptr<RuntimeApiServer> runtime_api_;  // "provided" runtimes only
   UniqueFd log_;
   std::string pending_log_;
   bool reusable_ = false;

@@ -1,50 +1,54 @@
 #pragma once
-// The AWS Lambda Runtime API for "provided" runtimes, served on the loopback
-// of the instance's own network namespace. It is an adapter: HTTP calls from
-// the runtime become frames on the same channel protocol the built-in runtimes
-// speak (frame_channel.hpp), so the rest of thawd sees one kind of runtime.
+// The AWS Lambda Runtime API for "provided" runtimes. It runs inside the
+// instance (thaw-runtime-api, runtime_api_main.cpp), on 127.0.0.1:9001 of the
+// instance's own network namespace: HTTP calls from the function's bootstrap
+// become frames on the channel the built-in runtimes speak (frame_channel.hpp),
+// so thawd sees one kind of runtime, never parses a function's HTTP itself, and
+// a snapshot holds the server with the bootstrap's connection to it.
 //
 //   GET  /2018-06-01/runtime/invocation/next          -> waits for an "invoke" frame
 //   POST /2018-06-01/runtime/invocation/{id}/response -> "response" frame
 //   POST /2018-06-01/runtime/invocation/{id}/error    -> "error" frame
 //   POST /2018-06-01/runtime/init/error               -> "init_error" frame
-// The first call to .../next also sends "ready": init is over.
+// The first call to .../next also sends "ready": init is over. While the
+// bootstrap waits there, "prepare_snapshot" is answered "snapshot_ready" and
+// "restored" is answered "ready" (a provided runtime has no hooks to run).
 
-#include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
+#include "invoker/frame_channel.hpp"
 #include "sandbox/unique_fd.hpp"
 
 namespace thaw::invoker {
 
+constexpr uint16_t kRuntimeApiPort = 9001;  // where Lambda's own runtimes find it
+
+// A listening socket on 127.0.0.1:kRuntimeApiPort in this network namespace.
+UniqueFd listen_for_runtime_api();
+
 class RuntimeApiServer {
  public:
-  // Listens on 127.0.0.1:9001 inside the network namespace `net_ns_fd`;
-  // `channel` is this server's end of the frame channel.
-  RuntimeApiServer(int net_ns_fd, UniqueFd channel, std::string function_arn);
-  ~RuntimeApiServer();
+  RuntimeApiServer(UniqueFd listener, FrameChannel channel);
   RuntimeApiServer(const RuntimeApiServer&) = delete;
   RuntimeApiServer& operator=(const RuntimeApiServer&) = delete;
 
-  std::string address() const { return "127.0.0.1:9001"; }
+  // Accepts connections, one thread each, until the listener fails; the
+  // process ends when thawd closes the channel.
+  void run();
 
  private:
-  void accept_loop();
   void serve(int fd);
+  // The next "invoke" frame, answering control frames on the way; false when
+  // the channel closed.
+  bool next_invocation(Frame& invoke);
 
   UniqueFd listener_;
-  UniqueFd channel_;
-  std::string function_arn_;
-  std::mutex read_mutex_, write_mutex_, threads_mutex_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> ready_sent_{false};
-  std::string current_request_id_;
-  std::vector<int> connections_;
-  std::vector<std::thread> threads_;
-  std::thread acceptor_;
+  FrameChannel channel_;
+  std::mutex read_mutex_, write_mutex_;
+  bool ready_sent_ = false;         // under write_mutex_
+  std::string current_request_id_;  // under write_mutex_
 };
 
 }  // namespace thaw::invoker

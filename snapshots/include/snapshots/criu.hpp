@@ -32,6 +32,9 @@ struct DumpRequest {
   // Bind mounts from outside the instance: mount point inside -> key.
   std::vector<std::pair<std::string, std::string>> external_mounts;
   bool leave_running = false;
+  // TCP connections between processes of the tree (over its loopback) are saved
+  // and come back established (CRIU's --tcp-established).
+  bool tcp_connections = false;
   std::vector<std::string> extra_args;
 };
 
@@ -49,6 +52,9 @@ struct RestoreRequest {
   // key -> host path for each external mount of the dump.
   std::vector<std::pair<std::string, std::string>> mount_map;
   std::vector<InheritedFd> inherit;
+  // The dump saved TCP connections: they come back established, through a
+  // loopback brought up in the new network namespace (thaw-criu-loopback).
+  bool tcp_connections = false;
   std::vector<std::string> extra_args;
 };
 
