@@ -334,23 +334,11 @@ TEST_F(Functions, PandasHeavyInit) {
 }
 
 TEST_F(Functions, ProvidedWithTheNodeJsRuntimeInterfaceClientFromNpm) {
-  const std::string ric = std::string(THAW_SOURCE_DIR) + "/tests/e2e/node_modules/aws-lambda-ric";
-  if (!fs::exists(ric + "/dist/rapid-client.node"))
+  const auto ric = itest::npm_ric();
+  if (ric.empty())
     GTEST_SKIP() << "aws-lambda-ric is not installed (scripts/install-deps installs it from npm)";
-  // A code package as a user would build it: handler, bootstrap, node_modules.
   const auto code = state_ + "/ric-code";
-  fs::create_directories(code + "/node_modules/aws-lambda-ric");
-  for (const char* part : {"package.json", "bin", "dist"})
-    fs::copy(ric + "/" + part, code + "/node_modules/aws-lambda-ric/" + part,
-             fs::copy_options::recursive);
-  fs::copy_file(example("node-hello") + "/index.js", code + "/index.js");
-  {
-    std::ofstream boot(code + "/bootstrap");
-    boot << "#!/bin/sh\ncd /var/task\nexec /usr/bin/node "
-            "/var/task/node_modules/aws-lambda-ric/bin/index.mjs "
-            "index.handler\n";
-  }
-  fs::permissions(code + "/bootstrap", fs::perms(0755));
+  itest::write_ric_package(ric, code);
   fs::permissions(state_, fs::perms(0755));
   auto c = config("provided", "");
   c.timeout_s = 20;

@@ -130,6 +130,31 @@ TEST_F(Snapshots, ProvidedRuntimeComesBackWithItsInitStateAndConnection) {
   EXPECT_EQ(json::parse(again.payload)["token"], ja["token"]);
 }
 
+// The npm Runtime API client keeps its HTTP connection to the server open
+// (libcurl in a native addon): restored copies go on using it.
+TEST_F(Snapshots, ProvidedFunctionOnTheNpmRuntimeClientRestores) {
+  const auto ric = itest::npm_ric();
+  if (ric.empty())
+    GTEST_SKIP() << "aws-lambda-ric is not installed (scripts/install-deps installs it from npm)";
+  const auto code = state_ + "/ric-code";
+  itest::write_ric_package(ric, code);
+  fs::permissions(state_, fs::perms(0755));
+  auto c = config("provided", "");
+  InitOutcome init;
+  auto inst = FunctionInstance::start(*host_, c, code, init);
+  ASSERT_TRUE(init.ok) << (init.error ? init.error->body : "") << init.log;
+  auto claim = store_->try_claim("ric");
+  ASSERT_TRUE(claim);
+  InstanceSnapshots::checkpoint(std::move(inst), criu_.path, *claim, *store_);
+  auto [dir, manifest] = store_->open("ric", {"ric", criu_.version, manifest_kernel()});
+  auto restored = InstanceSnapshots::restore(*host_, c, code, criu_.path, dir, manifest);
+  for (const char* name : {"restored", "again"}) {
+    auto r = restored->invoke({"", std::string(R"({"name":")") + name + "\"}"});
+    ASSERT_FALSE(r.error) << r.payload << r.log;
+    EXPECT_EQ(json::parse(r.payload)["message"], std::string("hello ") + name);
+  }
+}
+
 TEST_F(Snapshots, StateBuiltDuringInitIsPresentAfterRestore) {
   const auto c = config();
   const auto digest = make_snapshot(c, "python-snapstart");
