@@ -11,17 +11,15 @@ inline std::string example(const std::string& name) {
   return std::string(THAW_SOURCE_DIR) + "/images/examples/" + name;
 }
 
-// The npm package aws-lambda-ric, as scripts/install-deps installs it for the
-// end-to-end tests; "" when it is not there.
-inline std::string npm_ric() {
-  const std::string ric = std::string(THAW_SOURCE_DIR) + "/tests/e2e/node_modules/aws-lambda-ric";
-  return std::filesystem::exists(ric + "/dist/rapid-client.node") ? ric : "";
-}
-
-// A provided function's package as a user would build it on aws-lambda-ric:
-// node-hello's handler, a bootstrap that starts the client, node_modules.
-inline void write_ric_package(const std::string& ric, const std::string& dir) {
+// A provided function's package as a user would build it on the npm package
+// aws-lambda-ric (which scripts/install-deps installs for the end-to-end
+// tests): node-hello's handler, a bootstrap that starts the client,
+// node_modules. Returns why it cannot be built, or "".
+inline std::string write_ric_package(const std::string& dir) {
   namespace fs = std::filesystem;
+  const std::string ric = std::string(THAW_SOURCE_DIR) + "/tests/e2e/node_modules/aws-lambda-ric";
+  if (!fs::exists(ric + "/dist/rapid-client.node"))
+    return "aws-lambda-ric is not installed (scripts/install-deps installs it from npm)";
   fs::create_directories(dir + "/node_modules/aws-lambda-ric");
   for (const char* part : {"package.json", "bin", "dist"})
     fs::copy(ric + "/" + part, dir + "/node_modules/aws-lambda-ric/" + part,
@@ -31,6 +29,7 @@ inline void write_ric_package(const std::string& ric, const std::string& dir) {
       << "#!/bin/sh\ncd /var/task\nexec /usr/bin/node "
          "/var/task/node_modules/aws-lambda-ric/bin/index.mjs index.handler\n";
   fs::permissions(dir + "/bootstrap", fs::perms(0755));
+  return "";
 }
 
 }  // namespace thaw::itest

@@ -334,11 +334,8 @@ TEST_F(Functions, PandasHeavyInit) {
 }
 
 TEST_F(Functions, ProvidedWithTheNodeJsRuntimeInterfaceClientFromNpm) {
-  const auto ric = itest::npm_ric();
-  if (ric.empty())
-    GTEST_SKIP() << "aws-lambda-ric is not installed (scripts/install-deps installs it from npm)";
   const auto code = state_ + "/ric-code";
-  itest::write_ric_package(ric, code);
+  if (auto why = itest::write_ric_package(code); !why.empty()) GTEST_SKIP() << why;
   fs::permissions(state_, fs::perms(0755));
   auto c = config("provided", "");
   c.timeout_s = 20;
