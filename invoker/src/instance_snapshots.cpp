@@ -14,7 +14,6 @@
 
 #include "images/code_package.hpp"
 #include "sandbox/error.hpp"
-#include "sandbox/migration_primer.hpp"
 #include "snapshots/criu.hpp"
 #include "thaw/build_info.hpp"
 
@@ -68,19 +67,19 @@ int fd_flags(pid_t pid, int fd) {
 // server beside the bootstrap does. Found by the pipe thawd reads from.
 pid_t channel_holder(const sandbox::Instance& instance, int thawd_in_fd) {
   const auto pipe = fd_target(getpid(), thawd_in_fd);
-  std::error_code ec;
-  const auto holds = [&](pid_t p) {
-    return fs::read_symlink(
-               "/proc/" + std::to_string(p) + "/fd/" + std::to_string(kRuntimeChannelOut), ec)
-               .string() == pipe;
-  };
-  if (holds(instance.pid())) return instance.pid();
-  for (const auto& dir : instance.cgroup().directories()) {
-    std::ifstream procs(dir + "/cgroup.procs");
-    for (pid_t p; procs >> p;)
-      if (holds(p)) return p;
+  std::ifstream procs(instance.cgroup().directories().at(0) + "/cgroup.procs");
+  for (pid_t p; procs >> p;) {
+    std::error_code ec;
+    const auto link = "/proc/" + std::to_string(p) + "/fd/" + std::to_string(kRuntimeChannelOut);
+    if (fs::read_symlink(link, ec).string() == pipe) return p;
   }
   throw Error("snapshot: no process of the instance holds its channel");
+}
+
+// A provided runtime's bootstrap waits on a TCP connection to the Runtime API
+// server beside it (runtime_api_server.hpp): dump and restore keep it.
+bool holds_tcp_connections(const FunctionConfig& config) {
+  return config.runtime == "provided";
 }
 
 // /tmp is a mount of thawd's, so CRIU does not save it: copy what init wrote
@@ -156,9 +155,7 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
   // The network namespace holds nothing but loopback: restore makes a new one,
   // and there is no traffic to hold still, so no iptables lock around it.
   dump.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};
-  // A provided runtime's bootstrap waits on a TCP connection to the Runtime API
-  // server beside it (runtime_api_server.hpp).
-  dump.tcp_connections = inst->config_.runtime == "provided";
+  dump.tcp_connections = holds_tcp_connections(inst->config_);
   try {
     snapshots::dump(criu, dump);
   } catch (...) {
@@ -202,9 +199,6 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   limits.pids_max = 1024;
   auto group =
       std::make_unique<sandbox::InstanceCgroup>(host.cgroup_parent + "/" + self->id_, limits);
-  // CRIU moves the restored task into the group; priming starts only now
-  // because the kernel holds the lock creating a group needs while it primes.
-  sandbox::prime_task_migration();
 
   snapshots::RestoreRequest req;
   req.images_dir = snapshot_dir + "/images";
@@ -231,7 +225,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     }
   }
   req.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};
-  req.tcp_connections = config.runtime == "provided";
+  req.tcp_connections = holds_tcp_connections(config);
   for (const auto& c : group->controllers()) {
     req.extra_args.push_back("--cgroup-root");
     req.extra_args.push_back(c + ":/" + group->path());

@@ -24,11 +24,9 @@ using namespace thaw::invoker;
 
 namespace {
 
-constexpr int kChannelIn = 3, kChannelOut = 4;
-
 [[noreturn]] void serve(UniqueFd listener) {
   RuntimeApiServer server(std::move(listener),
-                          FrameChannel(UniqueFd(kChannelIn), UniqueFd(kChannelOut)));
+                          FrameChannel(UniqueFd(kRuntimeChannelIn), UniqueFd(kRuntimeChannelOut)));
   server.run();
   _exit(1);  // the listener failed
 }
@@ -60,9 +58,9 @@ int main(int argc, char** argv) {
   setenv("AWS_LAMBDA_RUNTIME_API", api.c_str(), 1);
   // The channel belongs to the server; the bootstrap gets it only to report
   // that it could not start (close-on-exec).
-  const int report = fcntl(kChannelOut, F_DUPFD_CLOEXEC, 10);
-  close(kChannelIn);
-  close(kChannelOut);
+  const int report = fcntl(kRuntimeChannelOut, F_DUPFD_CLOEXEC, 10);
+  close(kRuntimeChannelIn);
+  close(kRuntimeChannelOut);
   execv(argv[1], argv + 1);
   const int err = errno;
   const std::string message =

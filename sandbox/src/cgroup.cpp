@@ -14,6 +14,7 @@
 
 #include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
+#include "sandbox/migration_primer.hpp"
 
 namespace thaw::sandbox {
 
@@ -97,6 +98,18 @@ CgroupLayout detect_cgroup_layout() {
   return layout;
 }
 
+std::vector<CgroupMembership> cgroup_memberships(const std::string& proc_file) {
+  std::vector<CgroupMembership> out;
+  std::ifstream in(proc_file);
+  for (std::string line; std::getline(in, line);) {
+    const auto first = line.find(':');
+    const auto second = first == std::string::npos ? first : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    out.push_back({line.substr(first + 1, second - first - 1), line.substr(second + 1)});
+  }
+  return out;
+}
+
 std::string controller_mount(const std::string& controller) {
   init_libcgroup();
   char* mount = nullptr;
@@ -133,6 +146,8 @@ InstanceCgroup::InstanceCgroup(std::string path, const CgroupLimits& limits)
     cgroup_free(&group_);
     throw Error("cgroup: create " + path_ + ": " + reason);
   }
+  // A group is made to have a task moved in, a few ms from now (migration_primer.hpp).
+  prime_task_migration();
 }
 
 InstanceCgroup::~InstanceCgroup() {

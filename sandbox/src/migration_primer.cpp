@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -19,14 +18,11 @@ namespace {
 // This thread's cgroup in the hierarchy of `controller` ("" = the unified
 // one), from /proc/thread-self/cgroup; "" when it is in none.
 std::string own_cgroup(const std::string& controller) {
-  std::ifstream in("/proc/thread-self/cgroup");
-  for (std::string line; std::getline(in, line);) {
-    const auto first = line.find(':'), second = line.find(':', first + 1);
-    if (first == std::string::npos || second == std::string::npos) continue;
-    const auto names = "," + line.substr(first + 1, second - first - 1) + ",";
+  for (const auto& m : cgroup_memberships("/proc/thread-self/cgroup")) {
+    const auto names = "," + m.controllers + ",";
     const bool match = controller.empty() ? names == ",,"
                                           : names.find("," + controller + ",") != std::string::npos;
-    if (match) return line.substr(second + 1);
+    if (match) return m.path;
   }
   return "";
 }

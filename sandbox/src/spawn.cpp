@@ -14,7 +14,6 @@
 #include "child.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox/instance.hpp"
-#include "sandbox/migration_primer.hpp"
 #include "shim_launch.hpp"
 
 namespace thaw::sandbox {
@@ -87,8 +86,6 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
   inst->cgroup_ =
       std::make_unique<InstanceCgroup>(spec.cgroup_parent + "/" + spec.name, spec.cgroup);
   timings.cgroup_us = micros_since(t);
-  // Not earlier: while priming, the kernel holds the lock creating a group needs.
-  prime_task_migration();  // the child is attached to the group in a few ms
 
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)

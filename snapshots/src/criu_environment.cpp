@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
+#include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
 
 namespace thaw::snapshots {
@@ -49,11 +49,8 @@ std::string make_cgroup_yard() {
   if (ec || mount("thaw-cgroup-yard", yard.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   "mode=0700,size=64k") != 0)
     return "";
-  std::ifstream groups("/proc/self/cgroup");
-  for (std::string line; std::getline(groups, line);) {
-    const auto first = line.find(':'), second = line.find(':', first + 1);
-    if (first == std::string::npos || second == std::string::npos) continue;
-    const auto [dir, options] = yard_entry(line.substr(first + 1, second - first - 1));
+  for (const auto& membership : sandbox::cgroup_memberships("/proc/self/cgroup")) {
+    const auto [dir, options] = yard_entry(membership.controllers);
     const auto target = yard + "/" + dir;
     if (mkdir(target.c_str(), 0700) != 0) continue;
     const bool v2 = dir == "unified";

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <thread>
 
+#include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
 #include "snapshots/criu.hpp"
@@ -134,20 +135,18 @@ TEST(CriuEnvironment, MountsEveryCgroupHierarchyOfThisProcessInTheYard) {
   // CRIU names a hierarchy's directory by its controllers, "name=" dropped,
   // "unified" for cgroup2. Finding ourselves in the right cgroup.procs proves
   // the directory holds that hierarchy's root.
-  std::ifstream groups("/proc/self/cgroup");
-  int hierarchies = 0;
-  for (std::string line; std::getline(groups, line); ++hierarchies) {
-    const auto first = line.find(':'), second = line.find(':', first + 1);
-    std::string controllers = line.substr(first + 1, second - first - 1), dir;
+  const auto memberships = sandbox::cgroup_memberships("/proc/self/cgroup");
+  for (const auto& m : memberships) {
+    std::string controllers = m.controllers;
     for (size_t at; (at = controllers.find("name=")) != std::string::npos;)
       controllers.erase(at, 5);
-    dir = controllers.empty() ? "unified" : controllers;
-    const auto procs = yard + "/" + dir + line.substr(second + 1) + "/cgroup.procs";
+    const auto dir = controllers.empty() ? "unified" : controllers;
+    const auto procs = yard + "/" + dir + m.path + "/cgroup.procs";
     std::ifstream in(procs);
-    ASSERT_TRUE(in) << "no " << procs << " for " << line;
+    ASSERT_TRUE(in) << "no " << procs << " for " << m.controllers << ":" << m.path;
     bool found = false;
     for (pid_t p; in >> p;) found |= p == getpid();
     EXPECT_TRUE(found) << "this process is not in " << procs;
   }
-  EXPECT_GT(hierarchies, 0);
+  EXPECT_FALSE(memberships.empty());
 }

@@ -97,4 +97,14 @@ void remove_cgroup_parent(const std::string& parent);
 // The mount point of a controller's hierarchy ("" for the unified one on v2).
 std::string controller_mount(const std::string& controller);
 
+// One line of /proc/PID/cgroup: a hierarchy's controllers as the kernel names
+// them ("memory", "cpu,cpuacct", "name=systemd", "" for cgroup2) and the
+// group in it ("/thaw/i-1").
+struct CgroupMembership {
+  std::string controllers;
+  std::string path;
+};
+// The hierarchies in `proc_file` ("/proc/self/cgroup", "/proc/thread-self/cgroup").
+std::vector<CgroupMembership> cgroup_memberships(const std::string& proc_file);
+
 }  // namespace thaw::sandbox

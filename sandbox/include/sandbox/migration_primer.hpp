@@ -9,8 +9,8 @@
 // changes nothing (a thread of thawd into the cgroup it is already in), so
 // that the instance's own move a few milliseconds later finds the lock warm.
 // While it waits, the kernel holds cgroup_mutex, which creating or removing a
-// group also takes: call it once the instance's group exists, as early as
-// possible before the move.
+// group also takes: InstanceCgroup calls it once the group exists, which is as
+// early as it can start before the move (spawn's attach, CRIU's restore).
 
 #include <cstdint>
 
