@@ -214,6 +214,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
 
 FunctionError FunctionInstance::exit_error(const std::string& request_id) {
   // The runtime closed its channel: wait briefly for the exit to learn why.
+  settle_restore(true);
   auto status = sandbox_->wait_for(std::chrono::milliseconds(2000));
   if (!status) {
     sandbox_->kill();
@@ -244,6 +245,7 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
   r.sandbox_ms = first_sandbox_ms_;
   first_sandbox_ms_.reset();
   if (!reusable_) throw Error("instance " + id_ + " cannot serve invocations");
+  settle_restore(false);
   reusable_ = false;  // set again only when the invocation ends cleanly
 
   auto* raw = this;
@@ -279,6 +281,7 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
                              std::to_string(kMaxResponseBytes) + " bytes).");
   } else if (got.status == ReceiveStatus::TimedOut) {
     sandbox_->kill();
+    settle_restore(true);
     sandbox_->wait();
     r.error = make_error("Sandbox.Timedout", "RequestId: " + r.request_id +
                                                  " Error: Task timed out after " +
@@ -308,6 +311,7 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
 }
 
 FunctionInstance::~FunctionInstance() {
+  settle_restore(true);
   sandbox_.reset();  // kills and reaps the process tree, removes the cgroup
   tmp_.reset();
 }

@@ -15,6 +15,7 @@
 #include "images/code_package.hpp"
 #include "sandbox/error.hpp"
 #include "snapshots/criu.hpp"
+#include "snapshots/criu_environment.hpp"
 #include "thaw/build_info.hpp"
 
 namespace fs = std::filesystem;
@@ -202,7 +203,9 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
 
   snapshots::RestoreRequest req;
   req.images_dir = snapshot_dir + "/images";
-  req.work_dir = self->instance_dir_ + "-restore";
+  const auto scratch = snapshots::criu_scratch_dir();
+  req.work_dir =
+      (scratch.empty() ? host.state_dir + "/instances" : scratch) + "/" + self->id_ + "-restore";
   fs::create_directories(req.work_dir);
   req.root = host.root_template;
   for (const auto& op : self->mounts_)
@@ -230,42 +233,46 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     req.extra_args.push_back("--cgroup-root");
     req.extra_args.push_back(c + ":/" + group->path());
   }
-  pid_t pid;
+  // "restored" waits in the channel: the runtime reads it the moment CRIU
+  // resumes it and runs its after-restore hooks (reseed, refresh, user hooks)
+  // while CRIU is still tidying up; "ready" says the instance can serve.
+  self->channel_ =
+      std::make_unique<FrameChannel>(std::move(pipes.thawd_in), std::move(pipes.thawd_out));
+  if (!self->channel_->send({{"type", "restored"}}))
+    throw Error("restore: cannot write to the new channel");
   const auto criu_started = Clock::now();
   self->restore_phases_.prepare_ms =
       std::chrono::duration<double, std::milli>(criu_started - started).count();
   try {
-    pid = snapshots::restore(criu, req);
+    self->restore_run_ = std::make_unique<snapshots::RestoreRun>(criu, req);
   } catch (const Error& e) {
     fs::remove_all(req.work_dir);
     throw e.with_context("restoring " + config.name);
   }
-  const auto criu_done = Clock::now();
-  self->restore_phases_.criu_ms =
-      std::chrono::duration<double, std::milli>(criu_done - criu_started).count();
-  // THAW_KEEP_CRIU_LOGS=DIR keeps CRIU's log of every restore there, for debugging.
-  if (const char* keep = getenv("THAW_KEEP_CRIU_LOGS")) {
-    std::error_code ec;
-    fs::copy_file(req.work_dir + "/restore.log",
-                  std::string(keep) + "/" + self->id_ + ".restore.log", ec);
-  }
-  fs::remove_all(req.work_dir);
+  // Only criu and the restored tree hold the runtime's ends now: if the
+  // restore fails, they all close and the wait below ends at once.
   pipes.runtime_in.reset();
   pipes.runtime_out.reset();
   log_write.reset();
-  self->sandbox_ = sandbox::adopt(self->id_, pid, std::move(group));
-  self->tmp_->detach_host_view();  // CRIU has bound it at the instance's /tmp
-  self->channel_ =
-      std::make_unique<FrameChannel>(std::move(pipes.thawd_in), std::move(pipes.thawd_out));
 
-  // After-restore hooks: reseed, refresh, then "ready".
   auto* raw = self.get();
   const auto sink = [raw](std::string_view s) { raw->append_log(s); };
-  if (!self->channel_->send({{"type", "restored"}}))
-    throw Error("restore: the restored runtime closed its channel");
   const auto got = self->channel_->receive(Clock::now() + host.init_timeout, kMaxResponseBytes,
                                            self->log_.get(), sink);
-  if (got.status != ReceiveStatus::Frame || got.frame.header.value("type", "") != "ready") {
+  const auto ready_at = Clock::now();
+  const bool ready =
+      got.status == ReceiveStatus::Frame && got.frame.header.value("type", "") == "ready";
+  pid_t pid;
+  try {
+    // A ready runtime runs: CRIU wrote the pid file before resuming it.
+    pid = ready ? self->restore_run_->restored_pid() : self->restore_run_->finish();
+  } catch (const Error& e) {
+    self->settle_restore(true);
+    throw e.with_context("restoring " + config.name);
+  }
+  self->sandbox_ = sandbox::adopt(self->id_, pid, std::move(group));
+  self->tmp_->detach_host_view();  // CRIU has bound it at the instance's /tmp
+  if (!ready) {
     // Which descriptors did the restored runtime get? (for the error message)
     std::string fds;
     for (int fd : {1, 3, 4}) {
@@ -281,14 +288,41 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     throw Error("restore: the restored runtime did not become ready (" + why.message + ";" + fds +
                 "): " + self->pending_log_.substr(0, 500));
   }
+  // CRIU's share ends where the runtime's hooks begin, as the runtime measures them.
+  const auto& reported = got.frame.header;
+  const double hooks_ms = reported.contains("hooks_ms") && reported["hooks_ms"].is_number()
+                              ? double(reported["hooks_ms"])
+                              : 0.0;
+  const double until_ready =
+      std::chrono::duration<double, std::milli>(ready_at - criu_started).count();
+  self->restore_phases_.resume_ms = std::min(hooks_ms, until_ready);
+  self->restore_phases_.criu_ms = until_ready - self->restore_phases_.resume_ms;
   self->sandbox_->cgroup().set_cpus(sandbox::cpus_for_memory(config.memory_mb));
-  self->restore_phases_.resume_ms =
-      std::chrono::duration<double, std::milli>(Clock::now() - criu_done).count();
   self->reusable_ = true;
   self->first_restore_ms_ =
       std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   self->first_sandbox_ms_ = self->restore_phases_.prepare_ms;
+  self->settle_restore(false);
   return self;
+}
+
+void FunctionInstance::settle_restore(bool wait) {
+  if (!restore_run_ || (!wait && !restore_run_->exited())) return;
+  try {
+    restore_run_->finish();
+  } catch (const Error&) {
+    // The tree was resumed and answered: whatever failed while CRIU tidied
+    // up afterwards (its log says) does not concern the instance.
+  }
+  // THAW_KEEP_CRIU_LOGS=DIR keeps CRIU's log of every restore there, for debugging.
+  if (const char* keep = getenv("THAW_KEEP_CRIU_LOGS")) {
+    std::error_code ec;
+    fs::copy_file(restore_run_->work_dir() + "/restore.log",
+                  std::string(keep) + "/" + id_ + ".restore.log", ec);
+  }
+  std::error_code ec;
+  fs::remove_all(restore_run_->work_dir(), ec);
+  restore_run_.reset();
 }
 
 }  // namespace thaw::invoker

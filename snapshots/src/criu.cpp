@@ -27,9 +27,14 @@ struct RunResult {
   std::string output;
 };
 
-// Runs argv with stdout and stderr captured into a string; `pass` are
-// descriptors placed at kFirstPassedFd, kFirstPassedFd + 1, ... in the child.
-RunResult run(const std::vector<std::string>& argv, const std::vector<int>& pass = {}) {
+struct Spawned {
+  pid_t pid = -1;
+  UniqueFd output;  // the child's stdout and stderr
+};
+
+// Starts argv with stdout and stderr into a pipe; `pass` are descriptors
+// placed at kFirstPassedFd, kFirstPassedFd + 1, ... in the child.
+Spawned spawn_captured(const std::vector<std::string>& argv, const std::vector<int>& pass) {
   // The child's dup2s run in order, so a descriptor to pass that already sits
   // in the target range (a busy thawd has hundreds open) could be overwritten
   // by an earlier dup2 before it is copied: move such ones above the range.
@@ -47,35 +52,44 @@ RunResult run(const std::vector<std::string>& argv, const std::vector<int>& pass
   }
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) throw_errno("criu: pipe");
+  Spawned child;
+  child.output.reset(pipefd[0]);
+  UniqueFd write_end(pipefd[1]);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
+  posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   for (size_t i = 0; i < sources.size(); ++i)
     posix_spawn_file_actions_adddup2(&actions, sources[i], kFirstPassedFd + static_cast<int>(i));
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  pid_t pid;
-  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const int rc = posix_spawn(&child.pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  close(pipefd[1]);
+  if (rc != 0) throw_errno("criu: spawn " + argv[0], rc);
+  return child;
+}
+
+// Reads the child's output to its end and waits for its exit.
+RunResult collect(Spawned& child) {
   RunResult result;
-  if (rc != 0) {
-    close(pipefd[0]);
-    throw_errno("criu: spawn " + argv[0], rc);
-  }
   char buf[4096];
   ssize_t n;
-  while ((n = read(pipefd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+  while ((n = read(child.output.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
     if (n > 0) result.output.append(buf, static_cast<size_t>(n));
-  close(pipefd[0]);
+  child.output.reset();
   int status;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
   }
+  child.pid = -1;
   result.status = status;
   return result;
+}
+
+RunResult run(const std::vector<std::string>& argv, const std::vector<int>& pass = {}) {
+  auto child = spawn_captured(argv, pass);
+  return collect(child);
 }
 
 bool succeeded(const RunResult& r) {
@@ -155,13 +169,14 @@ void dump(const std::string& criu, const DumpRequest& r) {
                 error_lines(work + "/dump.log", result.output));
 }
 
-pid_t restore(const std::string& criu, const RestoreRequest& r) {
-  const auto work = r.work_dir.empty() ? r.images_dir : r.work_dir;
-  const auto pidfile = work + "/restored.pid";
-  unlink(pidfile.c_str());
+RestoreRun::RestoreRun(const std::string& criu, const RestoreRequest& r)
+    : images_dir_(r.images_dir),
+      work_dir_(r.work_dir.empty() ? r.images_dir : r.work_dir),
+      pidfile_(work_dir_ + "/restored.pid") {
+  unlink(pidfile_.c_str());
   std::vector<std::string> argv = {
-      criu, "restore",     "-D",        r.images_dir,         "-W",        work,
-      "-o", "restore.log", log_level(), "--restore-detached", "--pidfile", pidfile};
+      criu, "restore",     "-D",        r.images_dir,         "-W",        work_dir_,
+      "-o", "restore.log", log_level(), "--restore-detached", "--pidfile", pidfile_};
   if (!r.root.empty()) {
     argv.push_back("--root");
     argv.push_back(r.root);
@@ -185,15 +200,53 @@ pid_t restore(const std::string& criu, const RestoreRequest& r) {
     pass.push_back(f.fd);
   }
   argv.insert(argv.end(), r.extra_args.begin(), r.extra_args.end());
-  const auto result = run(argv, pass);
-  if (!succeeded(result))
-    throw Error("criu restore from " + r.images_dir + ": " +
-                error_lines(work + "/restore.log", result.output));
-  std::ifstream in(pidfile);
+  auto child = spawn_captured(argv, pass);
+  criu_pid_ = child.pid;
+  output_ = std::move(child.output);
+}
+
+RestoreRun::~RestoreRun() {
+  if (criu_pid_ < 0) return;
+  try {
+    finish();
+  } catch (...) {
+    // Whoever cared about the outcome asked finish(); this only reaps criu.
+  }
+}
+
+pid_t RestoreRun::finish() {
+  if (criu_pid_ >= 0) {
+    Spawned child{criu_pid_, std::move(output_)};
+    criu_pid_ = -1;
+    const auto result = collect(child);
+    if (!succeeded(result))
+      failure_ = "criu restore from " + images_dir_ + ": " +
+                 error_lines(work_dir_ + "/restore.log", result.output);
+  }
+  if (!failure_.empty()) throw Error(failure_);
+  return restored_pid();
+}
+
+bool RestoreRun::exited() {
+  if (criu_pid_ < 0) return true;
+  siginfo_t info{};
+  // WNOWAIT: finish() reaps it and reads its output.
+  if (waitid(P_PID, static_cast<id_t>(criu_pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+    return true;
+  return info.si_pid != 0;
+}
+
+pid_t RestoreRun::restored_pid() const {
+  std::ifstream in(pidfile_);
   pid_t pid = -1;
   in >> pid;
-  if (pid <= 0) throw Error("criu restore: no pid in " + pidfile);
+  if (pid <= 0) throw Error("criu restore: no pid in " + pidfile_);
   return pid;
+}
+
+pid_t restore(const std::string& criu, const RestoreRequest& r) {
+  RestoreRun run(criu, r);
+  return run.finish();
 }
 
 }  // namespace thaw::snapshots

@@ -17,7 +17,8 @@ namespace thaw::snapshots {
 
 namespace {
 
-std::string yard_path;  // set before any thread starts, read-only after
+std::string yard_path;     // set before any thread starts, read-only after
+std::string scratch_path;  // likewise
 
 // The directory CRIU would give a hierarchy with these controllers ("memory",
 // "cpu,cpuacct", "systemd" for name=systemd, "unified" for cgroup2) and the
@@ -67,6 +68,10 @@ std::string cgroup_yard() {
   return yard_path;
 }
 
+std::string criu_scratch_dir() {
+  return scratch_path;
+}
+
 std::string prepare_criu_environment() {
   if (unshare(CLONE_NEWNS) != 0) throw_errno("criu environment: unshare(CLONE_NEWNS)");
   // Slave: the host's later mounts still reach us; ours never reach the host.
@@ -80,6 +85,9 @@ std::string prepare_criu_environment() {
     what = "private mount namespace, tmpfs on /run";
   }
   yard_path = make_cgroup_yard();
+  std::error_code ec;
+  if (std::filesystem::create_directories("/run/thaw/criu", ec); !ec)
+    scratch_path = "/run/thaw/criu";
   return what + (yard_path.empty() ? "" : ", cgroup yard " + yard_path);
 }
 

@@ -129,9 +129,11 @@ async function serve(handler) {
       continue;
     }
     if (header.type === 'restored') {
+      // How long the hooks took, so thawd can tell them from CRIU's share.
+      const resumed = process.hrtime.bigint();
       await thaw._runAfterRestore();
       await flushed();
-      await send({ type: 'ready' });
+      await send({ type: 'ready', hooks_ms: Number(process.hrtime.bigint() - resumed) / 1e6 });
       continue;
     }
     if (header.type !== 'invoke') continue;

@@ -109,9 +109,11 @@ def serve(handler):
             send({"type": "snapshot_ready"})
             continue
         if kind == "restored":
+            # How long the hooks took, so thawd can tell them from CRIU's share.
+            resumed = time.monotonic()
             thaw._run_after_restore()
             flush()
-            send({"type": "ready"})
+            send({"type": "ready", "hooks_ms": (time.monotonic() - resumed) * 1000})
             continue
         if kind != "invoke":
             continue

@@ -12,6 +12,7 @@
 #include "invoker/function_config.hpp"
 #include "sandbox/instance.hpp"
 #include "sandbox/rootfs.hpp"
+#include "snapshots/criu.hpp"
 
 namespace thaw::invoker {
 
@@ -75,8 +76,8 @@ struct InvokeResult {
 // Where the time of a restore went, in milliseconds.
 struct RestorePhases {
   double prepare_ms = 0;  // scratch /tmp, its files, pipes, cgroup
-  double criu_ms = 0;     // criu restore, process start to exit
-  double resume_ms = 0;   // after-restore hooks until the runtime says ready
+  double criu_ms = 0;     // criu restore, process start until the runtime's hooks begin
+  double resume_ms = 0;   // after-restore hooks, as the runtime timed them
   double total_ms() const { return prepare_ms + criu_ms + resume_ms; }
 };
 
@@ -101,11 +102,16 @@ class FunctionInstance {
   FunctionInstance() = default;
   FunctionError exit_error(const std::string& request_id);
   void append_log(std::string_view text);
+  // A restored instance runs before CRIU has exited, and becomes our child
+  // only when it has: reap CRIU (if `wait`, or once it exited) before waiting
+  // for the instance, and remove its work directory.
+  void settle_restore(bool wait);
 
   std::string id_;
   FunctionConfig config_;
   std::unique_ptr<sandbox::ScratchMount> tmp_;
   std::unique_ptr<sandbox::Instance> sandbox_;
+  std::unique_ptr<snapshots::RestoreRun> restore_run_;  // until settle_restore
   std::unique_ptr<FrameChannel> channel_;
   UniqueFd log_;
   std::string pending_log_;

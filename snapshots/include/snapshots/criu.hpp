@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "sandbox/unique_fd.hpp"
+
 namespace thaw::snapshots {
 
 struct CriuInfo {
@@ -60,7 +62,34 @@ struct RestoreRequest {
 
 // Runs criu; on failure throws Error with CRIU's own "Error" lines from its log.
 void dump(const std::string& criu, const DumpRequest& request);
-// Restores detached; returns the pid of the restored tree's root.
+// A `criu restore` under way. CRIU resumes the restored tree before it is
+// done (it tidies its mount yard up and writes statistics afterwards), so a
+// caller that learns from the tree itself that it runs need not wait for
+// criu's exit to use it: restored_pid() is valid from then on.
+class RestoreRun {
+ public:
+  RestoreRun(const std::string& criu, const RestoreRequest& request);  // starts criu
+  ~RestoreRun();  // reaps criu if finish() was not called
+  RestoreRun(const RestoreRun&) = delete;
+  RestoreRun& operator=(const RestoreRun&) = delete;
+
+  // Waits for criu's exit; throws Error with CRIU's own "Error" lines from its
+  // log if the restore failed; returns the pid of the restored tree's root.
+  pid_t finish();
+  // True once criu has exited (it is reaped by finish()).
+  bool exited();
+  // The restored root's pid from CRIU's pid file, written before the resume.
+  pid_t restored_pid() const;
+  const std::string& work_dir() const { return work_dir_; }
+
+ private:
+  std::string images_dir_, work_dir_, pidfile_;
+  pid_t criu_pid_ = -1;
+  UniqueFd output_;
+  std::string failure_;
+};
+
+// Restores detached and waits for criu; returns the pid of the restored tree's root.
 pid_t restore(const std::string& criu, const RestoreRequest& request);
 
 }  // namespace thaw::snapshots

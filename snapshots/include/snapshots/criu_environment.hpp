@@ -19,6 +19,12 @@ std::string prepare_criu_environment();
 // for CRIU's --cgroup-yard), or "" when there is none.
 std::string cgroup_yard();
 
+// Where a restore's CRIU keeps its log and pid file: /run/thaw/criu on that
+// namespace's tmpfs, or "" when prepare_criu_environment() did not run.
+// Creating and removing them on the state directory's disk file system cost
+// a restore 0.5-2 ms here.
+std::string criu_scratch_dir();
+
 // Binds `dir` at /run/thaw/<name> inside that namespace and returns the new
 // path. CRIU opens the sources of an instance's mounts from inside the
 // instance's user namespace, whose root is an unprivileged host uid: every
