@@ -175,6 +175,28 @@ TEST_F(Snapshots, StateBuiltDuringInitIsPresentAfterRestore) {
   EXPECT_EQ(json::parse(again.payload)["state"]["invocations"], 2);
 }
 
+// thawd hands "restored" over before CRIU starts and waits for "ready", not
+// for CRIU's exit: the hooks run while CRIU tidies up, the runtime times them,
+// and the phases keep them apart. CRIU's work directory goes with the instance.
+TEST_F(Snapshots, AfterRestoreHooksAreTimedApartFromCriuAndItsWorkDirectoryGoes) {
+  auto c = config();
+  c.environment["AFTER_RESTORE_SLEEP_MS"] = "300";
+  const auto digest = make_snapshot(c, "python-snapstart");
+  auto inst = restore(c, "python-snapstart", digest);
+  const auto phases = inst->restore_phases();
+  EXPECT_GE(phases.resume_ms, 300.0);
+  EXPECT_LT(phases.resume_ms, 5000.0);
+  EXPECT_GT(phases.criu_ms, 0.0);
+  auto r = inst->invoke({"", "{}"});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  EXPECT_EQ(json::parse(r.payload)["hooks"], json({"before_snapshot", "after_restore"}));
+  ASSERT_TRUE(r.restore_ms.has_value());
+  EXPECT_GE(*r.restore_ms, phases.total_ms() - 0.01);
+  inst.reset();
+  for (const auto& e : fs::directory_iterator(state_ + "/instances"))
+    EXPECT_EQ(e.path().string().find("-restore"), std::string::npos) << e.path();
+}
+
 TEST_F(Snapshots, LargeInitStateComesBackIntactInHugePages) {
   const auto c = config();
   const auto digest = make_snapshot(c, "python-init-table");
@@ -284,6 +306,32 @@ TEST_F(Snapshots, ManifestChecksCatchCorruptionAndOtherCriuVersions) {
     FAIL() << "a corrupted snapshot was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
+  }
+}
+
+// A restore CRIU gives up on (here: the memory image vanished after the
+// manifest check) fails with CRIU's reason as soon as CRIU exits, not after
+// the wait for "ready", and leaves neither its work directory nor a cgroup.
+TEST_F(Snapshots, AFailedRestoreReportsCriusReasonAtOnceAndLeavesNothing) {
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-snapstart");
+  auto [dir, manifest] = store_->open(digest, {digest, criu_.version, manifest_kernel()});
+  for (const auto& e : fs::directory_iterator(dir + "/images"))
+    if (e.path().filename().string().rfind("pages-", 0) == 0) fs::remove(e.path());
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    InstanceSnapshots::restore(*host_, c, example("python-snapstart"), criu_.path, dir, manifest);
+    FAIL() << "a restore without its memory image succeeded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("criu restore from"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, host_->init_timeout / 2);
+  for (const auto& e : fs::directory_iterator(state_ + "/instances"))
+    EXPECT_EQ(e.path().string().find("-restore"), std::string::npos) << e.path();
+  const auto groups = "/sys/fs/cgroup/memory/" + host_->cgroup_parent;  // this host's layout
+  if (fs::exists(groups)) {
+    for (const auto& e : fs::directory_iterator(groups))
+      EXPECT_FALSE(e.is_directory()) << "left behind: " << e.path();
   }
 }
 

@@ -1,8 +1,10 @@
 # State built during init, and randomness, for snapshot tests: what init made
 # must survive a restore; what must differ between copies must differ.
 import json
+import os
 import random
 import sys
+import time
 import uuid
 
 import thaw
@@ -22,6 +24,8 @@ def before_snapshot():
 @thaw.register_after_restore
 def after_restore():
     HOOKS.append("after_restore")
+    # A slow hook, for the test that restore's phases tell it from CRIU's work.
+    time.sleep(float(os.environ.get("AFTER_RESTORE_SLEEP_MS", "0")) / 1000)
 
 
 def handler(event, context):
