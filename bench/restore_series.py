@@ -5,7 +5,8 @@ This is a cold start as a user meets it on a quiet host; cold_start.py instead
 interleaves every contender, whose starts and teardowns overlap thaw's on the
 two cores and change its figures.
 
-    bench/restore_series.py [--runs N] [--pause S] [--keep-alive S] [--thawd PATH]
+    bench/restore_series.py [--runs N] [--pause S] [--keep-alive S] [--warm-memory-mb MB]
+                            [--thawd PATH]
 
 By default every restored instance stays idle (thawd's keep-alive is 600 s), so
 each restore needs memory no process used before. In a VM whose host backs
@@ -47,11 +48,15 @@ def main():
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--pause", type=float, default=0.3, help="seconds between restores")
     ap.add_argument("--keep-alive", type=int, default=None, help="thawd's --keep-alive, seconds")
+    ap.add_argument("--warm-memory-mb", type=int, default=None,
+                    help="thawd's --warm-memory-mb (default: thawd's own, 256)")
     ap.add_argument("--thawd", default=os.path.join(ROOT, "build", "invoker", "thawd"))
     args = ap.parse_args()
     workloads = [w for w in WORKLOADS if thaw_restores(w)]
     work = tempfile.mkdtemp(prefix="thaw-series-")
     extra = ["--keep-alive", str(args.keep_alive)] if args.keep_alive else []
+    if args.warm_memory_mb is not None:
+        extra += ["--warm-memory-mb", str(args.warm_memory_mb)]
     thawd = Thawd(work, args.thawd, "thaw-series-%d" % os.getpid(), extra)
     results = {}
     try:
@@ -86,8 +91,9 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
 
     print("Forced restores through thawd's HTTP API, one at a time, %.1f s apart, "
-          "%d runs each, keep-alive %s (ms)\n" % (
-              args.pause, args.runs, "%d s" % args.keep_alive if args.keep_alive else "default"))
+          "%d runs each, keep-alive %s, warm memory %s (ms)\n" % (
+              args.pause, args.runs, "%d s" % args.keep_alive if args.keep_alive else "default",
+              "default" if args.warm_memory_mb is None else "%d MiB" % args.warm_memory_mb))
     print("| workload | p50 | p99 | min | sandbox | restore | handler | HTTP and thawd | failures |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, (samples, phases, failures) in results.items():

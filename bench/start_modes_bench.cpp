@@ -3,7 +3,8 @@
 // reused), each from request to response through the invoker library, with
 // restore's phases.
 //
-//   start_modes_bench [RUNS] [SOURCE_DIR]     (default 50 runs; needs root)
+//   start_modes_bench [RUNS] [SOURCE_DIR] [WARM_MB]
+//   (default 50 runs; WARM_MB of warm memory as thawd's default, 256; needs root)
 #include <signal.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ struct Workload {
 int main(int argc, char** argv) {
   const int runs = argc > 1 ? std::atoi(argv[1]) : 50;
   const std::string source = argc > 2 ? argv[2] : THAW_SOURCE_DIR;
+  const size_t warm_mb = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 256;
   if (geteuid() != 0) {
     std::fprintf(stderr, "start_modes_bench: needs root\n");
     return 2;
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
   const std::string state = mkdtemp(tmpl);
   auto host = prepare_host_environment(state, THAW_RUNTIMES_DIR, 4);
   host.cgroup_parent = "thaw-bench-" + std::to_string(getpid());
+  if (warm_mb) host.warm_memory = std::make_shared<snapshots::WarmMemory>(warm_mb << 20);
   snapshots::SnapshotStore store(state + "/snapshots");
   std::vector<Workload> workloads = {
       {"Python hello (stdlib imports)", "python3.11", "handler.handler", "python-hello",
@@ -125,7 +128,7 @@ int main(int argc, char** argv) {
       "Start modes, request to response through the invoker library, %d runs each, interleaved "
       "(ms)\n",
       runs);
-  std::printf("CRIU %s; %s\n\n", criu.version.c_str(), env.c_str());
+  std::printf("CRIU %s; %s; warm memory %zu MiB\n\n", criu.version.c_str(), env.c_str(), warm_mb);
   std::printf(
       "| workload | cold p50 | cold p99 | restore p50 | restore p99 | warm p50 | warm p99 | "
       "cold/restore |\n");

@@ -90,6 +90,8 @@ void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
       c.retry_backoff_ms = number(a, value(), 1, 3600000);
     } else if (a == "--read-timeout") {
       c.read_timeout_s = static_cast<unsigned>(number(a, value(), 1, 300));
+    } else if (a == "--warm-memory-mb") {
+      c.warm_memory_mb = number(a, value(), 0, 65536);
     } else if (a == "--log-cap-mb") {
       c.log_cap_mb = number(a, value(), 1, 1024);
     } else {
@@ -157,6 +159,9 @@ Flags:
   --runtimes-dir DIR       where the runtimes are (default: images/runtimes of the
                            build tree thawd was built in, assembled by the build)
   --no-snapshots           never checkpoint or restore; every start is cold
+  --warm-memory-mb MB      memory thawd keeps touched and frees right before each
+                           restore, so restores need not wait for the host of a VM
+                           to hand back memory it reclaimed (default 256; 0: off)
   --public-trigger         the HTTP trigger (/function/NAME/...) needs no credential:
                            for thawds behind a gateway that authenticates callers
                            (scripts/gateway-config); everything else still does

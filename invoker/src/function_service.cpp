@@ -30,8 +30,11 @@ FunctionService::FunctionService(ServiceOptions options)
   host_.cgroup_parent = options_.cgroup_parent;
   // Instances and cgroups a killed thawd left behind go first.
   sandbox::reap_orphan_cgroups(host_.cgroup_parent);
-  if (!options_.criu.empty())
+  if (!options_.criu.empty()) {
     snapshots_ = std::make_unique<snapshots::SnapshotStore>(host_.state_dir + "/snapshots");
+    if (options_.warm_memory_bytes)
+      host_.warm_memory = std::make_shared<snapshots::WarmMemory>(options_.warm_memory_bytes);
+  }
   meter_ = std::make_unique<UsageMeter>(registry_);
   logs_ = std::make_unique<FunctionLogs>(host_.state_dir + "/logs", options_.log_cap_bytes);
   metrics_ = std::make_unique<Metrics>();

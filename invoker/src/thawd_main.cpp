@@ -68,6 +68,19 @@ void register_gauges(FunctionService& functions, EventQueue& queue) {
         return std::vector<std::pair<Labels, double>>{
             {{}, static_cast<double>(functions.scheduler().memory_in_use_mb()) * 1048576.0}};
       });
+  if (const auto* warm = functions.warm_memory()) {
+    m.gauge_callback("thaw_warm_memory_bytes",
+                     "Warm memory thawd can free for the next restores (--warm-memory-mb).",
+                     [warm] {
+                       return std::vector<std::pair<Labels, double>>{
+                           {{}, static_cast<double>(warm->releasable())}};
+                     });
+    m.counter_callback("thaw_warm_memory_released_bytes_total",
+                       "Warm memory freed right before restores.", [warm] {
+                         return std::vector<std::pair<Labels, double>>{
+                             {{}, static_cast<double>(warm->released_total())}};
+                       });
+  }
   m.counter_callback(
       "thaw_snapshot_events_total",
       "Snapshot outcomes: restores (hits), cold starts (misses), fallbacks "
@@ -142,6 +155,7 @@ int run(const DaemonConfig& config) {
       config.memory_budget_mb ? config.memory_budget_mb : default_memory_budget_mb();
   options.limits.keep_alive = std::chrono::seconds(config.keep_alive_s);
   options.log_cap_bytes = config.log_cap_mb << 20;
+  options.warm_memory_bytes = config.warm_memory_mb << 20;
   FunctionService functions(options);
   EventQueue queue((std::filesystem::path(config.state_dir) / "thaw.db").string(),
                    std::chrono::milliseconds(config.retry_backoff_ms));
@@ -181,6 +195,7 @@ int run(const DaemonConfig& config) {
              {"max_concurrency", options.limits.max_concurrency},
              {"memory_budget_mb", options.limits.memory_budget_mb},
              {"keep_alive_s", config.keep_alive_s},
+             {"warm_memory_mb", criu_ok ? config.warm_memory_mb : 0},
              {"admin_token", token_path.string()},
              {"aws_credentials",
               (std::filesystem::absolute(config.state_dir) / "aws-credentials").string()},

@@ -443,6 +443,15 @@ TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   EXPECT_EQ(warm_again["X-Thaw-Start-Mode"], "warm");
   EXPECT_TRUE(server_timing_is(warm_again, "handler;dur=[0-9.]+"));
   EXPECT_EQ(l.get_json("/thaw/v1/snapshots")["Snapshots"][0]["RestoresServed"], 1);
+  // The restore freed warm memory first (snapshots/warm_memory.hpp): twice the
+  // snapshot's pages and 16 MiB for CRIU.
+  const auto metrics = l.client.request(verb::get, "/metrics").body();
+  std::smatch freed;
+  ASSERT_TRUE(std::regex_search(
+      metrics, freed, std::regex("\nthaw_warm_memory_released_bytes_total ([0-9.e+]+)\n")))
+      << metrics;
+  EXPECT_GE(std::stod(freed[1]), 16.0 * 1048576);
+  EXPECT_NE(metrics.find("# TYPE thaw_warm_memory_bytes gauge"), std::string::npos) << metrics;
   auto nonsense = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "lukewarm"}});
   EXPECT_EQ(nonsense.result(), status::bad_request);
 

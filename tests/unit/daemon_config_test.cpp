@@ -59,6 +59,23 @@ TEST(DaemonConfig, SchedulingFlags) {
   }
 }
 
+TEST(DaemonConfig, WarmMemoryIsOnByDefaultAndCanBeTurnedOff) {
+  EXPECT_EQ(parse_daemon_args({}).warm_memory_mb, 256u);
+  EXPECT_EQ(parse_daemon_args({"--warm-memory-mb", "0"}).warm_memory_mb, 0u);
+  EXPECT_EQ(parse_daemon_args({"--warm-memory-mb", "1024"}).warm_memory_mb, 1024u);
+  for (const char* bad : {"-5", "lots", "65537", ""}) {
+    try {
+      parse_daemon_args({"--warm-memory-mb", bad});
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const thaw::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--warm-memory-mb: must be a number from 0 to 65536"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_NE(daemon_help().find("--warm-memory-mb"), std::string::npos);
+}
+
 TEST(DaemonConfig, AConfigFileGivesFlagsAndTheCommandLineWins) {
   thaw::test::TempDir dir;
   const auto path = dir.path() + "/thawd.json";

@@ -13,6 +13,7 @@
 #include "sandbox/instance.hpp"
 #include "sandbox/rootfs.hpp"
 #include "snapshots/criu.hpp"
+#include "snapshots/warm_memory.hpp"
 
 namespace thaw::invoker {
 
@@ -23,6 +24,7 @@ struct HostEnvironment {
   std::string root_template;  // prepared by prepare_host_environment()
   sandbox::IdMapping mapping;
   std::shared_ptr<sandbox::NamespacePool> namespaces;
+  std::shared_ptr<snapshots::WarmMemory> warm_memory;  // null: restores take what the kernel has
   std::string cgroup_parent = "thaw";
   std::chrono::milliseconds init_timeout{10000};  // Lambda's limit for the init phase
 };

@@ -35,6 +35,7 @@ struct ServiceOptions {
   std::string cgroup_parent = "thaw";
   SchedulerLimits limits;
   uint64_t log_cap_bytes = 8ull << 20;  // per function
+  uint64_t warm_memory_bytes = 0;       // reserve freed before restores (warm_memory.hpp)
 };
 
 struct InvokeOptions {
@@ -83,6 +84,7 @@ class FunctionService {
 
   static nlohmann::json configuration_json(const FunctionRecord& record);
   const InstanceFactory& factory() const { return *factory_; }
+  const snapshots::WarmMemory* warm_memory() const { return host_.warm_memory.get(); }
 
  private:
   // A deployed function with its digest, as served: the registry's rows are

@@ -1,0 +1,135 @@
+#include "snapshots/warm_memory.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "sandbox/error.hpp"
+
+namespace thaw::snapshots {
+
+namespace {
+
+constexpr int kMadvPopulateWrite = 23;  // Linux 5.14
+
+// Makes the block resident: one fault per huge page where the kernel gives one.
+void touch(char* p, size_t bytes) {
+  if (madvise(p, bytes, kMadvPopulateWrite) == 0) return;
+  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  for (size_t off = 0; off < bytes; off += page) p[off] = 0;
+}
+
+}  // namespace
+
+WarmMemory::WarmMemory(size_t bytes, std::chrono::milliseconds quiet) : quiet_(quiet) {
+  if (bytes == 0) {
+    filled_ = true;
+    return;
+  }
+  blocks_ = (bytes + 2 * kBlock - 1) / (2 * kBlock) * 2;
+  mapping_bytes_ = (blocks_ + 1) * kBlock;  // room to align to a block
+  void* m =
+      mmap(nullptr, mapping_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED)
+    throw_errno("warm memory: mmap of " + std::to_string(mapping_bytes_ >> 20) + " MiB");
+  mapping_ = static_cast<char*>(m);
+  const auto addr = reinterpret_cast<uintptr_t>(mapping_);
+  base_ = reinterpret_cast<char*>((addr + kBlock - 1) & ~(uintptr_t{kBlock} - 1));
+  // Refused where the kernel has no transparent huge pages: 4 KiB pages then.
+  madvise(base_, blocks_ * kBlock, MADV_HUGEPAGE);
+  warm_.assign(blocks_ / 2, false);
+  refill_ = std::thread([this] { refill_loop(); });
+}
+
+WarmMemory::~WarmMemory() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (refill_.joinable()) refill_.join();
+  if (mapping_) munmap(mapping_, mapping_bytes_);
+}
+
+size_t WarmMemory::release(size_t bytes) {
+  std::lock_guard lock(mutex_);
+  size_t freed = 0;
+  const size_t start = next_;
+  for (size_t seen = 0; seen < warm_.size() && freed < bytes; ++seen) {
+    const size_t j = (start + seen) % warm_.size();
+    if (!warm_[j]) continue;
+    madvise(block(2 * j), kBlock, MADV_DONTNEED);
+    warm_[j] = false;
+    freed += kBlock;
+    next_ = (j + 1) % warm_.size();
+  }
+  released_total_ += freed;
+  if (freed) {
+    last_release_ = std::chrono::steady_clock::now();
+    changed_.notify_all();
+  }
+  return freed;
+}
+
+size_t WarmMemory::releasable() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<size_t>(std::count(warm_.begin(), warm_.end(), true)) * kBlock;
+}
+
+uint64_t WarmMemory::released_total() const {
+  std::lock_guard lock(mutex_);
+  return released_total_;
+}
+
+size_t WarmMemory::resident_bytes() const {
+  if (!base_) return 0;
+  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> in(blocks_ * kBlock / page);
+  if (mincore(base_, blocks_ * kBlock, in.data()) != 0) throw_errno("warm memory: mincore");
+  return static_cast<size_t>(
+             std::count_if(in.begin(), in.end(), [](unsigned char c) { return c & 1; })) *
+         page;
+}
+
+bool WarmMemory::wait_until_full(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [this] {
+    return filled_ && std::all_of(warm_.begin(), warm_.end(), [](bool w) { return w; });
+  });
+}
+
+void WarmMemory::refill_loop() {
+  std::unique_lock lock(mutex_);
+  // First fill: the kept (odd) blocks too, which stay warm from then on.
+  for (size_t i = 0; i < blocks_ && !stopping_; ++i) {
+    lock.unlock();
+    touch(block(i), kBlock);
+    lock.lock();
+    if (i % 2 == 0) warm_[i / 2] = true;
+  }
+  filled_ = true;
+  changed_.notify_all();
+  while (!stopping_) {
+    const auto cold = std::find(warm_.begin(), warm_.end(), false);
+    if (cold == warm_.end()) {
+      changed_.wait(lock);
+      continue;
+    }
+    // Touching memory the host took back is slow and competes with restores
+    // for the CPU: wait until they pause.
+    const auto due = last_release_ + quiet_;
+    if (std::chrono::steady_clock::now() < due) {
+      changed_.wait_until(lock, due);
+      continue;
+    }
+    const size_t j = static_cast<size_t>(cold - warm_.begin());
+    lock.unlock();
+    touch(block(2 * j), kBlock);
+    lock.lock();
+    warm_[j] = true;
+    changed_.notify_all();
+  }
+}
+
+}  // namespace thaw::snapshots
