@@ -188,7 +188,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     const snapshots::SnapshotManifest& manifest) {
   const auto started = Clock::now();
   // First, while CRIU has not yet started: its memory comes a dozen ms later.
-  if (host.warm_memory) host.warm_memory->release(warm_memory_for(snapshot_dir, manifest));
+  if (host.warm_memory) host.warm_memory->release_soon(warm_memory_for(snapshot_dir, manifest));
   std::unique_ptr<FunctionInstance> self(new FunctionInstance());
   self->id_ = config.name + "-r" + new_request_id().substr(0, 8);
   self->config_ = config;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "sandbox/error.hpp"
 
@@ -54,6 +55,19 @@ WarmMemory::~WarmMemory() {
 
 size_t WarmMemory::release(size_t bytes) {
   std::lock_guard lock(mutex_);
+  return release_locked(bytes);
+}
+
+void WarmMemory::release_soon(size_t bytes) {
+  if (!base_ || bytes == 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    pending_release_ += bytes;
+  }
+  changed_.notify_all();
+}
+
+size_t WarmMemory::release_locked(size_t bytes) {
   size_t freed = 0;
   const size_t start = next_;
   for (size_t seen = 0; seen < warm_.size() && freed < bytes; ++seen) {
@@ -107,10 +121,15 @@ void WarmMemory::refill_loop() {
     touch(block(i), kBlock);
     lock.lock();
     if (i % 2 == 0) warm_[i / 2] = true;
+    if (pending_release_) release_locked(std::exchange(pending_release_, 0));
   }
   filled_ = true;
   changed_.notify_all();
   while (!stopping_) {
+    if (pending_release_) {
+      release_locked(std::exchange(pending_release_, 0));
+      continue;
+    }
     const auto cold = std::find(warm_.begin(), warm_.end(), false);
     if (cold == warm_.end()) {
       changed_.wait(lock);

@@ -38,11 +38,25 @@ TEST(WarmMemory, ReleaseFreesWholeBlocksAtOnceAndTheRefillWaitsForAPause) {
   EXPECT_EQ(warm.releasable(), 32 * MiB);
 }
 
+TEST(WarmMemory, ReleaseSoonFreesFromTheBackgroundThread) {
+  WarmMemory warm(16 * MiB, 1500ms);
+  ASSERT_TRUE(warm.wait_until_full(20s));
+  warm.release_soon(4 * MiB);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (warm.released_total() < 4 * MiB && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(warm.released_total(), 4 * MiB);
+  EXPECT_EQ(warm.releasable(), 4 * MiB);
+  EXPECT_EQ(warm.resident_bytes(), 12 * MiB);
+}
+
 TEST(WarmMemory, SizeZeroIsInert) {
   WarmMemory warm(0);
   EXPECT_TRUE(warm.wait_until_full(0ms));
   EXPECT_EQ(warm.release(64 * MiB), 0u);
+  warm.release_soon(64 * MiB);
   EXPECT_EQ(warm.resident_bytes(), 0u);
+  EXPECT_EQ(warm.released_total(), 0u);
 }
 
 TEST(WarmMemory, ReservesWholePairsOfBlocks) {
