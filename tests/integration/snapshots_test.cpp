@@ -1,6 +1,7 @@
 // Checkpoint after init, restore on demand: real CRIU, real sandboxes.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -9,10 +10,12 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "examples.hpp"
 #include "invoker/instance_factory.hpp"
 #include "invoker/instance_snapshots.hpp"
+#include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
 #include "snapshots/criu.hpp"
@@ -283,6 +286,64 @@ TEST_F(Snapshots, TwentyRestoresAtOnceEachInItsOwnNamespacesAndCgroup) {
   }
   EXPECT_EQ(pid_namespaces.size(), 20u);
   EXPECT_EQ(cgroups.size(), 20u);
+}
+
+// Snapshots hold only the cgroup hierarchies thaw manages (memory, cpu,
+// cpuacct, pids). In the others a restored instance stays where the restoring
+// process is, as a cold-started one does, instead of going back to where the
+// snapshotted instance was (and CRIU saves a move per hierarchy).
+TEST_F(Snapshots, ARestoredInstanceStaysInTheRestorersGroupsWhereThawManagesNone) {
+  const std::set<std::string> managed = {"memory", "cpu", "cpuacct", "pids"};
+  std::string other;  // a v1 hierarchy without any of them, e.g. "blkio"
+  for (const auto& m : sandbox::cgroup_memberships("/proc/self/cgroup")) {
+    if (m.controllers.empty() || m.controllers.rfind("name=", 0) == 0) continue;
+    bool ours = false;
+    std::istringstream names(m.controllers);
+    for (std::string n; std::getline(names, n, ',');) ours = ours || managed.count(n);
+    if (!ours && fs::exists("/sys/fs/cgroup/" + m.controllers + "/cgroup.procs")) {
+      other = m.controllers;
+      break;
+    }
+  }
+  if (other.empty()) GTEST_SKIP() << "no cgroup v1 hierarchy without thaw's controllers here";
+  const auto path_in = [&](pid_t pid) {
+    for (const auto& m : sandbox::cgroup_memberships("/proc/" + std::to_string(pid) + "/cgroup"))
+      if (m.controllers == other) return m.path;
+    return std::string("?");
+  };
+  // Two groups of ours in that hierarchy; we move between them and back.
+  struct Groups {
+    std::string root, home, a, b;
+    void enter(const std::string& dir) const {
+      std::ofstream(dir + "/cgroup.procs") << getpid() << std::flush;
+    }
+    ~Groups() {
+      enter(home);
+      rmdir(a.c_str());
+      rmdir(b.c_str());
+    }
+  } g;
+  g.root = "/sys/fs/cgroup/" + other;
+  g.home = g.root + path_in(getpid());
+  const auto name = "thaw-test-snap-" + std::to_string(getpid());
+  g.a = g.root + "/" + name + "-a";
+  g.b = g.root + "/" + name + "-b";
+  ASSERT_EQ(mkdir(g.a.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(g.b.c_str(), 0755), 0);
+
+  const auto c = config();
+  g.enter(g.a);
+  const auto digest = make_snapshot(c, "python-snapstart");  // its instance lived in -a
+  g.enter(g.b);
+  {
+    auto inst = restore(c, "python-snapstart", digest);
+    EXPECT_EQ(path_in(inst->sandbox_instance().pid()), "/" + name + "-b");
+    // Its own group, as always, where thaw manages the controller.
+    const auto memory =
+        read_text("/proc/" + std::to_string(inst->sandbox_instance().pid()) + "/cgroup");
+    EXPECT_NE(memory.find(host_->cgroup_parent + "/"), std::string::npos) << memory;
+    EXPECT_FALSE(inst->invoke({"", "{}"}).error);
+  }
 }
 
 TEST_F(Snapshots, ManifestChecksCatchCorruptionAndOtherCriuVersions) {
