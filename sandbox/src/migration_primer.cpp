@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -60,9 +62,11 @@ class Primer {
     wake_.notify_one();
     thread_.join();
   }
-  void kick() {
+  void kick(std::chrono::milliseconds keep_warm) {
     std::lock_guard lock(mutex_);
-    if (busy_ || stopping_) return;
+    if (stopping_) return;
+    warm_until_ = std::max(warm_until_, Clock::now() + keep_warm);
+    if (busy_) return;
     busy_ = true;
     wake_.notify_one();
   }
@@ -75,6 +79,12 @@ class Primer {
     const Move move = harmless_move();  // here: "tasks" takes this thread's id
     std::unique_lock lock(mutex_);
     for (;;) {
+      // Between moves while the window is open, well inside a grace period
+      // (5-20 ms here), so the lock never goes cold.
+      if (!busy_ && Clock::now() < warm_until_) {
+        wake_.wait_for(lock, kWarmInterval);
+        busy_ = busy_ || Clock::now() < warm_until_;
+      }
       wake_.wait(lock, [this] { return busy_ || stopping_; });
       if (stopping_) return;
       lock.unlock();
@@ -91,17 +101,21 @@ class Primer {
     }
   }
 
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kWarmInterval{3};
+
   std::mutex mutex_;
   std::condition_variable wake_;
   bool busy_ = false, stopping_ = false;
+  Clock::time_point warm_until_{};
   std::atomic<uint64_t> done_{0};
   std::thread thread_;  // last: it uses the members above
 };
 
 }  // namespace
 
-void prime_task_migration() {
-  Primer::instance().kick();
+void prime_task_migration(std::chrono::milliseconds keep_warm) {
+  Primer::instance().kick(keep_warm);
 }
 
 uint64_t task_migrations_primed() {

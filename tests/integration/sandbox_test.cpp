@@ -238,12 +238,28 @@ bool wait_for_primed_moves(uint64_t above) {
 }  // namespace
 
 TEST_F(Sandbox, StartingAnInstancePrimesTheCgroupMoveWithoutMovingThawd) {
-  sandbox::prime_task_migration();  // starts the primer's thread
+  // Starts the primer's thread, without keeping the lock warm afterwards.
+  sandbox::prime_task_migration(std::chrono::milliseconds(0));
   ASSERT_TRUE(wait_for_primed_moves(0)) << "no priming move was made";
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const auto before = all_thread_cgroups();
   const auto primed = sandbox::task_migrations_primed();
   auto r = harness->run(std::vector<std::string>{"/bin/true"});
   EXPECT_EQ(r.status.code, 0) << r.err;
   EXPECT_TRUE(wait_for_primed_moves(primed)) << "spawn() did not prime the move";
   EXPECT_EQ(all_thread_cgroups(), before);
+}
+
+TEST_F(Sandbox, TheCgroupMoveIsKeptWarmForAWhileAfterAStartThenLeftAlone) {
+  using std::chrono::milliseconds;
+  sandbox::prime_task_migration(milliseconds(400));
+  ASSERT_TRUE(wait_for_primed_moves(0)) << "no priming move was made";
+  const auto first = sandbox::task_migrations_primed();
+  std::this_thread::sleep_for(milliseconds(150));
+  // A move every 3 ms while the window is open; a loaded machine makes fewer.
+  EXPECT_GE(sandbox::task_migrations_primed(), first + 5);
+  std::this_thread::sleep_for(milliseconds(600));  // the window has closed
+  const auto after = sandbox::task_migrations_primed();
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_EQ(sandbox::task_migrations_primed(), after);
 }
