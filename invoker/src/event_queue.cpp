@@ -81,7 +81,7 @@ std::optional<QueuedEvent> EventQueue::claim(int64_t now_ms) {
   Statement pick(db_,
                  "SELECT id, function, payload, attempts, enqueued_at, max_retries, "
                  "max_event_age_s FROM events WHERE state = 'pending' AND next_attempt_at <= ? "
-                 "ORDER BY next_attempt_at, enqueued_at LIMIT 1");
+                 "ORDER BY next_attempt_at, enqueued_at, id LIMIT 1");
   pick.bind(1, now_ms);
   if (sqlite3_step(pick.s) != SQLITE_ROW) return std::nullopt;
   QueuedEvent e{pick.text(0),
