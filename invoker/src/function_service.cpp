@@ -1,5 +1,6 @@
 #include "invoker/function_service.hpp"
 
+#include <filesystem>
 #include <set>
 
 #include "invoker/function_logs.hpp"
@@ -22,13 +23,37 @@ std::string digest_of(const FunctionRecord& r) {
 
 }  // namespace
 
+namespace {
+
+void end_orphan_instances(const HostEnvironment& host) {
+  std::error_code ec;
+  std::set<std::string> ids;
+  for (const auto& e : std::filesystem::directory_iterator(host.state_dir + "/instances", ec)) {
+    auto name = e.path().filename().string();
+    for (const char* suffix : {"-tmp", "-restore", "-dump"}) {
+      const std::string s = suffix;
+      if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0)
+        name.resize(name.size() - s.size());
+    }
+    ids.insert(name);
+  }
+  for (const auto& id : ids)
+    sandbox::end_group_processes(host.cgroup_parent, id, std::chrono::seconds(2));
+}
+
+}  // namespace
+
 FunctionService::FunctionService(ServiceOptions options)
     : options_(std::move(options)),
       host_(prepare_host_environment(options_.state_dir, options_.runtimes_dir)),
       code_(host_.state_dir + "/code"),
       registry_(host_.state_dir + "/thaw.db") {
   host_.cgroup_parent = options_.cgroup_parent;
-  // Instances and cgroups a killed thawd left behind go first.
+  // Instances and cgroups a killed thawd left behind go first. Its instances
+  // may still run (a busy one until its invocation ends); the groups named
+  // like the instance directories it left in this state directory are its
+  // own, so their processes are ended: another thawd's are never touched.
+  end_orphan_instances(host_);
   sandbox::reap_orphan_cgroups(host_.cgroup_parent);
   if (!options_.criu.empty()) {
     snapshots_ = std::make_unique<snapshots::SnapshotStore>(host_.state_dir + "/snapshots");

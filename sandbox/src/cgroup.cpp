@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libcgroup.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "sandbox/cgroup.hpp"
@@ -276,6 +278,30 @@ int reap_orphan_cgroups(const std::string& parent) {
     closedir(d);
   }
   return removed;
+}
+
+bool end_group_processes(const std::string& parent, const std::string& name,
+                         std::chrono::milliseconds wait) {
+  init_libcgroup();
+  std::vector<std::string> procs;
+  for (const char* c : kControllers) {
+    const auto mount = controller_mount(c);
+    if (!mount.empty()) procs.push_back(mount + "/" + parent + "/" + name + "/cgroup.procs");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    bool empty = true;
+    for (const auto& file : procs) {
+      std::istringstream pids(read_file(file));
+      for (long pid; pids >> pid;) {
+        empty = false;
+        kill(static_cast<pid_t>(pid), SIGKILL);
+      }
+    }
+    if (empty) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 void remove_cgroup_parent(const std::string& parent) {

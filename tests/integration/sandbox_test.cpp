@@ -3,6 +3,7 @@
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cstring>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox/migration_primer.hpp"
 #include "sandbox_harness.hpp"
@@ -236,6 +238,50 @@ bool wait_for_primed_moves(uint64_t above) {
   return sandbox::task_migrations_primed() > above;
 }
 }  // namespace
+
+// What thawd does at start to the instances a killed thawd of its state
+// directory left running: their processes end, other groups' do not.
+TEST_F(Sandbox, EndingAGroupsProcessesKillsThemAndTouchesNoOtherGroup) {
+  const std::string parent = "thaw-test-end-" + std::to_string(getpid());
+  struct Cleanup {
+    std::string parent;
+    std::vector<pid_t> pids;
+    std::unique_ptr<sandbox::InstanceCgroup> a, b;
+    ~Cleanup() {
+      for (pid_t p : pids) {
+        kill(p, SIGKILL);
+        waitpid(p, nullptr, 0);
+      }
+      a.reset();
+      b.reset();
+      sandbox::remove_cgroup_parent(parent);
+    }
+  } c{parent, {}, nullptr, nullptr};
+  sandbox::CgroupLimits limits;
+  limits.memory_bytes = 64ull << 20;
+  limits.pids_max = 16;
+  c.a = std::make_unique<sandbox::InstanceCgroup>(parent + "/a", limits);
+  c.b = std::make_unique<sandbox::InstanceCgroup>(parent + "/b", limits);
+  for (int i = 0; i < 2; ++i) {
+    const pid_t p = fork();
+    ASSERT_GE(p, 0);
+    if (p == 0) {
+      pause();
+      _exit(0);
+    }
+    c.pids.push_back(p);
+  }
+  c.a->attach(c.pids[0]);
+  c.b->attach(c.pids[1]);
+  EXPECT_TRUE(sandbox::end_group_processes(parent, "a", std::chrono::seconds(5)));
+  int status = 0;
+  ASSERT_EQ(waitpid(c.pids[0], &status, 0), c.pids[0]);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  c.pids.erase(c.pids.begin());
+  EXPECT_EQ(waitpid(c.pids[0], &status, WNOHANG), 0) << "a process of another group was ended";
+  // A group that does not exist is empty.
+  EXPECT_TRUE(sandbox::end_group_processes(parent, "none", std::chrono::seconds(1)));
+}
 
 TEST_F(Sandbox, StartingAnInstancePrimesTheCgroupMoveWithoutMovingThawd) {
   // Starts the primer's thread, without keeping the lock warm afterwards.

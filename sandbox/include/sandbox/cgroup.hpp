@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -90,6 +91,14 @@ class InstanceCgroup {
 // Removes groups under `parent` (e.g. "thaw") that no live process uses: what a
 // crashed thawd left behind. Returns how many were removed.
 int reap_orphan_cgroups(const std::string& parent);
+
+// Kills every process in the group `parent`/`name` (in each hierarchy thaw
+// uses) and waits up to `wait` for the group to empty; true when it did.
+// For instances a killed thawd left running: the caller must know the group
+// is one of them (thawd matches it with the instance directories left in its
+// state directory), never another live thawd's.
+bool end_group_processes(const std::string& parent, const std::string& name,
+                         std::chrono::milliseconds wait);
 
 // Removes orphans under `parent`, then `parent` itself where it is empty.
 void remove_cgroup_parent(const std::string& parent);
