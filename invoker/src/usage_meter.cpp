@@ -43,6 +43,7 @@ void UsageMeter::throttled(const std::string& function) {
 }
 
 void UsageMeter::flush() {
+  std::lock_guard flushing(flush_mutex_);
   std::map<std::string, UsageTotals> batch;
   {
     std::lock_guard lock(mutex_);
@@ -60,6 +61,7 @@ void UsageMeter::flush() {
 }
 
 std::map<std::string, UsageTotals> UsageMeter::totals() const {
+  std::lock_guard flushing(flush_mutex_);
   auto out = registry_.usage();
   std::lock_guard lock(mutex_);
   for (const auto& [name, d] : pending_) out[name] += d;

@@ -1,0 +1,34 @@
+// Usage totals are read while the meter writes them to the registry.
+#include "invoker/usage_meter.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "invoker/registry.hpp"
+#include "temp_dir.hpp"
+
+using namespace thaw::invoker;
+
+TEST(UsageMeter, TotalsNeverMissABatchOnItsWayToTheRegistry) {
+  thaw::test::TempDir dir;
+  Registry registry(dir.path() + "/thaw.db");
+  UsageMeter meter(registry);
+  std::atomic<bool> stop{false};
+  std::thread flusher([&] {
+    while (!stop) meter.flush();
+  });
+  for (uint64_t i = 1; i <= 200; ++i) {
+    meter.invoked("f", 1.5, 2, 1024, false);
+    const auto totals = meter.totals();
+    const auto it = totals.find("f");
+    ASSERT_NE(it, totals.end()) << "after " << i << " invocations";
+    ASSERT_EQ(it->second.invocations, i);
+    ASSERT_EQ(it->second.billed_ms, 2 * i);
+  }
+  stop = true;
+  flusher.join();
+  meter.flush();
+  EXPECT_EQ(registry.usage().at("f").invocations, 200u);
+}
