@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 
 #include "invoker/registry.hpp"
@@ -15,10 +16,21 @@ TEST(UsageMeter, TotalsNeverMissABatchOnItsWayToTheRegistry) {
   thaw::test::TempDir dir;
   Registry registry(dir.path() + "/thaw.db");
   UsageMeter meter(registry);
-  std::atomic<bool> stop{false};
-  std::thread flusher([&] {
-    while (!stop) meter.flush();
-  });
+  // Stopped and joined also when an assertion below ends the test early.
+  struct Flusher {
+    explicit Flusher(UsageMeter& m)
+        : meter(m), thread([this] {
+            while (!stop) meter.flush();
+          }) {}
+    ~Flusher() {
+      stop = true;
+      thread.join();
+    }
+    UsageMeter& meter;
+    std::atomic<bool> stop{false};
+    std::thread thread;  // last: it uses the members above
+  };
+  auto flusher = std::make_unique<Flusher>(meter);
   for (uint64_t i = 1; i <= 200; ++i) {
     meter.invoked("f", 1.5, 2, 1024, false);
     const auto totals = meter.totals();
@@ -27,8 +39,7 @@ TEST(UsageMeter, TotalsNeverMissABatchOnItsWayToTheRegistry) {
     ASSERT_EQ(it->second.invocations, i);
     ASSERT_EQ(it->second.billed_ms, 2 * i);
   }
-  stop = true;
-  flusher.join();
+  flusher.reset();
   meter.flush();
   EXPECT_EQ(registry.usage().at("f").invocations, 200u);
 }
