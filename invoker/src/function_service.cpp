@@ -21,10 +21,9 @@ std::string digest_of(const FunctionRecord& r) {
   return function_digest(r.config, r.code_sha256);
 }
 
-}  // namespace
-
-namespace {
-
+// A killed thawd of this state directory left these instances running (a busy
+// one until its invocation ends): their groups are named like the instance
+// directories it left, so they, and never another thawd's, are ended.
 void end_orphan_instances(const HostEnvironment& host) {
   std::error_code ec;
   std::set<std::string> ids;
@@ -49,10 +48,7 @@ FunctionService::FunctionService(ServiceOptions options)
       code_(host_.state_dir + "/code"),
       registry_(host_.state_dir + "/thaw.db") {
   host_.cgroup_parent = options_.cgroup_parent;
-  // Instances and cgroups a killed thawd left behind go first. Its instances
-  // may still run (a busy one until its invocation ends); the groups named
-  // like the instance directories it left in this state directory are its
-  // own, so their processes are ended: another thawd's are never touched.
+  // Instances and cgroups a killed thawd left behind go first.
   end_orphan_instances(host_);
   sandbox::reap_orphan_cgroups(host_.cgroup_parent);
   if (!options_.criu.empty()) {

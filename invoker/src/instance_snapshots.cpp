@@ -12,7 +12,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "images/code_package.hpp"
 #include "sandbox/cgroup.hpp"
@@ -63,22 +62,15 @@ size_t warm_memory_for(const std::string& snapshot_dir, const snapshots::Snapsho
 // names them ("memory", "cpu,cpuacct"); empty when one of them is on cgroup2
 // (then CRIU dumps every hierarchy).
 std::vector<std::string> managed_hierarchies(pid_t pid, const std::vector<std::string>& managed) {
+  const auto memberships = sandbox::cgroup_memberships("/proc/" + std::to_string(pid) + "/cgroup");
   std::vector<std::string> out;
-  for (const auto& m : sandbox::cgroup_memberships("/proc/" + std::to_string(pid) + "/cgroup")) {
-    std::istringstream names(m.controllers);
-    bool ours = false;
-    for (std::string n; std::getline(names, n, ',');)
-      ours = ours || std::find(managed.begin(), managed.end(), n) != managed.end();
-    if (ours) out.push_back(m.controllers);
+  for (const auto& c : managed) {
+    const auto m = std::find_if(memberships.begin(), memberships.end(),
+                                [&](const auto& h) { return h.holds(c); });
+    if (m == memberships.end()) return {};
+    if (std::find(out.begin(), out.end(), m->controllers) == out.end())
+      out.push_back(m->controllers);
   }
-  size_t covered = 0;
-  for (const auto& c : managed)
-    for (const auto& h : out)
-      if (("," + h + ",").find("," + c + ",") != std::string::npos) {
-        ++covered;
-        break;
-      }
-  if (covered != managed.size()) out.clear();
   return out;
 }
 

@@ -195,7 +195,7 @@ int run(const DaemonConfig& config) {
              {"max_concurrency", options.limits.max_concurrency},
              {"memory_budget_mb", options.limits.memory_budget_mb},
              {"keep_alive_s", config.keep_alive_s},
-             {"warm_memory_mb", criu_ok ? config.warm_memory_mb : 0},
+             {"warm_memory_mb", functions.warm_memory() ? config.warm_memory_mb : 0},
              {"admin_token", token_path.string()},
              {"aws_credentials",
               (std::filesystem::absolute(config.state_dir) / "aws-credentials").string()},

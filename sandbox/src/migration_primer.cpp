@@ -20,12 +20,8 @@ namespace {
 // This thread's cgroup in the hierarchy of `controller` ("" = the unified
 // one), from /proc/thread-self/cgroup; "" when it is in none.
 std::string own_cgroup(const std::string& controller) {
-  for (const auto& m : cgroup_memberships("/proc/thread-self/cgroup")) {
-    const auto names = "," + m.controllers + ",";
-    const bool match = controller.empty() ? names == ",,"
-                                          : names.find("," + controller + ",") != std::string::npos;
-    if (match) return m.path;
-  }
+  for (const auto& m : cgroup_memberships("/proc/thread-self/cgroup"))
+    if (m.holds(controller)) return m.path;
   return "";
 }
 

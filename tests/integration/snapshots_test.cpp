@@ -10,7 +10,6 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "examples.hpp"
 #include "invoker/instance_factory.hpp"
@@ -298,8 +297,7 @@ TEST_F(Snapshots, ARestoredInstanceStaysInTheRestorersGroupsWhereThawManagesNone
   for (const auto& m : sandbox::cgroup_memberships("/proc/self/cgroup")) {
     if (m.controllers.empty() || m.controllers.rfind("name=", 0) == 0) continue;
     bool ours = false;
-    std::istringstream names(m.controllers);
-    for (std::string n; std::getline(names, n, ',');) ours = ours || managed.count(n);
+    for (const auto& c : managed) ours = ours || m.holds(c);
     if (!ours && fs::exists("/sys/fs/cgroup/" + m.controllers + "/cgroup.procs")) {
       other = m.controllers;
       break;

@@ -112,6 +112,12 @@ std::string controller_mount(const std::string& controller);
 struct CgroupMembership {
   std::string controllers;
   std::string path;
+  // Whether this hierarchy has `controller` ("" = the cgroup2 one).
+  bool holds(const std::string& controller) const {
+    return controller.empty()
+               ? controllers.empty()
+               : ("," + controllers + ",").find("," + controller + ",") != std::string::npos;
+  }
 };
 // The hierarchies in `proc_file` ("/proc/self/cgroup", "/proc/thread-self/cgroup").
 std::vector<CgroupMembership> cgroup_memberships(const std::string& proc_file);
