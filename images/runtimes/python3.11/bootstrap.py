@@ -13,6 +13,10 @@ CHANNEL_IN, CHANNEL_OUT = 3, 4
 os.environ.pop("THAW_CHANNEL_FD", None)
 # Functions import the hooks module as `import thaw`; it lives next to this file.
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+# Small objects in one area from here on, so the snapshot's heap can come back
+# in huge pages (addons/python_arenas.c). 1 GiB of address space, not memory.
+import _thaw_arenas  # noqa: E402
+_thaw_arenas.install(1024)
 import thaw  # noqa: E402
 import _thaw_huge_pages  # noqa: E402
 
