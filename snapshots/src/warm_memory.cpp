@@ -1,5 +1,6 @@
 #include "snapshots/warm_memory.hpp"
 
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -68,22 +69,52 @@ void WarmMemory::release_soon(size_t bytes) {
 }
 
 size_t WarmMemory::release_locked(size_t bytes) {
-  size_t freed = 0;
+  std::vector<size_t> chosen;
   const size_t start = next_;
-  for (size_t seen = 0; seen < warm_.size() && freed < bytes; ++seen) {
+  for (size_t seen = 0; seen < warm_.size() && chosen.size() * kBlock < bytes; ++seen) {
     const size_t j = (start + seen) % warm_.size();
     if (!warm_[j]) continue;
-    madvise(block(2 * j), kBlock, MADV_DONTNEED);
+    chosen.push_back(2 * j);
     warm_[j] = false;
-    freed += kBlock;
     next_ = (j + 1) % warm_.size();
   }
+  free_from_each_cpu(chosen);
+  const size_t freed = chosen.size() * kBlock;
   released_total_ += freed;
   if (freed) {
     last_release_ = std::chrono::steady_clock::now();
     changed_.notify_all();
   }
   return freed;
+}
+
+void WarmMemory::free_from_each_cpu(const std::vector<size_t>& blocks) {
+  last_release_cpus_.clear();
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  // Pinning fails only if the CPU went offline since: the blocks are then
+  // freed from wherever the thread runs, as without this.
+  const size_t shares = std::max<size_t>(1, std::min(cpus.size(), blocks.size()));
+  for (size_t k = 0; k < shares; ++k) {
+    if (shares > 1) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpus[k], &one);
+      if (sched_setaffinity(0, sizeof one, &one) == 0) last_release_cpus_.push_back(cpus[k]);
+    }
+    for (size_t i = k; i < blocks.size(); i += shares)
+      madvise(block(blocks[i]), kBlock, MADV_DONTNEED);
+  }
+  if (shares > 1) sched_setaffinity(0, sizeof allowed, &allowed);
+}
+
+std::vector<int> WarmMemory::last_release_cpus() const {
+  std::lock_guard lock(mutex_);
+  return last_release_cpus_;
 }
 
 size_t WarmMemory::releasable() const {

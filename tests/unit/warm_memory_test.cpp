@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
+#include <algorithm>
 #include <thread>
+#include <vector>
 
 using thaw::snapshots::WarmMemory;
 using namespace std::chrono_literals;
@@ -64,4 +68,29 @@ TEST(WarmMemory, ReservesWholePairsOfBlocks) {
   ASSERT_TRUE(warm.wait_until_full(20s));
   EXPECT_EQ(warm.releasable(), 2 * MiB);
   EXPECT_EQ(warm.resident_bytes(), 4 * MiB);
+}
+
+// A freed huge page waits on the freeing CPU's own list first, so a release
+// frees a share from every CPU the process may run on, and leaves the
+// caller's CPU mask as it was.
+TEST(WarmMemory, ReleaseFreesAShareFromEveryAllowedCpuAndRestoresTheMask) {
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  std::vector<int> allowed;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &before)) allowed.push_back(c);
+  if (allowed.size() < 2) GTEST_SKIP() << "one CPU: nothing to spread over";
+  WarmMemory warm(64 * MiB, 1500ms);
+  ASSERT_TRUE(warm.wait_until_full(20s));
+  const size_t blocks = std::min<size_t>(allowed.size(), 16);
+  EXPECT_EQ(warm.release(blocks * WarmMemory::kBlock), blocks * WarmMemory::kBlock);
+  const auto used = warm.last_release_cpus();
+  EXPECT_EQ(used, std::vector<int>(allowed.begin(), allowed.begin() + blocks));
+  cpu_set_t after;
+  ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after));
+  EXPECT_EQ(warm.resident_bytes(), 64 * MiB - blocks * WarmMemory::kBlock);
+  // One block has one CPU to come from: no pinning at all.
+  EXPECT_EQ(warm.release(1), WarmMemory::kBlock);
+  EXPECT_TRUE(warm.last_release_cpus().empty());
 }
