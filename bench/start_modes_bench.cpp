@@ -14,6 +14,7 @@
 #include <map>
 
 #include "invoker/instance_factory.hpp"
+#include "sandbox/cgroup_spares.hpp"
 #include "sandbox/error.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
   const std::string state = mkdtemp(tmpl);
   auto host = prepare_host_environment(state, THAW_RUNTIMES_DIR, 4);
   host.cgroup_parent = "thaw-bench-" + std::to_string(getpid());
+  sandbox::keep_cgroup_spares(host.cgroup_parent, 4);  // as thawd does
   if (warm_mb) host.warm_memory = std::make_shared<snapshots::WarmMemory>(warm_mb << 20);
   snapshots::SnapshotStore store(state + "/snapshots");
   std::vector<Workload> workloads = {

@@ -8,6 +8,7 @@
 #include "invoker/instance_snapshots.hpp"
 #include "invoker/log.hpp"
 #include "invoker/metrics.hpp"
+#include "sandbox/cgroup_spares.hpp"
 
 namespace thaw::invoker {
 
@@ -51,6 +52,8 @@ FunctionService::FunctionService(ServiceOptions options)
   // Instances and cgroups a killed thawd left behind go first.
   end_orphan_instances(host_);
   sandbox::reap_orphan_cgroups(host_.cgroup_parent);
+  // Groups for the next starts, made ahead (a few: starts come in bursts).
+  sandbox::keep_cgroup_spares(host_.cgroup_parent, 4);
   if (!options_.criu.empty()) {
     snapshots_ = std::make_unique<snapshots::SnapshotStore>(host_.state_dir + "/snapshots");
     if (options_.warm_memory_bytes)

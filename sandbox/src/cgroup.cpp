@@ -8,22 +8,22 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <thread>
 #include <utility>
 
+#include "cgroup_internal.hpp"
 #include "sandbox/cgroup.hpp"
+#include "sandbox/cgroup_spares.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox/migration_primer.hpp"
 
 namespace thaw::sandbox {
 
-namespace {
-
-// cpuacct is its own hierarchy on some v1 hosts (this one): CPU time is read there.
-constexpr const char* kControllers[] = {"memory", "cpu", "cpuacct", "pids"};
+namespace detail {
 
 void init_libcgroup() {
   static std::once_flag once;
@@ -31,6 +31,37 @@ void init_libcgroup() {
   std::call_once(once, [] { rc = cgroup_init(); });
   if (rc != 0) throw Error(std::string("cgroup: libcgroup init: ") + cgroup_strerror(rc));
 }
+
+const CgroupLayout& host_cgroup_layout() {
+  static const CgroupLayout layout = detect_cgroup_layout();
+  return layout;
+}
+
+std::vector<std::string> used_controllers() {
+  std::vector<std::string> out;
+  for (const char* c : kControllers)
+    if (host_cgroup_layout().version_of(c) != 0) out.emplace_back(c);
+  return out;
+}
+
+std::vector<std::string> group_directories(const std::string& path,
+                                           const std::vector<std::string>& controllers) {
+  std::vector<std::string> dirs;
+  for (const auto& c : controllers) {
+    auto dir = controller_mount(c) + "/" + path;
+    bool seen = false;
+    for (const auto& d : dirs) seen |= d == dir;
+    if (!seen) dirs.push_back(dir);
+  }
+  return dirs;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::init_libcgroup;
+using detail::kControllers;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -41,6 +72,16 @@ std::string read_file(const std::string& path) {
 
 bool exists(const std::string& path) {
   return access(path.c_str(), F_OK) == 0;
+}
+
+bool write_value(const std::string& path, const std::string& value) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
+  const int err = errno;
+  close(fd);
+  errno = err;
+  return ok;
 }
 
 uint64_t read_u64(const std::string& path) {
@@ -124,18 +165,36 @@ std::string controller_mount(const std::string& controller) {
 InstanceCgroup::InstanceCgroup(std::string path, const CgroupLimits& limits)
     : path_(std::move(path)) {
   init_libcgroup();
-  static const CgroupLayout layout = detect_cgroup_layout();
+  const auto& layout = detail::host_cgroup_layout();
   const bool swap_accounting = layout.version_of("memory") == 1 &&
                                exists(controller_mount("memory") + "/memory.memsw.limit_in_bytes");
 
   group_ = cgroup_new_cgroup(path_.c_str());
   if (!group_) throw Error("cgroup: cannot describe group " + path_);
-  for (const char* c : kControllers) {
-    if (layout.version_of(c) == 0) continue;
-    if (!cgroup_add_controller(group_, c)) throw Error(std::string("cgroup: add controller ") + c);
+  for (const auto& c : detail::used_controllers()) {
+    if (!cgroup_add_controller(group_, c.c_str())) throw Error("cgroup: add controller " + c);
     controllers_.push_back(c);
   }
-  for (const auto& s : cgroup_settings(limits, layout, swap_accounting)) {
+  const auto settings = cgroup_settings(limits, layout, swap_accounting);
+  // A spare renamed into place only needs its limits (cgroup_spares.hpp),
+  // written straight to the files: libcgroup rereads /proc/mounts for each.
+  const auto slash = path_.rfind('/');
+  if (slash != std::string::npos &&
+      take_cgroup_spare(path_.substr(0, slash), path_.substr(slash + 1))) {
+    for (const auto& s : settings) {
+      if (!cgroup_get_controller(group_, s.controller.c_str())) continue;
+      const auto file = controller_mount(s.controller) + "/" + path_ + "/" + s.name;
+      if (!write_value(file, s.value)) {
+        const int err = errno;
+        remove();
+        cgroup_free(&group_);
+        throw Error("cgroup: " + path_ + ": set " + s.name + ": " + std::strerror(err));
+      }
+    }
+    prime_task_migration();
+    return;
+  }
+  for (const auto& s : settings) {
     auto* ctrl = cgroup_get_controller(group_, s.controller.c_str());
     if (!ctrl) continue;
     if (int rc = cgroup_add_value_string(ctrl, s.name.c_str(), s.value.c_str()); rc != 0)
@@ -162,14 +221,7 @@ InstanceCgroup::~InstanceCgroup() {
 }
 
 std::vector<std::string> InstanceCgroup::directories() const {
-  std::vector<std::string> dirs;
-  for (const auto& c : controllers_) {
-    auto dir = controller_mount(c) + "/" + path_;
-    bool seen = false;
-    for (const auto& d : dirs) seen |= d == dir;
-    if (!seen) dirs.push_back(dir);
-  }
-  return dirs;
+  return detail::group_directories(path_, controllers_);
 }
 
 void InstanceCgroup::attach(pid_t pid) const {
@@ -179,7 +231,7 @@ void InstanceCgroup::attach(pid_t pid) const {
 }
 
 void InstanceCgroup::set_cpus(double cpus) const {
-  static const CgroupLayout layout = detect_cgroup_layout();
+  const auto& layout = detail::host_cgroup_layout();
   CgroupLimits limits;
   limits.cpus = cpus;
   struct cgroup* change = cgroup_new_cgroup(path_.c_str());
@@ -196,7 +248,7 @@ void InstanceCgroup::set_cpus(double cpus) const {
 
 uint64_t InstanceCgroup::memory_peak_bytes() const {
   if (peak_fd_ < 0) {
-    static const CgroupLayout layout = detect_cgroup_layout();
+    const auto& layout = detail::host_cgroup_layout();
     const auto file =
         controller_mount("memory") + "/" + path_ +
         (layout.version_of("memory") == 2 ? "/memory.peak" : "/memory.max_usage_in_bytes");
@@ -211,7 +263,7 @@ uint64_t InstanceCgroup::memory_peak_bytes() const {
 }
 
 CgroupUsage InstanceCgroup::usage() const {
-  static const CgroupLayout layout = detect_cgroup_layout();
+  const auto& layout = detail::host_cgroup_layout();
   CgroupUsage u;
   const auto mem = controller_mount("memory") + "/" + path_;
   const auto cpu = controller_mount("cpu") + "/" + path_;
@@ -305,6 +357,7 @@ bool end_group_processes(const std::string& parent, const std::string& name,
 }
 
 void remove_cgroup_parent(const std::string& parent) {
+  keep_cgroup_spares(parent, 0);
   reap_orphan_cgroups(parent);
   for (const char* c : kControllers) {
     const auto mount = controller_mount(c);

@@ -12,12 +12,14 @@
 #include <thread>
 
 #include "sandbox/cgroup.hpp"
+#include "sandbox/cgroup_spares.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox/migration_primer.hpp"
 #include "sandbox_harness.hpp"
 
 using namespace thaw;
 using thaw::itest::SandboxHarness;
+namespace fs = std::filesystem;
 
 class Sandbox : public ::testing::Test {
  protected:
@@ -308,4 +310,69 @@ TEST_F(Sandbox, TheCgroupMoveIsKeptWarmForAWhileAfterAStartThenLeftAlone) {
   const auto after = sandbox::task_migrations_primed();
   std::this_thread::sleep_for(milliseconds(200));
   EXPECT_EQ(sandbox::task_migrations_primed(), after);
+}
+
+// Spare groups made ahead: a new group is a spare renamed into place with the
+// instance's limits; the spares are made again after a pause and removed with
+// the parent.
+TEST_F(Sandbox, AGroupIsASpareRenamedIntoPlaceWithItsLimits) {
+  const auto layout = sandbox::detect_cgroup_layout();
+  for (const char* c : {"memory", "cpu", "pids"})
+    if (layout.version_of(c) == 2) GTEST_SKIP() << "cgroup2 cannot rename a group: no spares";
+  const std::string parent = "thaw-test-spares-" + std::to_string(getpid());
+  struct Cleanup {
+    std::string parent;
+    ~Cleanup() { sandbox::remove_cgroup_parent(parent); }
+  } cleanup{parent};
+  const auto spare_names = [&](const std::string& controller) {
+    std::set<std::string> names;
+    std::error_code ec;
+    for (const auto& e :
+         fs::directory_iterator(sandbox::controller_mount(controller) + "/" + parent, ec))
+      if (e.path().filename().string().rfind("spare.", 0) == 0)
+        names.insert(e.path().filename().string());
+    return names;
+  };
+  const auto spares_in = [&](const std::string& controller) {
+    return static_cast<int>(spare_names(controller).size());
+  };
+  const auto wait_ready = [&](size_t n) {
+    for (int i = 0; i < 1000 && sandbox::cgroup_spares_ready(parent) != n; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return sandbox::cgroup_spares_ready(parent) == n;
+  };
+  sandbox::keep_cgroup_spares(parent, 2);
+  ASSERT_TRUE(wait_ready(2));
+  EXPECT_EQ(spares_in("memory"), 2);
+  EXPECT_EQ(spares_in("pids"), 2);
+  const auto before = spare_names("memory");
+  ASSERT_EQ(spare_names("pids"), before);
+
+  sandbox::CgroupLimits limits;
+  limits.memory_bytes = 96ull << 20;
+  limits.pids_max = 7;
+  {
+    sandbox::InstanceCgroup g(parent + "/a", limits);
+    EXPECT_EQ(sandbox::cgroup_spares_taken(parent), 1u);
+    // One of the spares is gone from every hierarchy: it is the new group now.
+    // (A new spare may already be there under another name.)
+    for (const char* c : {"memory", "pids"}) {
+      std::set<std::string> left;
+      for (const auto& n : spare_names(c))
+        if (before.count(n)) left.insert(n);
+      EXPECT_EQ(left.size(), 1u) << c;
+    }
+    const auto mem = sandbox::controller_mount("memory") + "/" + g.path();
+    EXPECT_EQ(read_text(mem + "/memory.limit_in_bytes"), std::to_string(96ull << 20));
+    EXPECT_EQ(read_text(sandbox::controller_mount("pids") + "/" + g.path() + "/pids.max"), "7");
+    for (const auto& dir : g.directories()) EXPECT_TRUE(fs::is_directory(dir)) << dir;
+    ASSERT_TRUE(wait_ready(2)) << "the spare taken was not made again";
+  }
+  sandbox::keep_cgroup_spares(parent, 0);
+  EXPECT_EQ(sandbox::cgroup_spares_ready(parent), 0u);
+  EXPECT_EQ(spares_in("memory") + spares_in("cpu") + spares_in("pids"), 0);
+  // Without spares, groups are made as before.
+  sandbox::InstanceCgroup b(parent + "/b", limits);
+  EXPECT_EQ(sandbox::cgroup_spares_taken(parent), 0u);
+  EXPECT_TRUE(fs::is_directory(sandbox::controller_mount("memory") + "/" + b.path()));
 }
