@@ -89,11 +89,18 @@ std::string sha256_file(const std::string& path) {
   return out;
 }
 
+std::string relative_in_walk(const fs::path& path, const std::string& dir) {
+  const auto& p = path.native();
+  size_t skip = dir.size();
+  while (skip < p.size() && p[skip] == '/') ++skip;
+  return p.compare(0, dir.size(), dir) == 0 ? p.substr(skip) : fs::relative(path, dir).string();
+}
+
 std::map<std::string, std::string> checksum_tree(const std::string& dir) {
   std::map<std::string, std::string> files;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     if (!e.is_regular_file()) continue;
-    const auto rel = fs::relative(e.path(), dir).string();
+    const auto rel = relative_in_walk(e.path(), dir);
     if (checksummed(rel)) files[rel] = sha256_file(e.path().string());
   }
   return files;

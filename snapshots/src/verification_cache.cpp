@@ -15,7 +15,7 @@ std::optional<VerificationCache::Stamps> VerificationCache::take(const std::stri
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     if (!it->is_regular_file()) continue;
-    const auto rel = fs::relative(it->path(), dir).string();
+    const auto rel = relative_in_walk(it->path(), dir);
     if (!checksummed(rel)) continue;
     if (!m.files.count(rel)) return std::nullopt;
     struct stat st {};

@@ -74,3 +74,12 @@ TEST(VerificationCache, AForgottenOrUnknownDirectoryIsNotTrusted) {
   VerificationCache empty;
   EXPECT_FALSE(empty.unchanged(s.dir.path(), s.manifest));
 }
+
+// Files found in a walk are named relative to the snapshot by their spelling.
+TEST(VerificationCache, WalkedFilesAreNamedRelativeToTheSnapshot) {
+  using thaw::snapshots::relative_in_walk;
+  EXPECT_EQ(relative_in_walk("/s/d1/images/pages-1.img", "/s/d1"), "images/pages-1.img");
+  EXPECT_EQ(relative_in_walk("/s/d1/images/pages-1.img", "/s/d1/"), "images/pages-1.img");
+  EXPECT_EQ(relative_in_walk("/s/d1/manifest.json", "/s/d1"), "manifest.json");
+  EXPECT_EQ(relative_in_walk("d1/tmp-files/a/b", "d1"), "tmp-files/a/b");
+}

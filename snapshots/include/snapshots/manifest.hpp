@@ -3,6 +3,7 @@
 // Loading checks it before use and refuses a mismatch with the reason.
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <utility>
@@ -49,6 +50,10 @@ std::string sha256_file(const std::string& path);
 // Whether a file of a snapshot directory is part of its image set (CRIU's
 // logs and the manifest itself are not).
 bool checksummed(const std::string& relative);
+// `path`, found by walking `dir`, relative to it: by its spelling, without
+// the file system calls std::filesystem::relative makes for every component
+// (a restore walks the snapshot's files before it starts).
+std::string relative_in_walk(const std::filesystem::path& path, const std::string& dir);
 
 // Checksums every regular file under `dir` (except manifest.json and logs).
 std::map<std::string, std::string> checksum_tree(const std::string& dir);
