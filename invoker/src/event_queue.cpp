@@ -81,7 +81,9 @@ std::optional<QueuedEvent> EventQueue::claim(int64_t now_ms) {
   Statement pick(db_,
                  "SELECT id, function, payload, attempts, enqueued_at, max_retries, "
                  "max_event_age_s FROM events WHERE state = 'pending' AND next_attempt_at <= ? "
-                 "ORDER BY next_attempt_at, enqueued_at, id LIMIT 1");
+                 // rowid: insertion order, for events enqueued within one ms
+                 // (ids are random).
+                 "ORDER BY next_attempt_at, enqueued_at, rowid LIMIT 1");
   pick.bind(1, now_ms);
   if (sqlite3_step(pick.s) != SQLITE_ROW) return std::nullopt;
   QueuedEvent e{pick.text(0),

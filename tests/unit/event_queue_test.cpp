@@ -5,7 +5,9 @@
 
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "sandbox/error.hpp"
 #include "temp_dir.hpp"
@@ -153,4 +155,15 @@ TEST_F(EventQueueTest, BadSettingsAreRefused) {
   EventQueue q(db());
   EXPECT_THROW(q.enqueue("f", "{}", -1, 60), thaw::Error);
   EXPECT_THROW(q.enqueue("f", "{}", 2, 0), thaw::Error);
+}
+
+// Events enqueued within one millisecond still come out in the order they
+// went in (their ids are random and say nothing about it).
+TEST_F(EventQueueTest, EventsOfOneMillisecondComeOutInTheOrderTheyWentIn) {
+  EventQueue q(db(), milliseconds(1000));
+  std::vector<std::string> in;
+  for (int i = 0; i < 40; ++i) in.push_back(q.enqueue("f", std::to_string(i), 0, 3600));
+  std::vector<std::string> out;
+  while (auto e = q.claim(INT64_MAX / 2)) out.push_back(e->id);
+  EXPECT_EQ(out, in);
 }
