@@ -23,6 +23,7 @@
 
 #define SLOT_BYTES ((size_t)1 << 20)
 #define HUGE_BYTES ((size_t)2 << 20)
+static const unsigned long kMaxAreaMb = 1UL << 20;  // 1 TiB of address space
 
 static struct {
   char* base;
@@ -75,6 +76,11 @@ static PyObject* install(PyObject* self, PyObject* args) {
   (void)self;
   unsigned long area_mb;
   if (!PyArg_ParseTuple(args, "k", &area_mb)) return NULL;
+  if (area_mb > kMaxAreaMb) {
+    PyErr_Format(PyExc_ValueError, "_thaw_arenas: an area of %lu MiB is more than %lu MiB", area_mb,
+                 kMaxAreaMb);
+    return NULL;
+  }
   if (area.base || area_mb == 0) Py_RETURN_FALSE;
   const size_t slots = area_mb;  // one 1 MiB slot per MiB
   unsigned char* used = PyMem_RawCalloc(slots, 1);
@@ -106,9 +112,10 @@ static PyObject* install(PyObject* self, PyObject* args) {
 static PyObject* stats(PyObject* self, PyObject* unused) {
   (void)self;
   (void)unused;
+  const unsigned long start = (unsigned long)(uintptr_t)area.base;
+  const unsigned long end = area.base ? start + area.slots * SLOT_BYTES : 0;
   return Py_BuildValue("{s:n,s:n,s:k,s:k}", "in_area", (Py_ssize_t)area.in_area, "fallbacks",
-                       (Py_ssize_t)area.fallbacks, "area_start", (unsigned long)area.base,
-                       "area_end", (unsigned long)(area.base + area.slots * SLOT_BYTES));
+                       (Py_ssize_t)area.fallbacks, "area_start", start, "area_end", end);
 }
 
 static PyMethodDef methods[] = {

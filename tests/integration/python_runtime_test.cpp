@@ -46,6 +46,11 @@ class PythonRuntime : public ::testing::Test {
 TEST_F(PythonRuntime, ArenasShareOneAreaSpillOverWhenFullAndFreedOnesAreGivenBack) {
   const auto r = run_python(R"(
 import json, _thaw_arenas
+try:
+    _thaw_arenas.install(1 << 40)
+    oversized = "accepted"
+except ValueError as e:
+    oversized = str(e)
 first, second = _thaw_arenas.install(4), _thaw_arenas.install(4)
 def area_kb():
     s = _thaw_arenas.stats()
@@ -66,9 +71,12 @@ del words
 import gc; gc.collect()
 after = _thaw_arenas.stats()
 print(json.dumps({"first": first, "second": second, "full": full, "full_kb": full_kb,
-                  "after": after, "after_kb": area_kb(), "intact": intact}))
+                  "after": after, "after_kb": area_kb(), "intact": intact,
+                  "oversized": oversized}))
 )");
   ASSERT_FALSE(r.contains("error")) << r.dump();
+  EXPECT_NE(r["oversized"].get<std::string>().find("more than"), std::string::npos)
+      << r["oversized"];
   EXPECT_TRUE(r["first"].get<bool>());
   EXPECT_FALSE(r["second"].get<bool>()) << "a second install must not replace the first";
   EXPECT_EQ(r["full"]["area_end"].get<uint64_t>() - r["full"]["area_start"].get<uint64_t>(),
