@@ -15,8 +15,13 @@ os.environ.pop("THAW_CHANNEL_FD", None)
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 # Small objects in one area from here on, so the snapshot's heap can come back
 # in huge pages (addons/python_arenas.c). 1 GiB of address space, not memory.
-import _thaw_arenas  # noqa: E402
-_thaw_arenas.install(1024)
+# Without the extension (an interpreter it was not built for), only restores
+# are slower.
+try:
+    import _thaw_arenas  # noqa: E402
+    _thaw_arenas.install(1024)
+except ImportError:
+    pass
 import thaw  # noqa: E402
 import _thaw_huge_pages  # noqa: E402
 
