@@ -37,17 +37,20 @@ const CgroupLayout& host_cgroup_layout() {
   return layout;
 }
 
-std::vector<std::string> used_controllers() {
-  std::vector<std::string> out;
-  for (const char* c : kControllers)
-    if (host_cgroup_layout().version_of(c) != 0) out.emplace_back(c);
-  return out;
+const std::vector<std::string>& used_controllers() {
+  // cpuacct is its own hierarchy on some v1 hosts (this one): CPU time is read there.
+  static const auto controllers = [] {
+    std::vector<std::string> out;
+    for (const char* c : {"memory", "cpu", "cpuacct", "pids"})
+      if (host_cgroup_layout().version_of(c) != 0) out.emplace_back(c);
+    return out;
+  }();
+  return controllers;
 }
 
-std::vector<std::string> group_directories(const std::string& path,
-                                           const std::vector<std::string>& controllers) {
+std::vector<std::string> group_directories(const std::string& path) {
   std::vector<std::string> dirs;
-  for (const auto& c : controllers) {
+  for (const auto& c : used_controllers()) {
     auto dir = controller_mount(c) + "/" + path;
     bool seen = false;
     for (const auto& d : dirs) seen |= d == dir;
@@ -61,7 +64,6 @@ std::vector<std::string> group_directories(const std::string& path,
 namespace {
 
 using detail::init_libcgroup;
-using detail::kControllers;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -172,40 +174,36 @@ InstanceCgroup::InstanceCgroup(std::string path, const CgroupLimits& limits)
   group_ = cgroup_new_cgroup(path_.c_str());
   if (!group_) throw Error("cgroup: cannot describe group " + path_);
   for (const auto& c : detail::used_controllers()) {
-    if (!cgroup_add_controller(group_, c.c_str())) throw Error("cgroup: add controller " + c);
-    controllers_.push_back(c);
+    if (!cgroup_add_controller(group_, c.c_str())) {
+      cgroup_free(&group_);
+      throw Error("cgroup: add controller " + c);
+    }
   }
-  const auto settings = cgroup_settings(limits, layout, swap_accounting);
-  // A spare renamed into place only needs its limits (cgroup_spares.hpp),
+  // A spare renamed into place (cgroup_spares.hpp) only needs its limits,
   // written straight to the files: libcgroup rereads /proc/mounts for each.
   const auto slash = path_.rfind('/');
-  if (slash != std::string::npos &&
-      take_cgroup_spare(path_.substr(0, slash), path_.substr(slash + 1))) {
-    for (const auto& s : settings) {
-      if (!cgroup_get_controller(group_, s.controller.c_str())) continue;
-      const auto file = controller_mount(s.controller) + "/" + path_ + "/" + s.name;
-      if (!write_value(file, s.value)) {
-        const int err = errno;
-        remove();
-        cgroup_free(&group_);
-        throw Error("cgroup: " + path_ + ": set " + s.name + ": " + std::strerror(err));
-      }
-    }
-    prime_task_migration();
-    return;
-  }
-  for (const auto& s : settings) {
+  const bool spare = slash != std::string::npos &&
+                     take_cgroup_spare(path_.substr(0, slash), path_.substr(slash + 1));
+  std::string failure;
+  for (const auto& s : cgroup_settings(limits, layout, swap_accounting)) {
     auto* ctrl = cgroup_get_controller(group_, s.controller.c_str());
     if (!ctrl) continue;
-    if (int rc = cgroup_add_value_string(ctrl, s.name.c_str(), s.value.c_str()); rc != 0)
-      throw Error("cgroup: " + path_ + ": set " + s.name + ": " + cgroup_strerror(rc));
+    if (spare) {
+      if (!write_value(controller_mount(s.controller) + "/" + path_ + "/" + s.name, s.value))
+        failure = "set " + s.name + ": " + std::strerror(errno);
+    } else if (int rc = cgroup_add_value_string(ctrl, s.name.c_str(), s.value.c_str()); rc != 0) {
+      failure = "set " + s.name + ": " + cgroup_strerror(rc);
+    }
+    if (!failure.empty()) break;
   }
   // ignore_ownership: otherwise libcgroup chowns every file of the group, which
   // costs milliseconds and changes nothing (thawd owns them already).
-  if (int rc = cgroup_create_cgroup(group_, 1); rc != 0) {
-    const std::string reason = cgroup_strerror(rc);
+  if (int rc = failure.empty() && !spare ? cgroup_create_cgroup(group_, 1) : 0; rc != 0)
+    failure = std::string("create: ") + cgroup_strerror(rc);
+  if (!failure.empty()) {
+    if (spare) remove();
     cgroup_free(&group_);
-    throw Error("cgroup: create " + path_ + ": " + reason);
+    throw Error("cgroup: " + path_ + ": " + failure);
   }
   // A group is made to have a task moved in, a few ms from now (migration_primer.hpp).
   prime_task_migration();
@@ -220,8 +218,12 @@ InstanceCgroup::~InstanceCgroup() {
   if (group_) cgroup_free(&group_);
 }
 
+const std::vector<std::string>& InstanceCgroup::controllers() const {
+  return detail::used_controllers();
+}
+
 std::vector<std::string> InstanceCgroup::directories() const {
-  return detail::group_directories(path_, controllers_);
+  return detail::group_directories(path_);
 }
 
 void InstanceCgroup::attach(pid_t pid) const {
@@ -317,10 +319,7 @@ bool remove_unused_tree(const std::string& dir, int& removed) {
 int reap_orphan_cgroups(const std::string& parent) {
   init_libcgroup();
   int removed = 0;
-  for (const char* c : kControllers) {
-    const auto mount = controller_mount(c);
-    if (mount.empty()) continue;
-    const auto base = mount + "/" + parent;
+  for (const auto& base : detail::group_directories(parent)) {
     DIR* d = opendir(base.c_str());
     if (!d) continue;
     while (auto* e = readdir(d)) {
@@ -335,16 +334,12 @@ int reap_orphan_cgroups(const std::string& parent) {
 bool end_group_processes(const std::string& parent, const std::string& name,
                          std::chrono::milliseconds wait) {
   init_libcgroup();
-  std::vector<std::string> procs;
-  for (const char* c : kControllers) {
-    const auto mount = controller_mount(c);
-    if (!mount.empty()) procs.push_back(mount + "/" + parent + "/" + name + "/cgroup.procs");
-  }
+  const auto groups = detail::group_directories(parent + "/" + name);
   const auto deadline = std::chrono::steady_clock::now() + wait;
   for (;;) {
     bool empty = true;
-    for (const auto& file : procs) {
-      std::istringstream pids(read_file(file));
+    for (const auto& dir : groups) {
+      std::istringstream pids(read_file(dir + "/cgroup.procs"));
       for (long pid; pids >> pid;) {
         empty = false;
         kill(static_cast<pid_t>(pid), SIGKILL);
@@ -359,10 +354,7 @@ bool end_group_processes(const std::string& parent, const std::string& name,
 void remove_cgroup_parent(const std::string& parent) {
   keep_cgroup_spares(parent, 0);
   reap_orphan_cgroups(parent);
-  for (const char* c : kControllers) {
-    const auto mount = controller_mount(c);
-    if (!mount.empty()) rmdir((mount + "/" + parent).c_str());
-  }
+  for (const auto& dir : detail::group_directories(parent)) rmdir(dir.c_str());
 }
 
 }  // namespace thaw::sandbox

@@ -8,16 +8,13 @@
 
 namespace thaw::sandbox::detail {
 
-// cpuacct is its own hierarchy on some v1 hosts (this one): CPU time is read there.
-inline constexpr const char* kControllers[] = {"memory", "cpu", "cpuacct", "pids"};
-
 void init_libcgroup();
 const CgroupLayout& host_cgroup_layout();
-// The controllers of kControllers the host has.
-std::vector<std::string> used_controllers();
-// The directory of group `path` in each hierarchy of `controllers`, once each
-// (cpu and cpuacct often share one).
-std::vector<std::string> group_directories(const std::string& path,
-                                           const std::vector<std::string>& controllers);
+// The controllers thaw puts instances under (memory, cpu, cpuacct, pids) that
+// the host has.
+const std::vector<std::string>& used_controllers();
+// The directory of group `path` in each hierarchy of used_controllers(), once
+// each (cpu and cpuacct often share one).
+std::vector<std::string> group_directories(const std::string& path);
 
 }  // namespace thaw::sandbox::detail

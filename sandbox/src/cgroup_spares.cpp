@@ -22,12 +22,13 @@ namespace {
 // (CRIU moving the tree in) comes in its first half.
 constexpr auto kRefillPause = std::chrono::milliseconds(30);
 
-// Makes an empty group at `path` in the hierarchies of `controllers`.
-bool make_group(const std::string& path, const std::vector<std::string>& controllers) {
+// Makes an empty group at `path` in every hierarchy thaw uses.
+bool make_group(const std::string& path) {
   struct cgroup* g = cgroup_new_cgroup(path.c_str());
   if (!g) return false;
   bool ok = true;
-  for (const auto& c : controllers) ok = ok && cgroup_add_controller(g, c.c_str()) != nullptr;
+  for (const auto& c : detail::used_controllers())
+    ok = ok && cgroup_add_controller(g, c.c_str()) != nullptr;
   ok = ok && cgroup_create_cgroup(g, 1) == 0;  // 1: leave ownership alone
   cgroup_free(&g);
   return ok;
@@ -41,10 +42,7 @@ void remove_group(const std::vector<std::string>& dirs) {
 class Spares {
  public:
   Spares(std::string parent, size_t count)
-      : parent_(std::move(parent)),
-        controllers_(detail::used_controllers()),
-        count_(count),
-        thread_([this] { run(); }) {}
+      : parent_(std::move(parent)), count_(count), thread_([this] { run(); }) {}
 
   ~Spares() {
     {
@@ -98,7 +96,7 @@ class Spares {
 
  private:
   std::vector<std::string> directories(const std::string& name) const {
-    return detail::group_directories(parent_ + "/" + name, controllers_);
+    return detail::group_directories(parent_ + "/" + name);
   }
 
   void run() {
@@ -124,7 +122,7 @@ class Spares {
       // The pid keeps apart the spares of a thawd that died and its successor's.
       const auto name = "spare." + std::to_string(getpid()) + "." + std::to_string(next_++);
       lock.unlock();
-      const bool made = make_group(parent_ + "/" + name, controllers_);
+      const bool made = make_group(parent_ + "/" + name);
       lock.lock();
       if (made) {
         ready_.push_back(name);
@@ -136,7 +134,6 @@ class Spares {
   }
 
   const std::string parent_;
-  const std::vector<std::string> controllers_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::string> ready_;

@@ -67,7 +67,7 @@ class InstanceCgroup {
 
   const std::string& path() const { return path_; }
   // The controllers this group was created in ("memory", "cpu", ...).
-  const std::vector<std::string>& controllers() const { return controllers_; }
+  const std::vector<std::string>& controllers() const;
   void attach(pid_t pid) const;
   // Changes the CPU quota of a running group (share of one CPU; 0 = no quota).
   void set_cpus(double cpus) const;
@@ -82,7 +82,6 @@ class InstanceCgroup {
 
  private:
   std::string path_;
-  std::vector<std::string> controllers_;
   struct ::cgroup* group_ = nullptr;
   bool removed_ = false;
   mutable int peak_fd_ = -1;
