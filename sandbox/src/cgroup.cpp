@@ -168,8 +168,10 @@ InstanceCgroup::InstanceCgroup(std::string path, const CgroupLimits& limits)
     : path_(std::move(path)) {
   init_libcgroup();
   const auto& layout = detail::host_cgroup_layout();
-  const bool swap_accounting = layout.version_of("memory") == 1 &&
-                               exists(controller_mount("memory") + "/memory.memsw.limit_in_bytes");
+  // A host fact, like the layout: looked up once.
+  static const bool swap_accounting =
+      layout.version_of("memory") == 1 &&
+      exists(controller_mount("memory") + "/memory.memsw.limit_in_bytes");
 
   group_ = cgroup_new_cgroup(path_.c_str());
   if (!group_) throw Error("cgroup: cannot describe group " + path_);
