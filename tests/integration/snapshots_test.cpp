@@ -1,6 +1,7 @@
 // Checkpoint after init, restore on demand: real CRIU, real sandboxes.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 
 #include "examples.hpp"
@@ -30,6 +32,54 @@ namespace {
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// CRIU's debug logs of the restores made while one lives (THAW_KEEP_CRIU_LOGS
+// keeps each when its instance goes); unset again whatever the test's outcome.
+class KeptCriuLogs {
+ public:
+  explicit KeptCriuLogs(std::string dir) : dir_(std::move(dir)) {
+    fs::create_directories(dir_);
+    setenv("THAW_KEEP_CRIU_LOGS", dir_.c_str(), 1);
+  }
+  ~KeptCriuLogs() { unsetenv("THAW_KEEP_CRIU_LOGS"); }
+  KeptCriuLogs(const KeptCriuLogs&) = delete;
+  KeptCriuLogs& operator=(const KeptCriuLogs&) = delete;
+
+  std::string all() const {
+    std::string out;
+    for (const auto& e : fs::directory_iterator(dir_)) out += read_text(e.path());
+    return out;
+  }
+
+ private:
+  std::string dir_;
+};
+
+// Pins the calling thread (and so the criu it starts) to the CPU it is on,
+// and gives it back every CPU it had at the end of the scope.
+class PinnedToOneCpu {
+ public:
+  PinnedToOneCpu() {
+    sched_getaffinity(0, sizeof before_, &before_);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    sched_setaffinity(0, sizeof one, &one);
+  }
+  ~PinnedToOneCpu() { sched_setaffinity(0, sizeof before_, &before_); }
+  PinnedToOneCpu(const PinnedToOneCpu&) = delete;
+  PinnedToOneCpu& operator=(const PinnedToOneCpu&) = delete;
+
+ private:
+  cpu_set_t before_{};
+};
+
+int allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  sched_getaffinity(0, sizeof set, &set);
+  return CPU_COUNT(&set);
 }
 
 }  // namespace
@@ -227,6 +277,58 @@ TEST_F(Snapshots, LargeInitStateAndSmallObjectsComeBackIntactInHugePages) {
   // Most of the 16 MiB table and of the ~19 MiB of small objects (38 MiB
   // here); with each arena mapped apart it was 22 MiB.
   EXPECT_GE(huge_kb, 30 * 1024) << rollup;
+}
+
+// thaw's CRIU fills a large restore's memory on two CPUs (scripts/criu-patches/
+// 05): a helper sharing the address space takes half the 2 MiB stretches.
+// The helper must be gone, reaped, before the task's threads are created with
+// their old ids, and every byte must come back whichever CPU wrote it.
+TEST_F(Snapshots, ThreadsAndEveryByteComeBackWhenTwoCpusFillMemory) {
+  if (allowed_cpus() < 2) GTEST_SKIP() << "memory is filled on two CPUs only where two are allowed";
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-init-threads");
+  KeptCriuLogs logs(state_ + "/criu-logs");
+  auto inst = restore(c, "python-init-threads", digest);
+  auto r = inst->invoke({"", "{}"});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  const auto j = json::parse(r.payload);
+  EXPECT_EQ(j["sha256_now"], j["sha256_at_init"]);
+  EXPECT_EQ(j["thread_ids_now"].size(), 3u);
+  EXPECT_EQ(j["thread_ids_now"], j["thread_ids_at_init"]);
+  const auto pid = std::to_string(inst->sandbox_instance().pid());
+  EXPECT_EQ(read_text("/proc/" + pid + "/task/" + pid + "/children"), "")
+      << "the helper is still a child of the restored runtime";
+  inst.reset();  // its CRIU log is kept now
+
+  const auto log = logs.all();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      log, m, std::regex(R"(thaw: filled (\d+) bytes in \d+ stretches, helper (-?\d+))")))
+      << log.substr(0, 2000);
+  EXPECT_GE(std::stoll(m[1]), 12ll << 20);
+  EXPECT_GT(std::stol(m[2]), 0) << "no helper was started";
+}
+
+// Where the restore may use one CPU only, a helper would only cost: the
+// restorer fills memory alone, as before.
+TEST_F(Snapshots, PinnedToOneCpuTheRestorerFillsMemoryAlone) {
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-init-threads");
+  KeptCriuLogs logs(state_ + "/criu-logs");
+  std::unique_ptr<FunctionInstance> inst;
+  {
+    PinnedToOneCpu pinned;
+    inst = restore(c, "python-init-threads", digest);
+  }
+  auto r = inst->invoke({"", "{}"});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  const auto j = json::parse(r.payload);
+  EXPECT_EQ(j["sha256_now"], j["sha256_at_init"]);
+  EXPECT_EQ(j["thread_ids_now"], j["thread_ids_at_init"]);
+  inst.reset();
+  const auto log = logs.all();
+  ASSERT_NE(log.find("Restore finished successfully"), std::string::npos) << log.substr(0, 2000);
+  EXPECT_EQ(log.find("thaw: filled"), std::string::npos);
 }
 
 TEST_F(Snapshots, NodeStateAndHooksSurviveRestore) {
