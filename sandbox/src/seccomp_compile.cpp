@@ -58,6 +58,12 @@ std::shared_ptr<const CompiledFilter> compile(const SeccompProfile& profile) {
   // Only the native ABI: an i386 (int 0x80) or x32 system call is refused
   // instead of reaching a table the profile never looked at.
   check(seccomp_attr_set(c.ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "bad-arch action");
+  // A binary search over the system call numbers instead of one comparison
+  // after another: the kernel runs the filter for every number when it is
+  // attached (to cache which are always allowed), so a ~330-call allowlist
+  // attached in 300-340 us as a chain and 120-130 us as a tree (probe on
+  // this machine), at every cold start and every restore.
+  check(seccomp_attr_set(c.ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2), "binary-tree optimization");
 
   for (const auto& name : profile.allow) {
     const int nr = resolve(name);
