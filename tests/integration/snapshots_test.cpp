@@ -504,6 +504,39 @@ TEST_F(Snapshots, AFailedRestoreReportsCriusReasonAtOnceAndLeavesNothing) {
   }
 }
 
+// CRIU checks that every file a restored process maps is the one it mapped:
+// the same size and, for ELF files, the same build-id. thaw's CRIU reads the
+// build-id with one small read instead of a mapping (scripts/criu-patches/06);
+// a library changed in place to another build-id of the same size must still
+// be caught.
+TEST_F(Snapshots, ALibraryWithAnotherBuildIdOfTheSameSizeFailsTheRestore) {
+  const auto runtimes = state_ + "/runtimes";  // a copy whose library can change
+  fs::copy(THAW_RUNTIMES_DIR, runtimes, fs::copy_options::recursive);
+  host_->runtimes_dir = runtimes;
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-snapstart");
+  auto [dir, manifest] = store_->open(digest, {digest, criu_.version, manifest_kernel()});
+
+  // The NT_GNU_BUILD_ID note: namesz 4, descsz 20, type 3, "GNU\0", 20 bytes.
+  const auto lib = runtimes + "/python3.11/_thaw_arenas.so";
+  auto bytes = read_text(lib);
+  const std::string note("\x04\0\0\0\x14\0\0\0\x03\0\0\0GNU\0", 16);
+  const auto at = bytes.find(note);
+  ASSERT_NE(at, std::string::npos) << lib << " has no build-id note";
+  const auto size = bytes.size();
+  bytes[at + note.size()] = static_cast<char>(bytes[at + note.size()] ^ 0xff);
+  fs::remove(lib);  // a new file, as a package upgrade makes
+  std::ofstream(lib, std::ios::binary) << bytes;
+  ASSERT_EQ(fs::file_size(lib), size);
+
+  try {
+    InstanceSnapshots::restore(*host_, c, example("python-snapstart"), criu_.path, dir, manifest);
+    FAIL() << "a restore mapped a library with another build-id";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad build-ID"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(Snapshots, MemoryLimitHoldsAfterRestore) {
   auto c = config("python3.11", "handler.eat_memory");
   c.memory_mb = 128;
