@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "examples.hpp"
 #include "invoker/instance_factory.hpp"
@@ -535,6 +536,25 @@ TEST_F(Snapshots, ALibraryWithAnotherBuildIdOfTheSameSizeFailsTheRestore) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("bad build-ID"), std::string::npos) << e.what();
   }
+}
+
+// thaw's CRIU stops its user-namespace and cgroup helpers after the restored
+// tasks run (scripts/criu-patches/07): they must still be stopped. This
+// process is a child subreaper, so a helper criu left running would end up
+// here as a child named criu.
+TEST_F(Snapshots, CriusHelpersAreGoneOnceARestoreIsSettled) {
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-snapstart");
+  auto inst = restore(c, "python-snapstart", digest);
+  ASSERT_FALSE(inst->invoke({"", "{}"}).error);
+  inst.reset();  // reaps criu
+  std::vector<std::string> left;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::istringstream children(read_text(task.path().string() + "/children"));
+    for (std::string pid; children >> pid;)
+      if (read_text("/proc/" + pid + "/comm") == "criu\n") left.push_back(pid);
+  }
+  EXPECT_TRUE(left.empty()) << "criu processes left: " << left.size();
 }
 
 TEST_F(Snapshots, MemoryLimitHoldsAfterRestore) {
