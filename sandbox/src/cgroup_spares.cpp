@@ -69,6 +69,9 @@ class Spares {
       if (ready_.empty()) return false;
       spare = ready_.front();
       ready_.pop_front();
+      // Before the maker wakes: it waits a pause from this moment, not from
+      // the take before (it made a group at once, beside this start's).
+      last_take_ = std::chrono::steady_clock::now();
     }
     wake_.notify_one();
     const auto from = directories(spare), to = directories(name);
@@ -81,7 +84,6 @@ class Spares {
     }
     std::lock_guard lock(mutex_);
     ++taken_;
-    last_take_ = std::chrono::steady_clock::now();
     return true;
   }
 
