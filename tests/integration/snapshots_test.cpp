@@ -218,6 +218,9 @@ TEST_F(Snapshots, StateBuiltDuringInitIsPresentAfterRestore) {
   EXPECT_EQ(j["json_module_loaded"], true);
   EXPECT_EQ(j["hooks"], json({"before_snapshot", "after_restore"}));
   EXPECT_EQ(j["echo"], json({{"x", 1}}));
+  // The sandbox's host name, put back in the new UTS namespace (a new one
+  // starts with the host's).
+  EXPECT_EQ(j["hostname"], "thaw");
   EXPECT_EQ(r.start_mode, "restore");
   ASSERT_TRUE(r.restore_ms.has_value());
   EXPECT_NE(r.report_line.find("\tRestore Duration: "), std::string::npos) << r.report_line;

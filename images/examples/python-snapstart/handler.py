@@ -41,4 +41,5 @@ def handler(event, context):
         "init_random": INIT_RANDOM,
         "uuid": str(uuid.uuid4()),
         "echo": event,
+        "hostname": os.uname().nodename,
     }
