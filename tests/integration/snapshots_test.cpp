@@ -396,6 +396,14 @@ TEST_F(Snapshots, TwentyRestoresAtOnceEachInItsOwnNamespacesAndCgroup) {
     const auto pid = std::to_string(inst->sandbox_instance().pid());
     pid_namespaces.insert(fs::read_symlink("/proc/" + pid + "/ns/pid").string());
     cgroups.insert(read_text("/proc/" + pid + "/cgroup"));
+    // One group of its own, the same in every hierarchy thaw manages (CRIU
+    // enters it while making the cgroup namespace and no more after).
+    std::set<std::string> paths;
+    for (const auto& m : sandbox::cgroup_memberships("/proc/" + pid + "/cgroup"))
+      for (const char* controller : {"memory", "cpu", "cpuacct", "pids"})
+        if (m.holds(controller)) paths.insert(m.path);
+    ASSERT_EQ(paths.size(), 1u) << read_text("/proc/" + pid + "/cgroup");
+    EXPECT_EQ(paths.begin()->rfind("/" + host_->cgroup_parent + "/", 0), 0u) << *paths.begin();
   }
   EXPECT_EQ(pid_namespaces.size(), 20u);
   EXPECT_EQ(cgroups.size(), 20u);
