@@ -262,7 +262,16 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   for (const auto& [fd, file] : manifest.inherited) {
     if (!fresh.count(fd))
       throw Error("restore: the snapshot names an unknown descriptor " + std::to_string(fd));
-    if (handed.insert(file).second) req.inherit.push_back({fresh.at(fd), file});
+    if (handed.insert(file).second) {
+      req.inherit.push_back({fresh.at(fd), file});
+      // CRIU reopens an inherited pipe through /proc/self/fd in the restored
+      // task; a pipe of thawd's (the host's root) it may not open there, and
+      // CRIU then asks its user-namespace helper, ~0.1 ms per pipe. Owned by
+      // the instance's root, the task opens it itself. (It holds the pipe
+      // anyway: nothing more is given away.)
+      if (fchown(fresh.at(fd), host.mapping.to_host(0), host.mapping.to_host(0)) != 0)
+        throw_errno("restore: give the instance its pipe");
+    }
     if (auto it = manifest.inherited_flags.find(fd); it != manifest.inherited_flags.end()) {
       const int keep = O_NONBLOCK | O_APPEND;
       const int now = fcntl(fresh.at(fd), F_GETFL);

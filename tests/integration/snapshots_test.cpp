@@ -376,6 +376,23 @@ TEST_F(Snapshots, RestoresHandOverTheirPipesWhateverTheirDescriptorNumbers) {
   }
 }
 
+// The pipes a restore hands over belong to the instance's root: CRIU reopens
+// each in the restored task, which may open its own pipe there itself
+// instead of asking CRIU's user-namespace helper to.
+TEST_F(Snapshots, HandedOverPipesBelongToTheInstancesRoot) {
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-snapstart");
+  auto inst = restore(c, "python-snapstart", digest);
+  ASSERT_FALSE(inst->invoke({"", "{}"}).error);
+  const auto pid = std::to_string(inst->sandbox_instance().pid());
+  for (int fd : {1, 2, 3, 4}) {
+    struct stat st {};
+    ASSERT_EQ(stat(("/proc/" + pid + "/fd/" + std::to_string(fd)).c_str(), &st), 0) << fd;
+    EXPECT_TRUE(S_ISFIFO(st.st_mode)) << fd;
+    EXPECT_EQ(st.st_uid, host_->mapping.to_host(0)) << fd;
+  }
+}
+
 TEST_F(Snapshots, TwentyRestoresAtOnceEachInItsOwnNamespacesAndCgroup) {
   const auto c = config();
   const auto digest = make_snapshot(c, "python-snapstart");
