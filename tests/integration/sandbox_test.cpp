@@ -312,26 +312,38 @@ TEST_F(Sandbox, TheCgroupMoveIsKeptWarmForAWhileAfterAStartThenLeftAlone) {
   EXPECT_EQ(sandbox::task_migrations_primed(), after);
 }
 
-// Spare groups made ahead: a new group is a spare renamed into place with the
-// instance's limits; the spares are made again after a pause and removed with
-// the parent.
+namespace {
+
+// Spares exist only where every hierarchy thaw uses is cgroup v1.
+bool spares_possible() {
+  const auto layout = sandbox::detect_cgroup_layout();
+  for (const char* c : {"memory", "cpu", "pids"})
+    if (layout.version_of(c) == 2) return false;
+  return true;
+}
+
+// A cgroup parent of a test's own, removed with its spares whatever happens.
+struct SpareParent {
+  std::string name;
+  explicit SpareParent(const std::string& prefix) : name(prefix + std::to_string(getpid())) {}
+  ~SpareParent() { sandbox::remove_cgroup_parent(name); }
+  bool wait_ready(size_t n) const {
+    for (int i = 0; i < 1000 && sandbox::cgroup_spares_ready(name) != n; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return sandbox::cgroup_spares_ready(name) == n;
+  }
+};
+
+}  // namespace
+
 // The next spare is made a pause (30 ms) after a take, not beside the start
 // that took one: making a group and the start's own group work take the same
 // kernel locks. (Making one took 10-20 ms in the sanitizer build here.)
 TEST_F(Sandbox, ASpareIsRemadeOnlyAPauseAfterATake) {
-  const auto layout = sandbox::detect_cgroup_layout();
-  for (const char* c : {"memory", "cpu", "pids"})
-    if (layout.version_of(c) == 2) GTEST_SKIP() << "cgroup2 cannot rename a group: no spares";
-  const std::string parent = "thaw-test-spare-pause-" + std::to_string(getpid());
-  struct Cleanup {
-    std::string parent;
-    ~Cleanup() { sandbox::remove_cgroup_parent(parent); }
-  } cleanup{parent};
-  const auto wait_ready = [&](size_t n) {
-    for (int i = 0; i < 1000 && sandbox::cgroup_spares_ready(parent) != n; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return sandbox::cgroup_spares_ready(parent) == n;
-  };
+  if (!spares_possible()) GTEST_SKIP() << "cgroup2 cannot rename a group: no spares";
+  const SpareParent spares("thaw-test-spare-pause-");
+  const auto& parent = spares.name;
+  const auto wait_ready = [&](size_t n) { return spares.wait_ready(n); };
   sandbox::keep_cgroup_spares(parent, 2);
   ASSERT_TRUE(wait_ready(2));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the last take is long past
@@ -350,15 +362,13 @@ TEST_F(Sandbox, ASpareIsRemadeOnlyAPauseAfterATake) {
   EXPECT_TRUE(wait_ready(2)) << "the spare was never made again";
 }
 
+// Spare groups made ahead: a new group is a spare renamed into place with the
+// instance's limits; the spares are made again after a pause and removed with
+// the parent.
 TEST_F(Sandbox, AGroupIsASpareRenamedIntoPlaceWithItsLimits) {
-  const auto layout = sandbox::detect_cgroup_layout();
-  for (const char* c : {"memory", "cpu", "pids"})
-    if (layout.version_of(c) == 2) GTEST_SKIP() << "cgroup2 cannot rename a group: no spares";
-  const std::string parent = "thaw-test-spares-" + std::to_string(getpid());
-  struct Cleanup {
-    std::string parent;
-    ~Cleanup() { sandbox::remove_cgroup_parent(parent); }
-  } cleanup{parent};
+  if (!spares_possible()) GTEST_SKIP() << "cgroup2 cannot rename a group: no spares";
+  const SpareParent spares("thaw-test-spares-");
+  const auto& parent = spares.name;
   const auto spare_names = [&](const std::string& controller) {
     std::set<std::string> names;
     std::error_code ec;
@@ -371,11 +381,8 @@ TEST_F(Sandbox, AGroupIsASpareRenamedIntoPlaceWithItsLimits) {
   const auto spares_in = [&](const std::string& controller) {
     return static_cast<int>(spare_names(controller).size());
   };
-  const auto wait_ready = [&](size_t n) {
-    for (int i = 0; i < 1000 && sandbox::cgroup_spares_ready(parent) != n; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return sandbox::cgroup_spares_ready(parent) == n;
-  };
+  const auto wait_ready = [&](size_t n) { return spares.wait_ready(n); };
+
   sandbox::keep_cgroup_spares(parent, 2);
   ASSERT_TRUE(wait_ready(2));
   EXPECT_EQ(spares_in("memory"), 2);
