@@ -343,9 +343,8 @@ TEST_F(Sandbox, ASpareIsRemadeOnlyAPauseAfterATake) {
   if (!spares_possible()) GTEST_SKIP() << "cgroup2 cannot rename a group: no spares";
   const SpareParent spares("thaw-test-spare-pause-");
   const auto& parent = spares.name;
-  const auto wait_ready = [&](size_t n) { return spares.wait_ready(n); };
   sandbox::keep_cgroup_spares(parent, 2);
-  ASSERT_TRUE(wait_ready(2));
+  ASSERT_TRUE(spares.wait_ready(2));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the last take is long past
 
   const auto taken_at = std::chrono::steady_clock::now();
@@ -359,7 +358,7 @@ TEST_F(Sandbox, ASpareIsRemadeOnlyAPauseAfterATake) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_FALSE(early) << "a spare was made within 28 ms of the take";
-  EXPECT_TRUE(wait_ready(2)) << "the spare was never made again";
+  EXPECT_TRUE(spares.wait_ready(2)) << "the spare was never made again";
 }
 
 // Spare groups made ahead: a new group is a spare renamed into place with the
@@ -381,10 +380,9 @@ TEST_F(Sandbox, AGroupIsASpareRenamedIntoPlaceWithItsLimits) {
   const auto spares_in = [&](const std::string& controller) {
     return static_cast<int>(spare_names(controller).size());
   };
-  const auto wait_ready = [&](size_t n) { return spares.wait_ready(n); };
 
   sandbox::keep_cgroup_spares(parent, 2);
-  ASSERT_TRUE(wait_ready(2));
+  ASSERT_TRUE(spares.wait_ready(2));
   EXPECT_EQ(spares_in("memory"), 2);
   EXPECT_EQ(spares_in("pids"), 2);
   const auto before = spare_names("memory");
@@ -408,7 +406,7 @@ TEST_F(Sandbox, AGroupIsASpareRenamedIntoPlaceWithItsLimits) {
     EXPECT_EQ(read_text(mem + "/memory.limit_in_bytes"), std::to_string(96ull << 20));
     EXPECT_EQ(read_text(sandbox::controller_mount("pids") + "/" + g.path() + "/pids.max"), "7");
     for (const auto& dir : g.directories()) EXPECT_TRUE(fs::is_directory(dir)) << dir;
-    ASSERT_TRUE(wait_ready(2)) << "the spare taken was not made again";
+    ASSERT_TRUE(spares.wait_ready(2)) << "the spare taken was not made again";
   }
   sandbox::keep_cgroup_spares(parent, 0);
   EXPECT_EQ(sandbox::cgroup_spares_ready(parent), 0u);
