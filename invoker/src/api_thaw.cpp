@@ -113,6 +113,7 @@ std::optional<Response> Api::thaw_api(const Request& req, const RequestTarget& t
                       {"Created", iso_time_ms(info.created_unix_ms)},
                       {"AgeSeconds", (now - info.created_unix_ms) / 1000},
                       {"RestoresServed", info.restores},
+                      {"InMemoryCache", info.cached},
                       {"LastRestore", info.last_restore_unix_ms
                                           ? nlohmann::json(iso_time_ms(info.last_restore_unix_ms))
                                           : nlohmann::json()}});

@@ -92,6 +92,8 @@ void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
       c.read_timeout_s = static_cast<unsigned>(number(a, value(), 1, 300));
     } else if (a == "--warm-memory-mb") {
       c.warm_memory_mb = number(a, value(), 0, 65536);
+    } else if (a == "--snapshot-cache-mb") {
+      c.snapshot_cache_mb = number(a, value(), 0, 1 << 20);
     } else if (a == "--log-cap-mb") {
       c.log_cap_mb = number(a, value(), 1, 1024);
     } else {
@@ -162,6 +164,12 @@ Flags:
   --warm-memory-mb MB      memory thawd keeps touched and frees right before each
                            restore, so restores need not wait for the host of a VM
                            to hand back memory it reclaimed (default 256; 0: off)
+  --snapshot-cache-mb MB   keep a copy of each snapshot in a memory file system of
+                           this size, private to thawd, and restore from it; the
+                           copy under the state directory stays the durable one.
+                           Snapshots that do not fit are read from disk (default
+                           0: off; restores then read the disk copy through the
+                           page cache, which memory pressure can evict)
   --public-trigger         the HTTP trigger (/function/NAME/...) needs no credential:
                            for thawds behind a gateway that authenticates callers
                            (scripts/gateway-config); everything else still does

@@ -55,7 +55,8 @@ FunctionService::FunctionService(ServiceOptions options)
   // Groups for the next starts, made ahead (a few: starts come in bursts).
   sandbox::keep_cgroup_spares(host_.cgroup_parent, 4);
   if (!options_.criu.empty()) {
-    snapshots_ = std::make_unique<snapshots::SnapshotStore>(host_.state_dir + "/snapshots");
+    snapshots_ = std::make_unique<snapshots::SnapshotStore>(host_.state_dir + "/snapshots",
+                                                            options_.snapshot_cache_dir);
     if (options_.warm_memory_bytes)
       host_.warm_memory = std::make_shared<snapshots::WarmMemory>(options_.warm_memory_bytes);
   }

@@ -156,6 +156,19 @@ int run(const DaemonConfig& config) {
   options.limits.keep_alive = std::chrono::seconds(config.keep_alive_s);
   options.log_cap_bytes = config.log_cap_mb << 20;
   options.warm_memory_bytes = config.warm_memory_mb << 20;
+  std::string snapshot_cache = "off";
+  if (config.snapshot_cache_mb && criu_ok) {
+    try {
+      if (!private_mounts) throw Error("thawd has no mount namespace of its own: " + criu_env);
+      options.snapshot_cache_dir = snapshots::mount_snapshot_cache(config.snapshot_cache_mb << 20);
+      snapshot_cache = options.snapshot_cache_dir;
+    } catch (const Error& e) {
+      snapshot_cache = std::string("off: ") + e.what();
+      log_event(
+          "warn", "snapshot_cache_unavailable",
+          {{"reason", e.what()}, {"effect", "restores read snapshots from the state directory"}});
+    }
+  }
   FunctionService functions(options);
   EventQueue queue((std::filesystem::path(config.state_dir) / "thaw.db").string(),
                    std::chrono::milliseconds(config.retry_backoff_ms));
@@ -196,6 +209,7 @@ int run(const DaemonConfig& config) {
              {"memory_budget_mb", options.limits.memory_budget_mb},
              {"keep_alive_s", config.keep_alive_s},
              {"warm_memory_mb", functions.warm_memory() ? config.warm_memory_mb : 0},
+             {"snapshot_cache", snapshot_cache},
              {"admin_token", token_path.string()},
              {"aws_credentials",
               (std::filesystem::absolute(config.state_dir) / "aws-credentials").string()},

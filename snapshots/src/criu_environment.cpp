@@ -102,4 +102,21 @@ std::string expose_directory(const std::string& dir, const std::string& name) {
   return target;
 }
 
+std::string mount_snapshot_cache(uint64_t bytes) {
+  const std::string target = "/run/thaw/snapshot-cache";
+  std::error_code ec;
+  std::filesystem::create_directories(target, ec);
+  if (ec) throw Error("snapshot cache: create " + target + ": " + ec.message());
+  // 0755 as the state directory's snapshots: CRIU reads some images from
+  // inside the instance's user namespace (expose_directory says why).
+  const auto options = "mode=0755,size=" + std::to_string(bytes);
+  // A kernel without huge pages for tmpfs refuses the option: plain pages then.
+  if (mount("thaw-snapshot-cache", target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            (options + ",huge=within_size").c_str()) != 0 &&
+      mount("thaw-snapshot-cache", target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            options.c_str()) != 0)
+    throw_errno("snapshot cache: mount a tmpfs on " + target);
+  return target;
+}
+
 }  // namespace thaw::snapshots

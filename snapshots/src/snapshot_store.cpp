@@ -1,5 +1,8 @@
 #include "snapshots/snapshot_store.hpp"
 
+#include <fcntl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -8,6 +11,7 @@
 #include <sstream>
 
 #include "sandbox/error.hpp"
+#include "sandbox/unique_fd.hpp"
 #include "verification_cache.hpp"
 
 namespace fs = std::filesystem;
@@ -36,6 +40,38 @@ uint64_t tree_bytes(const std::string& dir) {
   for (const auto& e : fs::recursive_directory_iterator(dir, ec))
     if (e.is_regular_file(ec)) total += e.file_size(ec);
   return total;
+}
+
+// Copies the files of `from` into a new directory `to`, each one sized before
+// it is written: a tmpfs mounted huge=within_size gives a file 2 MiB pages
+// only where its size already covers them, so a file grown by plain appends
+// (std::filesystem::copy) stays in 4 KiB pages, which CRIU reads slower.
+// Modes are kept: CRIU opens some images from inside the instance's user
+// namespace, as a uid that only the others' bits let in.
+bool copy_presized(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  if (!fs::create_directory(to, from, ec)) return false;
+  for (auto it = fs::recursive_directory_iterator(from, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    const auto target = to + "/" + relative_in_walk(it->path(), from);
+    if (it->is_directory(ec)) {
+      if (!fs::create_directory(target, it->path(), ec)) return false;
+      continue;
+    }
+    if (!it->is_regular_file(ec)) continue;
+    UniqueFd in(open(it->path().c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    if (!in || fstat(in.get(), &st) != 0) return false;
+    UniqueFd out(open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777));
+    if (!out || fchmod(out.get(), st.st_mode & 07777) != 0 || ftruncate(out.get(), st.st_size) != 0)
+      return false;
+    for (off_t done = 0; done < st.st_size;) {
+      const ssize_t n =
+          sendfile(out.get(), in.get(), &done, static_cast<size_t>(st.st_size - done));
+      if (n <= 0) return false;  // ENOSPC when the cache is full
+    }
+  }
+  return !ec;
 }
 
 }  // namespace
@@ -90,6 +126,11 @@ void SnapshotStore::publish(SnapshotClaim& claim, SnapshotManifest manifest) {
     out << to_json(manifest);
     if (!out) throw Error("snapshot: write manifest in " + claim.work_dir());
   }
+  if (!cache_.empty()) {  // first, so that the snapshot is listed with its memory copy
+    std::error_code ec;
+    fs::remove_all(cache_dir(claim.digest()), ec);  // an older copy of the same digest
+    fill_cache(claim.digest(), claim.work_dir());
+  }
   const auto final_dir = durable_dir(claim.digest());
   fs::remove_all(final_dir);
   fs::rename(claim.work_dir(), final_dir);  // visible only when complete
@@ -97,12 +138,39 @@ void SnapshotStore::publish(SnapshotClaim& claim, SnapshotManifest manifest) {
   // Just checksummed, by us: the first restore need not hash it again.
   if (auto stamps = VerificationCache::take(final_dir, manifest))
     verified_->remember(final_dir, std::move(*stamps));
-  if (!cache_.empty()) {
-    const auto tmp = cache_ + "/.work-" + claim.digest();
-    fs::remove_all(tmp);
-    fs::copy(final_dir, tmp, fs::copy_options::recursive);
-    fs::remove_all(cache_dir(claim.digest()));
-    fs::rename(tmp, cache_dir(claim.digest()));
+}
+
+bool SnapshotStore::fill_cache(const std::string& digest, const std::string& from) {
+  // Each copy gets its own work name (two restores may warm the same digest
+  // at once); the first rename wins and the other copy goes.
+  const auto tmp = cache_ + "/.work-" + digest + "-" + std::to_string(++cache_copies_);
+  std::error_code ec;
+  if (copy_presized(from, tmp)) fs::rename(tmp, cache_dir(digest), ec);
+  if (ec) fs::remove_all(tmp, ec);
+  return fs::exists(cache_dir(digest) + "/manifest.json", ec);
+}
+
+std::string SnapshotStore::checked_cache_copy(const std::string& digest,
+                                              const RestoreExpectations& expected,
+                                              SnapshotManifest& manifest) {
+  const auto dir = cache_dir(digest);
+  std::error_code ec;
+  if (!fs::exists(dir + "/manifest.json", ec)) return "";
+  try {
+    manifest = manifest_from_json(read_text(dir + "/manifest.json"));
+    check_compatible(manifest, expected);
+    if (!verified_->unchanged(dir, manifest)) {
+      auto before = VerificationCache::take(dir, manifest);
+      verify_files(manifest, dir);
+      if (before) verified_->remember(dir, std::move(*before));
+    }
+    return dir;
+  } catch (const Error&) {
+    // The durable copy decides: it is checked next, and refused the same way
+    // if it is the snapshot that is wrong rather than this copy.
+    verified_->forget(dir);
+    fs::remove_all(dir, ec);
+    return "";
   }
 }
 
@@ -110,17 +178,13 @@ SnapshotStore::~SnapshotStore() = default;
 
 std::pair<std::string, SnapshotManifest> SnapshotStore::open(const std::string& digest,
                                                              const RestoreExpectations& expected) {
-  std::string dir = cache_.empty() ? "" : cache_dir(digest);
-  if (dir.empty() || !fs::exists(dir + "/manifest.json")) {
-    dir = durable_dir(digest);
-    if (!fs::exists(dir + "/manifest.json")) throw Error("no snapshot of digest " + digest);
-    if (!cache_.empty()) {  // warm the cache for the next restore (e.g. after a restart of thawd)
-      std::error_code ec;
-      fs::copy(dir, cache_ + "/.work-" + digest, fs::copy_options::recursive, ec);
-      if (!ec) fs::rename(cache_ + "/.work-" + digest, cache_dir(digest), ec);
-    }
-  }
-  auto manifest = manifest_from_json(read_text(dir + "/manifest.json"));
+  SnapshotManifest manifest;
+  if (!cache_.empty())
+    if (auto dir = checked_cache_copy(digest, expected, manifest); !dir.empty())
+      return {dir, manifest};
+  const auto dir = durable_dir(digest);
+  if (!fs::exists(dir + "/manifest.json")) throw Error("no snapshot of digest " + digest);
+  manifest = manifest_from_json(read_text(dir + "/manifest.json"));
   check_compatible(manifest, expected);
   if (!verified_->unchanged(dir, manifest)) {
     // Stamps from before hashing: a write during it shows at the next open.
@@ -128,6 +192,9 @@ std::pair<std::string, SnapshotManifest> SnapshotStore::open(const std::string& 
     verify_files(manifest, dir);
     if (before) verified_->remember(dir, std::move(*before));
   }
+  // Warm the cache for the next restores (after a restart of thawd, say);
+  // this one reads the durable copy it just checked.
+  if (!cache_.empty()) fill_cache(digest, dir);
   return {dir, manifest};
 }
 
@@ -153,6 +220,15 @@ int SnapshotStore::collect_garbage(const std::set<std::string>& keep) {
     discard(d);
     ++removed;
   }
+  if (!cache_.empty()) {
+    std::vector<std::string> orphans;  // copies whose durable snapshot is gone
+    for (const auto& e : fs::directory_iterator(cache_)) {
+      const auto name = e.path().filename().string();
+      if (name.rfind(".work-", 0) != 0 && !(keep.count(name) && exists(name)))
+        orphans.push_back(name);
+    }
+    for (const auto& o : orphans) discard(o);
+  }
   return removed;
 }
 
@@ -171,6 +247,7 @@ std::vector<SnapshotInfo> SnapshotStore::list() const {
     SnapshotInfo info;
     info.digest = name;
     info.bytes = tree_bytes(e.path().string());
+    info.cached = !cache_.empty() && fs::exists(cache_dir(name) + "/manifest.json");
     try {
       info.created_unix_ms =
           manifest_from_json(read_text((e.path() / "manifest.json").string())).created_unix_ms;

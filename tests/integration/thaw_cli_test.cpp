@@ -503,7 +503,7 @@ TEST(ThawCli, ReportsUsageInstancesAndSnapshots) {
 
   r = thaw_cli(thawd, {"snapshots"});
   EXPECT_EQ(r.code, 0) << r.all();
-  EXPECT_TRUE(has(r.out, "FUNCTION") && has(r.out, "RESTORES")) << r.out;
+  EXPECT_TRUE(has(r.out, "FUNCTION") && has(r.out, "IN MEMORY") && has(r.out, "RESTORES")) << r.out;
   r = thaw_cli(thawd, {"--json", "snapshots"});
   EXPECT_EQ(r.code, 0) << r.all();
   EXPECT_TRUE(json::parse(r.out)["Snapshots"].is_array()) << r.out;

@@ -443,6 +443,7 @@ TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   EXPECT_EQ(warm_again["X-Thaw-Start-Mode"], "warm");
   EXPECT_TRUE(server_timing_is(warm_again, "handler;dur=[0-9.]+"));
   EXPECT_EQ(l.get_json("/thaw/v1/snapshots")["Snapshots"][0]["RestoresServed"], 1);
+  EXPECT_EQ(l.get_json("/thaw/v1/snapshots")["Snapshots"][0]["InMemoryCache"], false);
   // The restore freed warm memory first (snapshots/warm_memory.hpp): twice the
   // snapshot's pages and 16 MiB for CRIU.
   const auto metrics = l.client.request(verb::get, "/metrics").body();
@@ -466,6 +467,74 @@ TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   ASSERT_EQ(l.client.request(verb::delete_, std::string(kFunctions) + "/hello").result(),
             status::no_content);
   EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].empty(); }));
+}
+
+// The snapshot's entry in GET /thaw/v1/snapshots once there is exactly one.
+json only_snapshot(Lambda& l) {
+  json snapshots;
+  EXPECT_TRUE(eventually(
+      [&] {
+        snapshots = l.get_json("/thaw/v1/snapshots")["Snapshots"];
+        return snapshots.size() == 1;
+      },
+      std::chrono::seconds(60)));
+  return snapshots.empty() ? json::object() : snapshots[0];
+}
+
+TEST(ThawdSnapshotCache, RestoresReadTheMemoryCopyWhichARestartRefills) {
+  NEEDS_ROOT();
+  const std::vector<std::string> with_cache = {"--snapshot-cache-mb", "256"};
+  ThawdProcess first(with_cache);
+  {
+    Lambda l(first);
+    l.create("hello", "handler.handler", "python-hello");
+    ASSERT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+    EXPECT_EQ(only_snapshot(l)["InMemoryCache"], true);
+    EXPECT_NE(first.log().find(R"("snapshot_cache":"/run/thaw/snapshot-cache")"), std::string::npos)
+        << first.log();
+  }
+  ASSERT_EQ(first.stop(), 0);
+
+  // The memory copy went with the first thawd; the durable one serves the
+  // first restore and fills the cache again.
+  ThawdProcess second(with_cache, first.state_dir());
+  Lambda l(second);
+  EXPECT_EQ(only_snapshot(l)["InMemoryCache"], false);
+  auto restored = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
+  ASSERT_EQ(restored.result(), status::ok) << restored.body();
+  EXPECT_EQ(restored["X-Thaw-Start-Mode"], "restore");
+  EXPECT_EQ(only_snapshot(l)["InMemoryCache"], true);
+
+  // Restores now read the memory copy: a durable copy gone bad is not read
+  // (without the cache this restore would fall back to a cold start).
+  const auto images = second.state_dir() + "/snapshots/" +
+                      only_snapshot(l)["Digest"].get<std::string>() + "/images";
+  int spoiled = 0;
+  for (const auto& e : std::filesystem::directory_iterator(images))
+    if (e.path().filename().string().rfind("pages-", 0) == 0) {
+      std::filesystem::resize_file(e.path(), 4096);
+      ++spoiled;
+    }
+  ASSERT_GT(spoiled, 0);
+  auto from_memory = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
+  ASSERT_EQ(from_memory.result(), status::ok) << from_memory.body();
+  EXPECT_EQ(from_memory["X-Thaw-Start-Mode"], "restore");
+  EXPECT_EQ(only_snapshot(l)["RestoresServed"], 2);
+}
+
+TEST(ThawdSnapshotCache, ASnapshotTooLargeForTheCacheIsRestoredFromDisk) {
+  NEEDS_ROOT();
+  ThawdProcess thawd({"--snapshot-cache-mb", "1"});
+  Lambda l(thawd);
+  l.create("hello", "handler.handler", "python-hello");
+  ASSERT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+  const auto snapshot = only_snapshot(l);
+  ASSERT_GT(snapshot["SizeBytes"].get<uint64_t>(), 1u << 20);
+  EXPECT_EQ(snapshot["InMemoryCache"], false);
+  auto restored = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
+  ASSERT_EQ(restored.result(), status::ok) << restored.body();
+  EXPECT_EQ(restored["X-Thaw-Start-Mode"], "restore");
+  EXPECT_EQ(only_snapshot(l)["InMemoryCache"], false);
 }
 
 TEST(ThawdProvided, ANativeExecutableServesInvocationsThroughTheRuntimeApi) {

@@ -76,6 +76,23 @@ TEST(DaemonConfig, WarmMemoryIsOnByDefaultAndCanBeTurnedOff) {
   EXPECT_NE(daemon_help().find("--warm-memory-mb"), std::string::npos);
 }
 
+TEST(DaemonConfig, TheSnapshotCacheIsOffByDefaultAndSizedInMegabytes) {
+  EXPECT_EQ(parse_daemon_args({}).snapshot_cache_mb, 0u);
+  EXPECT_EQ(parse_daemon_args({"--snapshot-cache-mb", "512"}).snapshot_cache_mb, 512u);
+  for (const char* bad : {"-1", "half", "1048577", ""}) {
+    try {
+      parse_daemon_args({"--snapshot-cache-mb", bad});
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const thaw::Error& e) {
+      EXPECT_NE(
+          std::string(e.what()).find("--snapshot-cache-mb: must be a number from 0 to 1048576"),
+          std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_NE(daemon_help().find("--snapshot-cache-mb"), std::string::npos);
+}
+
 TEST(DaemonConfig, AConfigFileGivesFlagsAndTheCommandLineWins) {
   thaw::test::TempDir dir;
   const auto path = dir.path() + "/thawd.json";

@@ -26,6 +26,7 @@ struct DaemonConfig {
   uint64_t log_cap_mb = 8;            // function logs kept per function
   unsigned read_timeout_s = 30;       // a request's headers and body must arrive within this
   uint64_t warm_memory_mb = 256;      // kept warm for restores; 0: off
+  uint64_t snapshot_cache_mb = 0;     // memory-backed copies of snapshots; 0: off
   std::string config_file;            // flags given there first, the command line wins
   bool show_version = false;
   bool show_help = false;

@@ -27,12 +27,13 @@ int snapshots(Client& thawd, const CommandLine& line) {
     print_json(answer);
     return kOk;
   }
-  Table table({"FUNCTION", "DIGEST", "SIZE", "AGE", "RESTORES", "LAST RESTORE"});
+  Table table({"FUNCTION", "DIGEST", "SIZE", "AGE", "IN MEMORY", "RESTORES", "LAST RESTORE"});
   for (const auto& s : answer.value("Snapshots", json::array())) {
     const auto function = s.value("FunctionName", "");
     table.add({function.empty() ? "(replaced)" : function, s.value("Digest", "").substr(0, 12),
                megabytes(s.value("SizeBytes", 0.0)), age(s.value("AgeSeconds", int64_t{0})),
-               field(s, "RestoresServed"), field(s, "LastRestore")});
+               s.value("InMemoryCache", false) ? "yes" : "no", field(s, "RestoresServed"),
+               field(s, "LastRestore")});
   }
   table.print(std::cout);
   return kOk;

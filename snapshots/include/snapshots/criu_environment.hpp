@@ -5,6 +5,7 @@
 // A private namespace also means mounts thawd makes for instances vanish with
 // it instead of lingering on the host after a crash.
 
+#include <cstdint>
 #include <string>
 
 namespace thaw::snapshots {
@@ -31,5 +32,14 @@ std::string criu_scratch_dir();
 // directory above them must be searchable by it, which a state directory
 // under /root (mode 0700) is not. Under /run/thaw it always is.
 std::string expose_directory(const std::string& dir, const std::string& name);
+
+// Mounts a tmpfs of `bytes` at /run/thaw/snapshot-cache inside that
+// namespace, for the snapshot store's memory-backed copies, and returns its
+// path; throws Error. Its files use 2 MiB pages where the kernel allows
+// (huge=within_size): CRIU reads a snapshot's pages from there as fast as
+// from a disk file system's page cache, and from a tmpfs of 4 KiB pages ~50%
+// slower (32 MiB: 7.6 against 5.0 ms here). It goes with the namespace, so a
+// stopped thawd leaves no memory behind.
+std::string mount_snapshot_cache(uint64_t bytes);
 
 }  // namespace thaw::snapshots

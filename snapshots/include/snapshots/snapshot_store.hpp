@@ -3,6 +3,7 @@
 // directory (durable), optionally mirrored in a memory-backed cache that
 // restores read from. A snapshot becomes visible only once complete.
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@ struct SnapshotInfo {
   int64_t created_unix_ms = 0;
   uint64_t restores = 0;
   int64_t last_restore_unix_ms = 0;
+  bool cached = false;  // a copy is in the memory-backed cache
 };
 
 class SnapshotStore;
@@ -48,7 +50,10 @@ class SnapshotClaim {
 
 class SnapshotStore {
  public:
-  // `cache_root` empty: restores read the durable copy.
+  // `cache_root` empty: restores read the durable copy. Otherwise every
+  // snapshot is also copied there and restores read that copy; the cache is
+  // best effort (a copy that does not fit, or fails its checksums, is dropped
+  // and the durable copy serves), the durable copy stays the truth.
   explicit SnapshotStore(std::string durable_root, std::string cache_root = "");
   ~SnapshotStore();
 
@@ -65,7 +70,8 @@ class SnapshotStore {
                                                 const RestoreExpectations& expected);
   bool exists(const std::string& digest) const;
   void discard(const std::string& digest);
-  // Removes every snapshot whose digest is not in `keep`; returns how many.
+  // Removes every snapshot whose digest is not in `keep` (and any cached copy
+  // without a durable one); returns how many snapshots.
   int collect_garbage(const std::set<std::string>& keep);
   void record_restore(const std::string& digest);
   std::vector<SnapshotInfo> list() const;
@@ -75,9 +81,17 @@ class SnapshotStore {
   void release(const std::string& digest);
   std::string durable_dir(const std::string& digest) const { return durable_ + "/" + digest; }
   std::string cache_dir(const std::string& digest) const { return cache_ + "/" + digest; }
+  // Copies snapshot `digest` from `from` into the cache; false (and nothing
+  // left behind) when it does not fit or cannot be written.
+  bool fill_cache(const std::string& digest, const std::string& from);
+  // The cached copy checked like open() checks, or "" (and the copy removed)
+  // when there is none or it fails a check.
+  std::string checked_cache_copy(const std::string& digest, const RestoreExpectations& expected,
+                                 SnapshotManifest& manifest);
 
   std::string durable_;
   std::string cache_;
+  std::atomic<uint64_t> cache_copies_{0};  // names copies in progress apart
   mutable std::mutex mutex_;
   std::set<std::string> in_progress_;
   std::map<std::string, std::pair<uint64_t, int64_t>> restores_;  // digest -> (count, last ms)

@@ -1,0 +1,112 @@
+// The snapshot store's memory cache: restores read the cached copy while it
+// is sound, a bad or missing copy is replaced from the durable one, and the
+// cache never holds what the durable store no longer has. (Plain directories
+// stand in for the tmpfs here; thawd's own tmpfs is tested end to end.)
+#include "snapshots/snapshot_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "sandbox/error.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using thaw::snapshots::RestoreExpectations;
+using thaw::snapshots::SnapshotManifest;
+using thaw::snapshots::SnapshotStore;
+
+namespace {
+
+constexpr const char* kDigest = "d1";
+
+void write(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+struct CachedStore {
+  thaw::test::TempDir root;
+  std::string durable = root.path() + "/durable", cache = root.path() + "/cache";
+  SnapshotStore store{durable, cache};
+  RestoreExpectations expected{kDigest, "4.2.1", "6.18"};
+
+  // A published snapshot of kDigest: a pages file of 5 MB (more than one
+  // huge page, not a whole number of them) and a nested file.
+  void publish() {
+    auto claim = store.try_claim(kDigest);
+    ASSERT_TRUE(claim);
+    fs::create_directories(claim->work_dir() + "/images");
+    write(claim->work_dir() + "/images/pages-1.img", std::string(5'000'000, 'p'));
+    write(claim->work_dir() + "/images/core-1.img", "core");
+    SnapshotManifest m;
+    m.criu_version = expected.criu_version;
+    m.kernel_release = expected.kernel_release;
+    store.publish(*claim, m);
+  }
+  std::string cached_pages() const { return cache + "/" + kDigest + "/images/pages-1.img"; }
+  bool listed_as_cached() const {
+    const auto list = store.list();
+    return list.size() == 1 && list[0].cached;
+  }
+};
+
+}  // namespace
+
+TEST(SnapshotStoreCache, RestoresReadTheCachedCopyOfAPublishedSnapshot) {
+  CachedStore s;
+  s.publish();
+  EXPECT_TRUE(s.listed_as_cached());
+  const auto [dir, manifest] = s.store.open(kDigest, s.expected);
+  EXPECT_EQ(dir, s.cache + "/" + kDigest);
+  EXPECT_EQ(read(s.cached_pages()), std::string(5'000'000, 'p'));
+  EXPECT_EQ(read(dir + "/images/core-1.img"), "core");
+  EXPECT_EQ(manifest.files.size(), 2u);
+}
+
+TEST(SnapshotStoreCache, ABadCachedCopyIsReplacedFromTheDurableOne) {
+  CachedStore s;
+  s.publish();
+  write(s.cached_pages(), "spoiled");
+  const auto [dir, manifest] = s.store.open(kDigest, s.expected);
+  EXPECT_EQ(dir, s.durable + "/" + kDigest);  // this restore reads the sound copy
+  EXPECT_EQ(read(s.cached_pages()), std::string(5'000'000, 'p'));  // and the cache is sound again
+  EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.cache + "/" + kDigest);
+}
+
+TEST(SnapshotStoreCache, AnEmptyCacheIsFilledByTheFirstRestore) {
+  CachedStore s;
+  s.publish();
+  fs::remove_all(s.cache + "/" + kDigest);  // as after a restart: the tmpfs went with thawd
+  EXPECT_FALSE(s.listed_as_cached());
+  EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.durable + "/" + kDigest);
+  EXPECT_TRUE(s.listed_as_cached());
+  EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.cache + "/" + kDigest);
+}
+
+TEST(SnapshotStoreCache, AWrongDurableSnapshotIsRefusedEvenWhenItsCachedCopyIsGone) {
+  CachedStore s;
+  s.publish();
+  fs::remove_all(s.cache + "/" + kDigest);
+  write(s.durable + "/" + kDigest + "/images/core-1.img", "changed");
+  EXPECT_THROW(s.store.open(kDigest, s.expected), thaw::Error);
+  EXPECT_FALSE(fs::exists(s.cache + "/" + kDigest));  // nothing bad was cached
+}
+
+TEST(SnapshotStoreCache, DiscardAndGarbageCollectionEmptyTheCacheToo) {
+  CachedStore s;
+  s.publish();
+  // A copy whose durable snapshot is gone (removed while thawd was stopped).
+  fs::copy(s.cache + "/" + kDigest, s.cache + "/orphan", fs::copy_options::recursive);
+  EXPECT_EQ(s.store.collect_garbage({kDigest, "orphan"}), 0);
+  EXPECT_FALSE(fs::exists(s.cache + "/orphan"));
+  EXPECT_TRUE(fs::exists(s.cache + "/" + kDigest));
+  s.store.discard(kDigest);
+  EXPECT_FALSE(fs::exists(s.cache + "/" + kDigest));
+  EXPECT_FALSE(fs::exists(s.durable + "/" + kDigest));
+}
