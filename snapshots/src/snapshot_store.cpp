@@ -141,13 +141,23 @@ void SnapshotStore::publish(SnapshotClaim& claim, SnapshotManifest manifest) {
 }
 
 bool SnapshotStore::fill_cache(const std::string& digest, const std::string& from) {
+  {
+    std::lock_guard lock(mutex_);
+    if (not_cached_.count(digest)) return false;
+  }
   // Each copy gets its own work name (two restores may warm the same digest
   // at once); the first rename wins and the other copy goes.
   const auto tmp = cache_ + "/.work-" + digest + "-" + std::to_string(++cache_copies_);
   std::error_code ec;
-  if (copy_presized(from, tmp)) fs::rename(tmp, cache_dir(digest), ec);
-  if (ec) fs::remove_all(tmp, ec);
-  return fs::exists(cache_dir(digest) + "/manifest.json", ec);
+  const bool copied = copy_presized(from, tmp);
+  if (copied) fs::rename(tmp, cache_dir(digest), ec);
+  if (!copied || ec) fs::remove_all(tmp, ec);
+  const bool cached = fs::exists(cache_dir(digest) + "/manifest.json", ec);
+  if (!cached) {
+    std::lock_guard lock(mutex_);
+    not_cached_.insert(digest);
+  }
+  return cached;
 }
 
 std::string SnapshotStore::checked_cache_copy(const std::string& digest,
@@ -206,6 +216,7 @@ void SnapshotStore::discard(const std::string& digest) {
   verified_->forget(cache_dir(digest));
   std::lock_guard lock(mutex_);
   restores_.erase(digest);
+  not_cached_.clear();  // the space it took may let them in now
 }
 
 int SnapshotStore::collect_garbage(const std::set<std::string>& keep) {

@@ -5,6 +5,8 @@
 #include "snapshots/snapshot_store.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #include <filesystem>
 #include <fstream>
@@ -55,6 +57,34 @@ struct CachedStore {
     return list.size() == 1 && list[0].cached;
   }
 };
+
+// Files this process writes may not grow past `bytes` while it lives: as a
+// full tmpfs, writes fail (EFBIG instead of ENOSPC).
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &before_);
+    old_handler_ = signal(SIGXFSZ, SIG_IGN);  // a failed write, not a killed test
+    const rlimit limit{bytes, before_.rlim_max};
+    setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &before_);
+    signal(SIGXFSZ, old_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit before_{};
+  sighandler_t old_handler_{};
+};
+
+bool holds_work_directories(const std::string& dir) {
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind(".work-", 0) == 0) return true;
+  return false;
+}
 
 }  // namespace
 
@@ -109,4 +139,23 @@ TEST(SnapshotStoreCache, DiscardAndGarbageCollectionEmptyTheCacheToo) {
   s.store.discard(kDigest);
   EXPECT_FALSE(fs::exists(s.cache + "/" + kDigest));
   EXPECT_FALSE(fs::exists(s.durable + "/" + kDigest));
+}
+
+TEST(SnapshotStoreCache, ASnapshotThatDoesNotFitIsReadFromDiskAndNotCopiedAgainAndAgain) {
+  CachedStore s;
+  s.publish();
+  fs::remove_all(s.cache + "/" + kDigest);
+  {
+    FileSizeLimit full(1 << 20);  // the 5 MB pages file cannot be written
+    EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.durable + "/" + kDigest);
+  }
+  EXPECT_FALSE(s.listed_as_cached());
+  EXPECT_FALSE(holds_work_directories(s.cache)) << "a partial copy was left in the cache";
+  // Room again, but each restore would pay the whole copy if it tried every
+  // time: it waits until a snapshot is discarded.
+  EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.durable + "/" + kDigest);
+  EXPECT_FALSE(s.listed_as_cached());
+  s.store.discard("another-digest");
+  EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.durable + "/" + kDigest);
+  EXPECT_TRUE(s.listed_as_cached());
 }

@@ -82,7 +82,9 @@ class SnapshotStore {
   std::string durable_dir(const std::string& digest) const { return durable_ + "/" + digest; }
   std::string cache_dir(const std::string& digest) const { return cache_ + "/" + digest; }
   // Copies snapshot `digest` from `from` into the cache; false (and nothing
-  // left behind) when it does not fit or cannot be written.
+  // left behind) when it does not fit or cannot be written. A copy that
+  // failed is not tried again (each try would cost a restore the whole copy)
+  // until a discarded snapshot frees space.
   bool fill_cache(const std::string& digest, const std::string& from);
   // The cached copy checked like open() checks, or "" (and the copy removed)
   // when there is none or it fails a check.
@@ -94,6 +96,7 @@ class SnapshotStore {
   std::atomic<uint64_t> cache_copies_{0};  // names copies in progress apart
   mutable std::mutex mutex_;
   std::set<std::string> in_progress_;
+  std::set<std::string> not_cached_;  // their copy failed: fill_cache skips them
   std::map<std::string, std::pair<uint64_t, int64_t>> restores_;  // digest -> (count, last ms)
   std::unique_ptr<VerificationCache> verified_;
 };
