@@ -103,7 +103,7 @@ std::string expose_directory(const std::string& dir, const std::string& name) {
 }
 
 std::string mount_snapshot_cache(uint64_t bytes) {
-  const std::string target = "/run/thaw/snapshot-cache";
+  std::string target = "/run/thaw/snapshot-cache";
   std::error_code ec;
   std::filesystem::create_directories(target, ec);
   if (ec) throw Error("snapshot cache: create " + target + ": " + ec.message());

@@ -163,7 +163,7 @@ bool SnapshotStore::fill_cache(const std::string& digest, const std::string& fro
 std::string SnapshotStore::checked_cache_copy(const std::string& digest,
                                               const RestoreExpectations& expected,
                                               SnapshotManifest& manifest) {
-  const auto dir = cache_dir(digest);
+  auto dir = cache_dir(digest);
   std::error_code ec;
   if (!fs::exists(dir + "/manifest.json", ec)) return "";
   try {
