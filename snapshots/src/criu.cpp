@@ -189,9 +189,7 @@ RestoreRun::RestoreRun(const std::string& criu, const RestoreRequest& r)
     argv.push_back("--cgroup-yard");
     argv.push_back(yard);
   }
-  if (r.tcp_connections) {
-    argv.insert(argv.end(), {"--tcp-established", "--action-script", THAW_CRIU_LOOPBACK});
-  }
+  if (r.tcp_connections) argv.push_back("--tcp-established");
   std::vector<int> pass;
   for (const auto& f : r.inherit) {
     argv.push_back("--inherit-fd");

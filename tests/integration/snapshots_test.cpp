@@ -243,6 +243,26 @@ TEST_F(Snapshots, StateBuiltDuringInitIsPresentAfterRestore) {
   EXPECT_EQ(json::parse(again.payload)["state"]["invocations"], 2);
 }
 
+// A cold-started sandbox has loopback up (sandbox/namespace_pool); a restored
+// one must too, or a function that talks to a local helper over 127.0.0.1
+// works cold and fails with "Network is unreachable" after a restore.
+TEST_F(Snapshots, LoopbackIsUpInARestoredInstanceAsInAColdOne) {
+  const auto c = config("python3.11", "handler.loopback");
+  InitOutcome init;
+  auto cold = FunctionInstance::start(*host_, c, example("python-errors"), init);
+  ASSERT_TRUE(init.ok) << init.log;
+  auto r = cold->invoke({"", "{}"});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  EXPECT_EQ(json::parse(r.payload)["echo"], "ping");
+  cold.reset();
+
+  auto restored = restore(c, "python-errors", make_snapshot(c, "python-errors"));
+  r = restored->invoke({"", "{}"});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  EXPECT_EQ(r.start_mode, "restore");
+  EXPECT_EQ(json::parse(r.payload)["echo"], "ping");
+}
+
 // thawd hands "restored" over before CRIU starts and waits for "ready", not
 // for CRIU's exit: the hooks run while CRIU tidies up, the runtime times them,
 // and the phases keep them apart. CRIU's work directory goes with the instance.

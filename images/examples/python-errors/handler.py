@@ -1,5 +1,6 @@
 # One handler per way a function can fail, for tests and for ./scripts/up.
 import os
+import socket
 import sys
 import time
 
@@ -65,3 +66,14 @@ def log_lines(event, context):
 def sleep_ms(event, context):
     time.sleep(int(event.get("ms", 1000)) / 1000)
     return "slept"
+
+
+def loopback(event, context):
+    """A TCP round trip over 127.0.0.1 inside the sandbox, as a function that
+    talks to a local helper (a Lambda extension, a sidecar) makes."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        with socket.create_connection(server.getsockname(), timeout=2) as client:
+            peer, _ = server.accept()
+            with peer:
+                client.sendall(b"ping")
+                return {"echo": peer.recv(4).decode()}

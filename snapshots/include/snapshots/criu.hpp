@@ -54,8 +54,9 @@ struct RestoreRequest {
   // key -> host path for each external mount of the dump.
   std::vector<std::pair<std::string, std::string>> mount_map;
   std::vector<InheritedFd> inherit;
-  // The dump saved TCP connections: they come back established, through a
-  // loopback brought up in the new network namespace (thaw-criu-loopback).
+  // The dump saved TCP connections: they come back established, through the
+  // new network namespace's loopback (thaw's CRIU brings it up: scripts/
+  // criu-patches/10).
   bool tcp_connections = false;
   std::vector<std::string> extra_args;
 };
