@@ -160,6 +160,19 @@ bool SnapshotStore::fill_cache(const std::string& digest, const std::string& fro
   return cached;
 }
 
+SnapshotManifest SnapshotStore::checked_manifest(const std::string& dir,
+                                                 const RestoreExpectations& expected) {
+  auto manifest = manifest_from_json(read_text(dir + "/manifest.json"));
+  check_compatible(manifest, expected);
+  if (!verified_->unchanged(dir, manifest)) {
+    // Stamps from before hashing: a write during it shows at the next open.
+    auto before = VerificationCache::take(dir, manifest);
+    verify_files(manifest, dir);
+    if (before) verified_->remember(dir, std::move(*before));
+  }
+  return manifest;
+}
+
 std::string SnapshotStore::checked_cache_copy(const std::string& digest,
                                               const RestoreExpectations& expected,
                                               SnapshotManifest& manifest) {
@@ -167,13 +180,7 @@ std::string SnapshotStore::checked_cache_copy(const std::string& digest,
   std::error_code ec;
   if (!fs::exists(dir + "/manifest.json", ec)) return "";
   try {
-    manifest = manifest_from_json(read_text(dir + "/manifest.json"));
-    check_compatible(manifest, expected);
-    if (!verified_->unchanged(dir, manifest)) {
-      auto before = VerificationCache::take(dir, manifest);
-      verify_files(manifest, dir);
-      if (before) verified_->remember(dir, std::move(*before));
-    }
+    manifest = checked_manifest(dir, expected);
     return dir;
   } catch (const Error&) {
     // The durable copy decides: it is checked next, and refused the same way
@@ -194,14 +201,7 @@ std::pair<std::string, SnapshotManifest> SnapshotStore::open(const std::string& 
       return {dir, manifest};
   const auto dir = durable_dir(digest);
   if (!fs::exists(dir + "/manifest.json")) throw Error("no snapshot of digest " + digest);
-  manifest = manifest_from_json(read_text(dir + "/manifest.json"));
-  check_compatible(manifest, expected);
-  if (!verified_->unchanged(dir, manifest)) {
-    // Stamps from before hashing: a write during it shows at the next open.
-    auto before = VerificationCache::take(dir, manifest);
-    verify_files(manifest, dir);
-    if (before) verified_->remember(dir, std::move(*before));
-  }
+  manifest = checked_manifest(dir, expected);
   // Warm the cache for the next restores (after a restart of thawd, say);
   // this one reads the durable copy it just checked.
   if (!cache_.empty()) fill_cache(digest, dir);

@@ -413,6 +413,18 @@ TEST(ThawdObservability, UsageLogsAndMetricsAfterInvocations) {
     EXPECT_NE(metrics.find(expected), std::string::npos) << expected << "\n" << metrics;
 }
 
+// The snapshot's entry in GET /thaw/v1/snapshots once there is exactly one.
+json only_snapshot(Lambda& l) {
+  json snapshots;
+  EXPECT_TRUE(eventually(
+      [&] {
+        snapshots = l.get_json("/thaw/v1/snapshots")["Snapshots"];
+        return snapshots.size() == 1;
+      },
+      std::chrono::seconds(60)));
+  return snapshots.empty() ? json::object() : snapshots[0];
+}
+
 TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   NEEDS_ROOT();
   ThawdProcess thawd;
@@ -423,16 +435,11 @@ TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   auto cold = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}});
   EXPECT_EQ(cold["X-Thaw-Start-Mode"], "cold");
   EXPECT_TRUE(server_timing_is(cold, "sandbox;dur=[0-9.]+, init;dur=[0-9.]+, handler;dur=[0-9.]+"));
-  json snapshots;
-  ASSERT_TRUE(eventually(
-      [&] {
-        snapshots = l.get_json("/thaw/v1/snapshots")["Snapshots"];
-        return snapshots.size() == 1;
-      },
-      std::chrono::seconds(60)));
-  EXPECT_EQ(snapshots[0]["FunctionName"], "hello");
-  EXPECT_GT(snapshots[0]["SizeBytes"].get<uint64_t>(), 0u);
-  const auto digest = snapshots[0]["Digest"];
+  const auto snapshot = only_snapshot(l);
+  ASSERT_FALSE(snapshot.empty());
+  EXPECT_EQ(snapshot["FunctionName"], "hello");
+  EXPECT_GT(snapshot["SizeBytes"].get<uint64_t>(), 0u);
+  const auto digest = snapshot["Digest"];
   auto restored =
       l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}, {"X-Amz-Log-Type", "Tail"}});
   ASSERT_EQ(restored.result(), status::ok) << restored.body();
@@ -467,18 +474,6 @@ TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   ASSERT_EQ(l.client.request(verb::delete_, std::string(kFunctions) + "/hello").result(),
             status::no_content);
   EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].empty(); }));
-}
-
-// The snapshot's entry in GET /thaw/v1/snapshots once there is exactly one.
-json only_snapshot(Lambda& l) {
-  json snapshots;
-  EXPECT_TRUE(eventually(
-      [&] {
-        snapshots = l.get_json("/thaw/v1/snapshots")["Snapshots"];
-        return snapshots.size() == 1;
-      },
-      std::chrono::seconds(60)));
-  return snapshots.empty() ? json::object() : snapshots[0];
 }
 
 TEST(ThawdSnapshotCache, RestoresReadTheMemoryCopyWhichARestartRefills) {

@@ -9,6 +9,23 @@
 
 using namespace thaw::invoker;
 
+namespace {
+
+// Each of `values` given to `flag` is refused with `message`.
+void expect_refused(const std::string& flag, std::initializer_list<const char*> values,
+                    const std::string& message) {
+  for (const char* bad : values) {
+    try {
+      parse_daemon_args({flag, bad});
+      ADD_FAILURE() << flag << " " << bad << " was accepted";
+    } catch (const thaw::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+
 TEST(DaemonConfig, Defaults) {
   const auto c = parse_daemon_args({});
   EXPECT_EQ(c.listen_host, "127.0.0.1");
@@ -63,33 +80,16 @@ TEST(DaemonConfig, WarmMemoryIsOnByDefaultAndCanBeTurnedOff) {
   EXPECT_EQ(parse_daemon_args({}).warm_memory_mb, 256u);
   EXPECT_EQ(parse_daemon_args({"--warm-memory-mb", "0"}).warm_memory_mb, 0u);
   EXPECT_EQ(parse_daemon_args({"--warm-memory-mb", "1024"}).warm_memory_mb, 1024u);
-  for (const char* bad : {"-5", "lots", "65537", ""}) {
-    try {
-      parse_daemon_args({"--warm-memory-mb", bad});
-      ADD_FAILURE() << bad << " was accepted";
-    } catch (const thaw::Error& e) {
-      EXPECT_NE(std::string(e.what()).find("--warm-memory-mb: must be a number from 0 to 65536"),
-                std::string::npos)
-          << e.what();
-    }
-  }
+  expect_refused("--warm-memory-mb", {"-5", "lots", "65537", ""},
+                 "--warm-memory-mb: must be a number from 0 to 65536");
   EXPECT_NE(daemon_help().find("--warm-memory-mb"), std::string::npos);
 }
 
 TEST(DaemonConfig, TheSnapshotCacheIsOffByDefaultAndSizedInMegabytes) {
   EXPECT_EQ(parse_daemon_args({}).snapshot_cache_mb, 0u);
   EXPECT_EQ(parse_daemon_args({"--snapshot-cache-mb", "512"}).snapshot_cache_mb, 512u);
-  for (const char* bad : {"-1", "half", "1048577", ""}) {
-    try {
-      parse_daemon_args({"--snapshot-cache-mb", bad});
-      ADD_FAILURE() << bad << " was accepted";
-    } catch (const thaw::Error& e) {
-      EXPECT_NE(
-          std::string(e.what()).find("--snapshot-cache-mb: must be a number from 0 to 1048576"),
-          std::string::npos)
-          << e.what();
-    }
-  }
+  expect_refused("--snapshot-cache-mb", {"-1", "half", "1048577", ""},
+                 "--snapshot-cache-mb: must be a number from 0 to 1048576");
   EXPECT_NE(daemon_help().find("--snapshot-cache-mb"), std::string::npos);
 }
 

@@ -86,6 +86,10 @@ class SnapshotStore {
   // failed is not tried again (each try would cost a restore the whole copy)
   // until a discarded snapshot frees space.
   bool fill_cache(const std::string& digest, const std::string& from);
+  // The manifest in `dir`, checked against `expected` and the files'
+  // checksums (skipped while the verification cache vouches for them).
+  // Throws Error with the reason.
+  SnapshotManifest checked_manifest(const std::string& dir, const RestoreExpectations& expected);
   // The cached copy checked like open() checks, or "" (and the copy removed)
   // when there is none or it fails a check.
   std::string checked_cache_copy(const std::string& digest, const RestoreExpectations& expected,
