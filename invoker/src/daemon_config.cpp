@@ -167,9 +167,11 @@ Flags:
   --snapshot-cache-mb MB   keep a copy of each snapshot in a memory file system of
                            this size, private to thawd, and restore from it; the
                            copy under the state directory stays the durable one.
-                           Snapshots that do not fit are read from disk (default
-                           0: off; restores then read the disk copy through the
-                           page cache, which memory pressure can evict)
+                           Snapshots that do not fit are read from disk. At most
+                           half of the host's memory; the default memory budget
+                           leaves it out (default 0: off; restores then read the
+                           disk copy through the page cache, which memory
+                           pressure can evict)
   --public-trigger         the HTTP trigger (/function/NAME/...) needs no credential:
                            for thawds behind a gateway that authenticates callers
                            (scripts/gateway-config); everything else still does

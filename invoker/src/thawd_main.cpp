@@ -40,9 +40,9 @@ uint64_t body_limit(const std::string& target, http::verb method) {
   return code_upload ? 70ull * 1024 * 1024 : 6ull * 1024 * 1024;
 }
 
-uint64_t default_memory_budget_mb() {
+uint64_t host_memory_mb() {
   const auto pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / (1024 * 1024) * 8 / 10;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / (1024 * 1024);
 }
 
 // Gauges read when /metrics is scraped.
@@ -151,8 +151,13 @@ int run(const DaemonConfig& config) {
   options.criu = criu_ok ? facts.criu_path : "";
   options.cgroup_parent = config.cgroup_parent;
   options.limits.max_concurrency = config.max_concurrency;
-  options.limits.memory_budget_mb =
-      config.memory_budget_mb ? config.memory_budget_mb : default_memory_budget_mb();
+  // The snapshot cache's pages stay in memory (a tmpfs: only swap could take
+  // them): a cache of more than half the host is refused, and the default
+  // memory budget for instances leaves it out.
+  if (config.snapshot_cache_mb > host_memory_mb() / 2)
+    throw Error("--snapshot-cache-mb: " + std::to_string(config.snapshot_cache_mb) +
+                " MiB is more than half of this host's " + std::to_string(host_memory_mb()) +
+                " MiB of memory");
   options.limits.keep_alive = std::chrono::seconds(config.keep_alive_s);
   options.log_cap_bytes = config.log_cap_mb << 20;
   options.warm_memory_bytes = config.warm_memory_mb << 20;
@@ -169,6 +174,11 @@ int run(const DaemonConfig& config) {
           {{"reason", e.what()}, {"effect", "restores read snapshots from the state directory"}});
     }
   }
+  options.limits.memory_budget_mb =
+      config.memory_budget_mb
+          ? config.memory_budget_mb
+          : host_memory_mb() * 8 / 10 -
+                (options.snapshot_cache_dir.empty() ? 0 : config.snapshot_cache_mb);
   FunctionService functions(options);
   EventQueue queue((std::filesystem::path(config.state_dir) / "thaw.db").string(),
                    std::chrono::milliseconds(config.retry_backoff_ms));

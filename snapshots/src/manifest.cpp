@@ -99,7 +99,9 @@ std::string relative_in_walk(const fs::path& path, const std::string& dir) {
 std::map<std::string, std::string> checksum_tree(const std::string& dir) {
   std::map<std::string, std::string> files;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
+    // Not through symbolic links: one an instance left in /tmp may point
+    // anywhere on the host (the snapshot keeps the link itself).
+    if (!e.is_regular_file() || e.is_symlink()) continue;
     const auto rel = relative_in_walk(e.path(), dir);
     if (checksummed(rel)) files[rel] = sha256_file(e.path().string());
   }

@@ -42,34 +42,56 @@ uint64_t tree_bytes(const std::string& dir) {
   return total;
 }
 
-// Copies the files of `from` into a new directory `to`, each one sized before
-// it is written: a tmpfs mounted huge=within_size gives a file 2 MiB pages
-// only where its size already covers them, so a file grown by plain appends
-// (std::filesystem::copy) stays in 4 KiB pages, which CRIU reads slower.
-// Modes are kept: CRIU opens some images from inside the instance's user
-// namespace, as a uid that only the others' bits let in.
-bool copy_presized(const std::string& from, const std::string& to) {
+// A directory like `like` (mode and owner) at `path`.
+bool make_directory_like(const std::string& path, const struct stat& like) {
+  return mkdir(path.c_str(), 0700) == 0 && chmod(path.c_str(), like.st_mode & 07777) == 0 &&
+         lchown(path.c_str(), like.st_uid, like.st_gid) == 0;
+}
+
+// A copy of the regular file `from` (opened without following links) at
+// `to`, sized before it is written: a tmpfs mounted huge=within_size gives a
+// file 2 MiB pages only where its size already covers them, so a file grown
+// by appends (std::filesystem::copy) stays in 4 KiB pages, which CRIU reads
+// slower.
+bool copy_file_presized(const std::string& from, const std::string& to) {
+  UniqueFd in(open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  if (!in || fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  UniqueFd out(open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!out || ftruncate(out.get(), st.st_size) != 0) return false;
+  for (off_t done = 0; done < st.st_size;) {
+    const ssize_t n = sendfile(out.get(), in.get(), &done, static_cast<size_t>(st.st_size - done));
+    if (n <= 0) return false;  // ENOSPC when the cache is full
+  }
+  return fchown(out.get(), st.st_uid, st.st_gid) == 0 && fchmod(out.get(), st.st_mode & 07777) == 0;
+}
+
+// Copies the tree `from` into a new directory `to` as it is: modes and owners
+// kept (CRIU opens some images from inside the instance's user namespace, as
+// a uid only the others' bits let in, and the instance's /tmp files belong to
+// its own users), symbolic links copied as links, never followed (a link the
+// function left in /tmp must not pull a host file into its snapshot). Any
+// other kind of file (a FIFO in /tmp, say) makes the copy fail: the durable
+// copy serves that snapshot.
+bool copy_tree_as_is(const std::string& from, const std::string& to) {
+  struct stat root {};
+  if (lstat(from.c_str(), &root) != 0 || !make_directory_like(to, root)) return false;
   std::error_code ec;
-  if (!fs::create_directory(to, from, ec)) return false;
   for (auto it = fs::recursive_directory_iterator(from, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     const auto target = to + "/" + relative_in_walk(it->path(), from);
-    if (it->is_directory(ec)) {
-      if (!fs::create_directory(target, it->path(), ec)) return false;
-      continue;
-    }
-    if (!it->is_regular_file(ec)) continue;
-    UniqueFd in(open(it->path().c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
-    if (!in || fstat(in.get(), &st) != 0) return false;
-    UniqueFd out(open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777));
-    if (!out || fchmod(out.get(), st.st_mode & 07777) != 0 || ftruncate(out.get(), st.st_size) != 0)
-      return false;
-    for (off_t done = 0; done < st.st_size;) {
-      const ssize_t n =
-          sendfile(out.get(), in.get(), &done, static_cast<size_t>(st.st_size - done));
-      if (n <= 0) return false;  // ENOSPC when the cache is full
+    if (lstat(it->path().c_str(), &st) != 0) return false;
+    bool copied = false;
+    if (S_ISDIR(st.st_mode)) {
+      copied = make_directory_like(target, st);
+    } else if (S_ISREG(st.st_mode)) {
+      copied = copy_file_presized(it->path().string(), target);
+    } else if (S_ISLNK(st.st_mode)) {
+      fs::copy_symlink(it->path(), target, ec);
+      copied = !ec && lchown(target.c_str(), st.st_uid, st.st_gid) == 0;
     }
+    if (!copied) return false;
   }
   return !ec;
 }
@@ -129,7 +151,7 @@ void SnapshotStore::publish(SnapshotClaim& claim, SnapshotManifest manifest) {
   if (!cache_.empty()) {  // first, so that the snapshot is listed with its memory copy
     std::error_code ec;
     fs::remove_all(cache_dir(claim.digest()), ec);  // an older copy of the same digest
-    fill_cache(claim.digest(), claim.work_dir());
+    fill_cache(claim.digest(), claim.work_dir(), manifest);
   }
   const auto final_dir = durable_dir(claim.digest());
   fs::remove_all(final_dir);
@@ -140,23 +162,28 @@ void SnapshotStore::publish(SnapshotClaim& claim, SnapshotManifest manifest) {
     verified_->remember(final_dir, std::move(*stamps));
 }
 
-bool SnapshotStore::fill_cache(const std::string& digest, const std::string& from) {
+bool SnapshotStore::fill_cache(const std::string& digest, const std::string& from,
+                               const SnapshotManifest& checked) {
   {
+    // One copy of a digest at a time: restores that find it being made read
+    // the durable copy meanwhile, instead of each making one of their own.
     std::lock_guard lock(mutex_);
-    if (not_cached_.count(digest)) return false;
+    if (not_cached_.count(digest) || !filling_.insert(digest).second) return false;
   }
-  // Each copy gets its own work name (two restores may warm the same digest
-  // at once); the first rename wins and the other copy goes.
   const auto tmp = cache_ + "/.work-" + digest + "-" + std::to_string(++cache_copies_);
   std::error_code ec;
-  const bool copied = copy_presized(from, tmp);
-  if (copied) fs::rename(tmp, cache_dir(digest), ec);
-  if (!copied || ec) fs::remove_all(tmp, ec);
-  const bool cached = fs::exists(cache_dir(digest) + "/manifest.json", ec);
-  if (!cached) {
-    std::lock_guard lock(mutex_);
-    not_cached_.insert(digest);
-  }
+  bool cached = copy_tree_as_is(from, tmp);
+  if (cached) fs::rename(tmp, cache_dir(digest), ec);
+  cached = cached && !ec;
+  if (!cached) fs::remove_all(tmp, ec);
+  // Copied from files just checked, into memory only thawd reaches: the first
+  // restore from it need not hash it again.
+  if (cached)
+    if (auto stamps = VerificationCache::take(cache_dir(digest), checked))
+      verified_->remember(cache_dir(digest), std::move(*stamps));
+  std::lock_guard lock(mutex_);
+  filling_.erase(digest);
+  if (!cached) not_cached_.insert(digest);
   return cached;
 }
 
@@ -182,7 +209,7 @@ std::string SnapshotStore::checked_cache_copy(const std::string& digest,
   try {
     manifest = checked_manifest(dir, expected);
     return dir;
-  } catch (const Error&) {
+  } catch (const std::exception&) {  // Error, or a file system error on the way
     // The durable copy decides: it is checked next, and refused the same way
     // if it is the snapshot that is wrong rather than this copy.
     verified_->forget(dir);
@@ -204,7 +231,7 @@ std::pair<std::string, SnapshotManifest> SnapshotStore::open(const std::string& 
   manifest = checked_manifest(dir, expected);
   // Warm the cache for the next restores (after a restart of thawd, say);
   // this one reads the durable copy it just checked.
-  if (!cache_.empty()) fill_cache(digest, dir);
+  if (!cache_.empty()) fill_cache(digest, dir, manifest);
   return {dir, manifest};
 }
 
@@ -232,13 +259,23 @@ int SnapshotStore::collect_garbage(const std::set<std::string>& keep) {
     ++removed;
   }
   if (!cache_.empty()) {
-    std::vector<std::string> orphans;  // copies whose durable snapshot is gone
+    // Copies whose durable snapshot is gone; not one being published (its
+    // copy is made first) and never a durable snapshot.
+    std::vector<std::string> orphans;
     for (const auto& e : fs::directory_iterator(cache_)) {
       const auto name = e.path().filename().string();
       if (name.rfind(".work-", 0) != 0 && !(keep.count(name) && exists(name)))
         orphans.push_back(name);
     }
-    for (const auto& o : orphans) discard(o);
+    std::error_code ec;
+    for (const auto& o : orphans) {
+      {
+        std::lock_guard lock(mutex_);
+        if (in_progress_.count(o)) continue;
+      }
+      verified_->forget(cache_dir(o));
+      fs::remove_all(cache_dir(o), ec);
+    }
   }
   return removed;
 }

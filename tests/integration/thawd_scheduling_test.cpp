@@ -526,10 +526,28 @@ TEST(ThawdSnapshotCache, ASnapshotTooLargeForTheCacheIsRestoredFromDisk) {
   const auto snapshot = only_snapshot(l);
   ASSERT_GT(snapshot["SizeBytes"].get<uint64_t>(), 1u << 20);
   EXPECT_EQ(snapshot["InMemoryCache"], false);
+  // Nothing of the copy that did not fit is left in thawd's tmpfs.
+  const auto cache = "/proc/" + std::to_string(thawd.pid()) + "/root/run/thaw/snapshot-cache";
+  ASSERT_TRUE(std::filesystem::exists(cache));
+  for (const auto& e : std::filesystem::directory_iterator(cache))
+    ADD_FAILURE() << e.path() << " was left in the cache";
   auto restored = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
   ASSERT_EQ(restored.result(), status::ok) << restored.body();
   EXPECT_EQ(restored["X-Thaw-Start-Mode"], "restore");
   EXPECT_EQ(only_snapshot(l)["InMemoryCache"], false);
+}
+
+TEST(ThawdSnapshotCache, ACacheOfMoreThanHalfTheHostsMemoryIsRefusedAtStart) {
+  NEEDS_ROOT();
+  char tmpl[] = "/tmp/thaw-cache-refused-XXXXXX";
+  const std::string state = mkdtemp(tmpl);
+  auto [status, out] = run_program({THAWD_PATH, "--listen", "127.0.0.1:0", "--state-dir", state,
+                                    "--snapshot-cache-mb", "1048576"});
+  std::filesystem::remove_all(state);
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+  EXPECT_NE(out.find("--snapshot-cache-mb: 1048576 MiB is more than half of this host's"),
+            std::string::npos)
+      << out;
 }
 
 TEST(ThawdProvided, ANativeExecutableServesInvocationsThroughTheRuntimeApi) {

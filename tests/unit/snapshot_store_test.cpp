@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -158,4 +160,45 @@ TEST(SnapshotStoreCache, ASnapshotThatDoesNotFitIsReadFromDiskAndNotCopiedAgainA
   s.store.discard("another-digest");
   EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.durable + "/" + kDigest);
   EXPECT_TRUE(s.listed_as_cached());
+}
+
+// A function's /tmp goes into its snapshot (tmp-files/): a link it left there
+// stays a link in the memory copy, never the host file it points to, and
+// files keep their owners and modes, or the restored instance could not
+// write its own files.
+TEST(SnapshotStoreCache, TheCachedCopyKeepsLinksAsLinksAndOwnersAndModes) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (files owned by another uid)";
+  CachedStore s;
+  auto claim = s.store.try_claim(kDigest);
+  ASSERT_TRUE(claim);
+  const auto tmp = claim->work_dir() + "/tmp-files";
+  fs::create_directories(tmp + "/dir");
+  write(tmp + "/dir/own", "the instance's");
+  ASSERT_EQ(chown((tmp + "/dir/own").c_str(), 101000, 101000), 0);
+  ASSERT_EQ(chown((tmp + "/dir").c_str(), 101000, 101000), 0);
+  ASSERT_EQ(chmod((tmp + "/dir/own").c_str(), 0640), 0);
+  ASSERT_EQ(chmod((tmp + "/dir").c_str(), 01777), 0);
+  const auto host_file = s.root.path() + "/host-secret";
+  write(host_file, "host only");
+  fs::create_symlink(host_file, tmp + "/link");
+  SnapshotManifest m;
+  m.criu_version = s.expected.criu_version;
+  m.kernel_release = s.expected.kernel_release;
+  s.store.publish(*claim, m);
+
+  const auto cached = s.cache + "/" + kDigest + "/tmp-files";
+  EXPECT_TRUE(fs::is_symlink(cached + "/link"));
+  EXPECT_EQ(fs::read_symlink(cached + "/link"), host_file);
+  struct stat file {
+  }, dir{};
+  ASSERT_EQ(lstat((cached + "/dir/own").c_str(), &file), 0);
+  ASSERT_EQ(lstat((cached + "/dir").c_str(), &dir), 0);
+  EXPECT_EQ(file.st_uid, 101000u);
+  EXPECT_EQ(file.st_gid, 101000u);
+  EXPECT_EQ(file.st_mode & 07777, 0640u);
+  EXPECT_EQ(dir.st_uid, 101000u);
+  EXPECT_EQ(dir.st_mode & 07777, 01777u);
+  EXPECT_EQ(read(cached + "/dir/own"), "the instance's");
+  // The manifest does not reach through the link either.
+  EXPECT_EQ(s.store.open(kDigest, s.expected).second.files.count("tmp-files/link"), 0u);
 }

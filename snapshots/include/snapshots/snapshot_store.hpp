@@ -81,11 +81,13 @@ class SnapshotStore {
   void release(const std::string& digest);
   std::string durable_dir(const std::string& digest) const { return durable_ + "/" + digest; }
   std::string cache_dir(const std::string& digest) const { return cache_ + "/" + digest; }
-  // Copies snapshot `digest` from `from` into the cache; false (and nothing
-  // left behind) when it does not fit or cannot be written. A copy that
-  // failed is not tried again (each try would cost a restore the whole copy)
-  // until a discarded snapshot frees space.
-  bool fill_cache(const std::string& digest, const std::string& from);
+  // Copies snapshot `digest` from `from`, whose files were just checked
+  // against `checked`, into the cache; false (and nothing left behind) when
+  // it does not fit or cannot be written, or another thread is making that
+  // copy. A copy that failed is not tried again (each try would cost a
+  // restore the whole copy) until a discarded snapshot frees space.
+  bool fill_cache(const std::string& digest, const std::string& from,
+                  const SnapshotManifest& checked);
   // The manifest in `dir`, checked against `expected` and the files'
   // checksums (skipped while the verification cache vouches for them).
   // Throws Error with the reason.
@@ -101,6 +103,7 @@ class SnapshotStore {
   mutable std::mutex mutex_;
   std::set<std::string> in_progress_;
   std::set<std::string> not_cached_;  // their copy failed: fill_cache skips them
+  std::set<std::string> filling_;     // their copy is being made
   std::map<std::string, std::pair<uint64_t, int64_t>> restores_;  // digest -> (count, last ms)
   std::unique_ptr<VerificationCache> verified_;
 };
