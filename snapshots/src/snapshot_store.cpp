@@ -170,6 +170,11 @@ bool SnapshotStore::fill_cache(const std::string& digest, const std::string& fro
     std::lock_guard lock(mutex_);
     if (not_cached_.count(digest) || !filling_.insert(digest).second) return false;
   }
+  return copy_into_cache(digest, from, checked);
+}
+
+bool SnapshotStore::copy_into_cache(const std::string& digest, const std::string& from,
+                                    const SnapshotManifest& checked) {
   const auto tmp = cache_ + "/.work-" + digest + "-" + std::to_string(++cache_copies_);
   std::error_code ec;
   bool cached = copy_tree_as_is(from, tmp);
@@ -218,7 +223,18 @@ std::string SnapshotStore::checked_cache_copy(const std::string& digest,
   }
 }
 
-SnapshotStore::~SnapshotStore() = default;
+SnapshotStore::~SnapshotStore() {
+  settle();
+}
+
+void SnapshotStore::settle() {
+  std::map<std::string, std::thread> warmers;
+  {
+    std::lock_guard lock(mutex_);
+    warmers.swap(warmers_);
+  }
+  for (auto& [digest, t] : warmers) t.join();
+}
 
 std::pair<std::string, SnapshotManifest> SnapshotStore::open(const std::string& digest,
                                                              const RestoreExpectations& expected) {
@@ -229,13 +245,35 @@ std::pair<std::string, SnapshotManifest> SnapshotStore::open(const std::string& 
   const auto dir = durable_dir(digest);
   if (!fs::exists(dir + "/manifest.json")) throw Error("no snapshot of digest " + digest);
   manifest = checked_manifest(dir, expected);
-  // Warm the cache for the next restores (after a restart of thawd, say);
-  // this one reads the durable copy it just checked.
-  if (!cache_.empty()) fill_cache(digest, dir, manifest);
+  // Warm the cache for the next restores (after a restart of thawd, say),
+  // beside this one, which reads the durable copy it just checked; one thread
+  // per digest at most.
+  if (!cache_.empty()) {
+    std::lock_guard lock(mutex_);
+    if (!not_cached_.count(digest) && filling_.insert(digest).second) {
+      // Not filling: an earlier thread for this digest is past its last step.
+      if (auto old = warmers_.find(digest); old != warmers_.end()) {
+        old->second.join();
+        warmers_.erase(old);
+      }
+      warmers_.emplace(digest, std::thread([this, digest, dir, manifest] {
+                         copy_into_cache(digest, dir, manifest);
+                       }));
+    }
+  }
   return {dir, manifest};
 }
 
 void SnapshotStore::discard(const std::string& digest) {
+  std::thread warmer;  // a copy of it still being made would land after the removal
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = warmers_.find(digest); it != warmers_.end()) {
+      warmer = std::move(it->second);
+      warmers_.erase(it);
+    }
+  }
+  if (warmer.joinable()) warmer.join();
   std::error_code ec;
   fs::remove_all(durable_dir(digest), ec);
   if (!cache_.empty()) fs::remove_all(cache_dir(digest), ec);

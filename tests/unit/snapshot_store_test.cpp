@@ -107,6 +107,7 @@ TEST(SnapshotStoreCache, ABadCachedCopyIsReplacedFromTheDurableOne) {
   write(s.cached_pages(), "spoiled");
   const auto [dir, manifest] = s.store.open(kDigest, s.expected);
   EXPECT_EQ(dir, s.durable + "/" + kDigest);  // this restore reads the sound copy
+  s.store.settle();
   EXPECT_EQ(read(s.cached_pages()), std::string(5'000'000, 'p'));  // and the cache is sound again
   EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.cache + "/" + kDigest);
 }
@@ -117,6 +118,7 @@ TEST(SnapshotStoreCache, AnEmptyCacheIsFilledByTheFirstRestore) {
   fs::remove_all(s.cache + "/" + kDigest);  // as after a restart: the tmpfs went with thawd
   EXPECT_FALSE(s.listed_as_cached());
   EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.durable + "/" + kDigest);
+  s.store.settle();  // the copy is made beside the restore
   EXPECT_TRUE(s.listed_as_cached());
   EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.cache + "/" + kDigest);
 }
@@ -150,15 +152,18 @@ TEST(SnapshotStoreCache, ASnapshotThatDoesNotFitIsReadFromDiskAndNotCopiedAgainA
   {
     FileSizeLimit full(1 << 20);  // the 5 MB pages file cannot be written
     EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.durable + "/" + kDigest);
+    s.store.settle();
   }
   EXPECT_FALSE(s.listed_as_cached());
   EXPECT_FALSE(holds_work_directories(s.cache)) << "a partial copy was left in the cache";
   // Room again, but each restore would pay the whole copy if it tried every
   // time: it waits until a snapshot is discarded.
   EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.durable + "/" + kDigest);
+  s.store.settle();
   EXPECT_FALSE(s.listed_as_cached());
   s.store.discard("another-digest");
   EXPECT_EQ(s.store.open(kDigest, s.expected).first, s.durable + "/" + kDigest);
+  s.store.settle();
   EXPECT_TRUE(s.listed_as_cached());
 }
 

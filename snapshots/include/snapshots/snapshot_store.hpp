@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "snapshots/manifest.hpp"
@@ -66,6 +67,8 @@ class SnapshotStore {
   // `expected` and the files' checksums (hashed again only when a file changed
   // since this store last verified it: verification_cache.hpp). Throws Error
   // with the reason.
+  // A durable copy opened while the cache has none is copied there in the
+  // background, not on the restore's way.
   std::pair<std::string, SnapshotManifest> open(const std::string& digest,
                                                 const RestoreExpectations& expected);
   bool exists(const std::string& digest) const;
@@ -75,6 +78,8 @@ class SnapshotStore {
   int collect_garbage(const std::set<std::string>& keep);
   void record_restore(const std::string& digest);
   std::vector<SnapshotInfo> list() const;
+  // Waits until the cache copies open() started in the background are done.
+  void settle();
 
  private:
   friend class SnapshotClaim;
@@ -88,6 +93,9 @@ class SnapshotStore {
   // restore the whole copy) until a discarded snapshot frees space.
   bool fill_cache(const std::string& digest, const std::string& from,
                   const SnapshotManifest& checked);
+  // fill_cache's copy, once `digest` is in filling_ (it leaves it there no more).
+  bool copy_into_cache(const std::string& digest, const std::string& from,
+                       const SnapshotManifest& checked);
   // The manifest in `dir`, checked against `expected` and the files'
   // checksums (skipped while the verification cache vouches for them).
   // Throws Error with the reason.
@@ -102,8 +110,9 @@ class SnapshotStore {
   std::atomic<uint64_t> cache_copies_{0};  // names copies in progress apart
   mutable std::mutex mutex_;
   std::set<std::string> in_progress_;
-  std::set<std::string> not_cached_;  // their copy failed: fill_cache skips them
-  std::set<std::string> filling_;     // their copy is being made
+  std::set<std::string> not_cached_;            // their copy failed: fill_cache skips them
+  std::set<std::string> filling_;               // their copy is being made
+  std::map<std::string, std::thread> warmers_;  // background copies open() started
   std::map<std::string, std::pair<uint64_t, int64_t>> restores_;  // digest -> (count, last ms)
   std::unique_ptr<VerificationCache> verified_;
 };
