@@ -38,7 +38,7 @@ uint64_t tree_bytes(const std::string& dir) {
   uint64_t total = 0;
   std::error_code ec;
   for (const auto& e : fs::recursive_directory_iterator(dir, ec))
-    if (e.is_regular_file(ec)) total += e.file_size(ec);
+    if (e.is_regular_file(ec) && !e.is_symlink(ec)) total += e.file_size(ec);
   return total;
 }
 
