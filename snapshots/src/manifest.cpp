@@ -20,6 +20,11 @@ bool checksummed(const std::string& relative) {
   return relative != "manifest.json" && !log;
 }
 
+bool plain_file(const fs::directory_entry& entry) {
+  std::error_code ec;
+  return entry.symlink_status(ec).type() == fs::file_type::regular;
+}
+
 std::string to_json(const SnapshotManifest& m) {
   nlohmann::json j = {{"format", m.format},
                       {"function_digest", m.function_digest},
@@ -99,9 +104,7 @@ std::string relative_in_walk(const fs::path& path, const std::string& dir) {
 std::map<std::string, std::string> checksum_tree(const std::string& dir) {
   std::map<std::string, std::string> files;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    // Not through symbolic links: one an instance left in /tmp may point
-    // anywhere on the host (the snapshot keeps the link itself).
-    if (!e.is_regular_file() || e.is_symlink()) continue;
+    if (!plain_file(e)) continue;
     const auto rel = relative_in_walk(e.path(), dir);
     if (checksummed(rel)) files[rel] = sha256_file(e.path().string());
   }

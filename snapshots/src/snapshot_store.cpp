@@ -38,7 +38,7 @@ uint64_t tree_bytes(const std::string& dir) {
   uint64_t total = 0;
   std::error_code ec;
   for (const auto& e : fs::recursive_directory_iterator(dir, ec))
-    if (e.is_regular_file(ec) && !e.is_symlink(ec)) total += e.file_size(ec);
+    if (plain_file(e)) total += e.file_size(ec);
   return total;
 }
 
@@ -151,7 +151,7 @@ void SnapshotStore::publish(SnapshotClaim& claim, SnapshotManifest manifest) {
   if (!cache_.empty()) {  // first, so that the snapshot is listed with its memory copy
     std::error_code ec;
     fs::remove_all(cache_dir(claim.digest()), ec);  // an older copy of the same digest
-    fill_cache(claim.digest(), claim.work_dir(), manifest);
+    if (start_filling(claim.digest())) fill_cache(claim.digest(), claim.work_dir(), manifest);
   }
   const auto final_dir = durable_dir(claim.digest());
   fs::remove_all(final_dir);
@@ -162,20 +162,16 @@ void SnapshotStore::publish(SnapshotClaim& claim, SnapshotManifest manifest) {
     verified_->remember(final_dir, std::move(*stamps));
 }
 
-bool SnapshotStore::fill_cache(const std::string& digest, const std::string& from,
-                               const SnapshotManifest& checked) {
-  {
-    // One copy of a digest at a time: restores that find it being made read
-    // the durable copy meanwhile, instead of each making one of their own.
-    std::lock_guard lock(mutex_);
-    if (not_cached_.count(digest) || !filling_.insert(digest).second) return false;
-  }
-  return copy_into_cache(digest, from, checked);
+bool SnapshotStore::start_filling(const std::string& digest) {
+  std::lock_guard lock(mutex_);
+  return !not_cached_.count(digest) && filling_.insert(digest).second;
 }
 
-bool SnapshotStore::copy_into_cache(const std::string& digest, const std::string& from,
-                                    const SnapshotManifest& checked) {
-  const auto tmp = cache_ + "/.work-" + digest + "-" + std::to_string(++cache_copies_);
+void SnapshotStore::fill_cache(const std::string& digest, const std::string& from,
+                               const SnapshotManifest& checked) {
+  // start_filling let one copy of the digest be made at a time: its work
+  // directory is this one.
+  const auto tmp = cache_ + "/.work-" + digest;
   std::error_code ec;
   bool cached = copy_tree_as_is(from, tmp);
   if (cached) fs::rename(tmp, cache_dir(digest), ec);
@@ -189,7 +185,6 @@ bool SnapshotStore::copy_into_cache(const std::string& digest, const std::string
   std::lock_guard lock(mutex_);
   filling_.erase(digest);
   if (!cached) not_cached_.insert(digest);
-  return cached;
 }
 
 SnapshotManifest SnapshotStore::checked_manifest(const std::string& dir,
@@ -248,18 +243,15 @@ std::pair<std::string, SnapshotManifest> SnapshotStore::open(const std::string& 
   // Warm the cache for the next restores (after a restart of thawd, say),
   // beside this one, which reads the durable copy it just checked; one thread
   // per digest at most.
-  if (!cache_.empty()) {
+  if (!cache_.empty() && start_filling(digest)) {
     std::lock_guard lock(mutex_);
-    if (!not_cached_.count(digest) && filling_.insert(digest).second) {
-      // Not filling: an earlier thread for this digest is past its last step.
-      if (auto old = warmers_.find(digest); old != warmers_.end()) {
-        old->second.join();
-        warmers_.erase(old);
-      }
-      warmers_.emplace(digest, std::thread([this, digest, dir, manifest] {
-                         copy_into_cache(digest, dir, manifest);
-                       }));
+    // It was not being filled: an earlier thread for it is past its last step.
+    if (auto old = warmers_.find(digest); old != warmers_.end()) {
+      old->second.join();
+      warmers_.erase(old);
     }
+    warmers_.emplace(
+        digest, std::thread([this, digest, dir, manifest] { fill_cache(digest, dir, manifest); }));
   }
   return {dir, manifest};
 }

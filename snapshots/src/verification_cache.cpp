@@ -14,7 +14,7 @@ std::optional<VerificationCache::Stamps> VerificationCache::take(const std::stri
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
-    if (!it->is_regular_file() || it->is_symlink()) continue;  // as checksum_tree walks
+    if (!plain_file(*it)) continue;  // as checksum_tree walks
     const auto rel = relative_in_walk(it->path(), dir);
     if (!checksummed(rel)) continue;
     if (!m.files.count(rel)) return std::nullopt;

@@ -50,6 +50,10 @@ std::string sha256_file(const std::string& path);
 // Whether a file of a snapshot directory is part of its image set (CRIU's
 // logs and the manifest itself are not).
 bool checksummed(const std::string& relative);
+// Whether an entry met walking a snapshot directory is a regular file itself,
+// not a symbolic link to one: a link an instance left in /tmp may point
+// anywhere on the host, and the snapshot keeps the link, not what it names.
+bool plain_file(const std::filesystem::directory_entry& entry);
 // `path`, found by walking `dir`, relative to it: by its spelling, without
 // the file system calls std::filesystem::relative makes for every component
 // (a restore walks the snapshot's files before it starts).

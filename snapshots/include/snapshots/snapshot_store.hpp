@@ -3,7 +3,6 @@
 // directory (durable), optionally mirrored in a memory-backed cache that
 // restores read from. A snapshot becomes visible only once complete.
 
-#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -86,16 +85,15 @@ class SnapshotStore {
   void release(const std::string& digest);
   std::string durable_dir(const std::string& digest) const { return durable_ + "/" + digest; }
   std::string cache_dir(const std::string& digest) const { return cache_ + "/" + digest; }
-  // Copies snapshot `digest` from `from`, whose files were just checked
-  // against `checked`, into the cache; false (and nothing left behind) when
-  // it does not fit or cannot be written, or another thread is making that
-  // copy. A copy that failed is not tried again (each try would cost a
-  // restore the whole copy) until a discarded snapshot frees space.
-  bool fill_cache(const std::string& digest, const std::string& from,
+  // Whether the caller may copy `digest` into the cache now: no other copy
+  // of it is being made, and none failed (each try would cost the whole
+  // copy) since a discarded snapshot last freed space.
+  bool start_filling(const std::string& digest);
+  // After start_filling: copies snapshot `digest` from `from`, whose files
+  // were just checked against `checked`, into the cache; when it does not fit
+  // or cannot be written, nothing is left behind and the digest is marked.
+  void fill_cache(const std::string& digest, const std::string& from,
                   const SnapshotManifest& checked);
-  // fill_cache's copy, once `digest` is in filling_ (it leaves it there no more).
-  bool copy_into_cache(const std::string& digest, const std::string& from,
-                       const SnapshotManifest& checked);
   // The manifest in `dir`, checked against `expected` and the files'
   // checksums (skipped while the verification cache vouches for them).
   // Throws Error with the reason.
@@ -107,7 +105,6 @@ class SnapshotStore {
 
   std::string durable_;
   std::string cache_;
-  std::atomic<uint64_t> cache_copies_{0};  // names copies in progress apart
   mutable std::mutex mutex_;
   std::set<std::string> in_progress_;
   std::set<std::string> not_cached_;            // their copy failed: fill_cache skips them
