@@ -231,6 +231,7 @@ void FunctionService::collect_snapshots() {
   }
   if (const int removed = snapshots_->collect_garbage(keep))
     log_event("info", "snapshots_collected", {{"removed", removed}});
+  factory_->prune_spares();
 }
 
 InvokeResult FunctionService::invoke(const std::string& name, const std::string& payload,
@@ -293,7 +294,8 @@ InvokeResult FunctionService::invoke(const std::string& name, const std::string&
                  {"instance", started.instance->id()},
                  {"prepare_ms", p.prepare_ms},
                  {"criu_ms", p.criu_ms},
-                 {"resume_ms", p.resume_ms}});
+                 {"resume_ms", p.resume_ms},
+                 {"criu_spare", p.criu_spare}});
     }
     if (!started.init.ok) {
       result.request_id = options.request_id.empty() ? new_request_id() : options.request_id;

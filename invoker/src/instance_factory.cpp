@@ -5,6 +5,7 @@
 #include "invoker/instance_snapshots.hpp"
 #include "sandbox/error.hpp"
 #include "snapshots/criu.hpp"
+#include "snapshots/criu_environment.hpp"
 
 namespace thaw::invoker {
 
@@ -12,6 +13,11 @@ InstanceFactory::InstanceFactory(const HostEnvironment& host, snapshots::Snapsho
                                  std::string criu, std::function<void(const std::string&)> log)
     : host_(host), store_(store), criu_(std::move(criu)), log_(std::move(log)) {
   if (!criu_.empty()) criu_version_ = snapshots::probe_criu().version;
+  if (snapshots_enabled()) {
+    const auto scratch = snapshots::criu_scratch_dir();
+    spares_ = std::make_unique<snapshots::CriuSpares>(
+        criu_, scratch.empty() ? host_.state_dir + "/instances" : scratch);
+  }
   utsname u{};
   uname(&u);
   kernel_ = u.release;
@@ -49,7 +55,11 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
       (force_mode == "restore" || chooser_.prefer_restore(digest))) {
     try {
       auto [dir, manifest] = store_->open(digest, {digest, criu_version_, kernel_});
-      out.instance = InstanceSnapshots::restore(host_, config, code_dir, criu_, dir, manifest);
+      out.instance =
+          InstanceSnapshots::restore(host_, config, code_dir, criu_, dir, manifest, spares_.get());
+      // The next restore of this snapshot finds a criu started ahead.
+      spares_->prepare(dir + "/images");
+      if (out.instance->restore_phases().criu_spare) ++counters_.restores_with_spare;
       chooser_.record(digest, true, out.instance->restore_phases().total_ms());
       out.init.ok = true;
       out.mode = "restore";
@@ -60,6 +70,7 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
       out.fallback_reason = e.what();
       ++counters_.fallbacks;
       store_->discard(digest);
+      spares_->prune();
       say("snapshot of " + config.name + " not used, starting cold: " + out.fallback_reason);
     }
   } else if (force_mode == "restore") {
@@ -101,6 +112,16 @@ void InstanceFactory::snapshot_in_background(const FunctionConfig& config,
     }
   });
   wake_.notify_one();
+}
+
+void InstanceFactory::prune_spares() {
+  if (spares_) spares_->prune();
+}
+
+size_t InstanceFactory::spares_waiting() {
+  if (!spares_) return 0;
+  spares_->settle();
+  return spares_->waiting();
 }
 
 void InstanceFactory::wait_idle() {

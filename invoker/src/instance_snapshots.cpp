@@ -211,7 +211,7 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
 std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     const HostEnvironment& host, const FunctionConfig& config, const std::string& code_dir,
     const std::string& criu, const std::string& snapshot_dir,
-    const snapshots::SnapshotManifest& manifest) {
+    const snapshots::SnapshotManifest& manifest, snapshots::CriuSpares* spares) {
   const auto started = Clock::now();
   // First, while CRIU has not yet started: its memory comes a dozen ms later.
   if (host.warm_memory) host.warm_memory->release_soon(warm_memory_for(snapshot_dir, manifest));
@@ -248,7 +248,6 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   const auto scratch = snapshots::criu_scratch_dir();
   req.work_dir =
       (scratch.empty() ? host.state_dir + "/instances" : scratch) + "/" + self->id_ + "-restore";
-  fs::create_directories(req.work_dir);
   req.root = host.root_template;
   for (const auto& op : self->mounts_)
     if (op.kind == sandbox::MountKind::Bind || op.kind == sandbox::MountKind::ReadOnlyBind)
@@ -294,11 +293,22 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   const auto criu_started = Clock::now();
   self->restore_phases_.prepare_ms =
       std::chrono::duration<double, std::milli>(criu_started - started).count();
-  try {
-    self->restore_run_ = std::make_unique<snapshots::RestoreRun>(criu, req);
-  } catch (const Error& e) {
-    fs::remove_all(req.work_dir);
-    throw e.with_context("restoring " + config.name);
+  if (auto spare = spares ? spares->take(req.images_dir) : nullptr) {
+    try {
+      self->restore_run_ = std::make_unique<snapshots::RestoreRun>(*spare, req);
+      self->restore_phases_.criu_spare = true;
+    } catch (const Error&) {
+      // Gone since it was taken: criu is started here instead, as without one.
+    }
+  }
+  if (!self->restore_run_) {
+    try {
+      fs::create_directories(req.work_dir);
+      self->restore_run_ = std::make_unique<snapshots::RestoreRun>(criu, req);
+    } catch (const Error& e) {
+      fs::remove_all(req.work_dir);
+      throw e.with_context("restoring " + config.name);
+    }
   }
   // Only criu and the restored tree hold the runtime's ends now: if the
   // restore fails, they all close and the wait below ends at once.

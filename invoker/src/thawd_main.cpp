@@ -83,12 +83,14 @@ void register_gauges(FunctionService& functions, EventQueue& queue) {
   }
   m.counter_callback(
       "thaw_snapshot_events_total",
-      "Snapshot outcomes: restores (hits), cold starts (misses), fallbacks "
-      "(restore failed, served cold), snapshots made and failed.",
+      "Snapshot outcomes: restores (hits, and of those the ones handed to a criu "
+      "started ahead), cold starts (misses), fallbacks (restore failed, served cold), "
+      "snapshots made and failed.",
       [&functions] {
         const auto& c = functions.factory().counters();
         return std::vector<std::pair<Labels, double>>{
             {{{"event", "hit"}}, static_cast<double>(c.restores.load())},
+            {{{"event", "hit_criu_ahead"}}, static_cast<double>(c.restores_with_spare.load())},
             {{{"event", "miss"}}, static_cast<double>(c.cold_starts.load())},
             {{{"event", "fallback"}}, static_cast<double>(c.fallbacks.load())},
             {{{"event", "made"}}, static_cast<double>(c.snapshots_made.load())},

@@ -1,10 +1,15 @@
 #include "snapshots/criu.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -34,7 +39,10 @@ struct Spawned {
 
 // Starts argv with stdout and stderr into a pipe; `pass` are descriptors
 // placed at kFirstPassedFd, kFirstPassedFd + 1, ... in the child.
-Spawned spawn_captured(const std::vector<std::string>& argv, const std::vector<int>& pass) {
+// `options`: a socket placed at kOptionsFd, named to criu in its environment
+// (a spare waits for its options there).
+Spawned spawn_captured(const std::vector<std::string>& argv, const std::vector<int>& pass,
+                       std::pair<int, int> options = {-1, -1}) {
   // The child's dup2s run in order, so a descriptor to pass that already sits
   // in the target range (a busy thawd has hundreds open) could be overwritten
   // by an earlier dup2 before it is copied: move such ones above the range.
@@ -62,10 +70,19 @@ Spawned spawn_captured(const std::vector<std::string>& argv, const std::vector<i
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   for (size_t i = 0; i < sources.size(); ++i)
     posix_spawn_file_actions_adddup2(&actions, sources[i], kFirstPassedFd + static_cast<int>(i));
+  std::vector<char*> env;
+  for (char** e = environ; *e; ++e) env.push_back(*e);
+  std::string options_env;
+  if (options.first >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, options.first, options.second);
+    options_env = "THAW_CRIU_OPTIONS_FD=" + std::to_string(options.second);
+    env.push_back(options_env.data());
+  }
+  env.push_back(nullptr);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  const int rc = posix_spawn(&child.pid, args[0], &actions, nullptr, args.data(), environ);
+  const int rc = posix_spawn(&child.pid, args[0], &actions, nullptr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw_errno("criu: spawn " + argv[0], rc);
   return child;
@@ -169,14 +186,27 @@ void dump(const std::string& criu, const DumpRequest& r) {
                 error_lines(work + "/dump.log", result.output));
 }
 
-RestoreRun::RestoreRun(const std::string& criu, const RestoreRequest& r)
-    : images_dir_(r.images_dir),
-      work_dir_(r.work_dir.empty() ? r.images_dir : r.work_dir),
-      pidfile_(work_dir_ + "/restored.pid") {
-  unlink(pidfile_.c_str());
-  std::vector<std::string> argv = {
-      criu, "restore",     "-D",        r.images_dir,         "-W",        work_dir_,
-      "-o", "restore.log", log_level(), "--restore-detached", "--pidfile", pidfile_};
+namespace {
+
+// What every restore from images_dir has in common (all a spare knows).
+std::vector<std::string> common_restore_args(const std::string& criu, const std::string& images_dir,
+                                             const std::string& work_dir) {
+  std::vector<std::string> argv = {criu,        "restore",
+                                   "-D",        images_dir,
+                                   "-W",        work_dir,
+                                   "-o",        "restore.log",
+                                   log_level(), "--restore-detached",
+                                   "--pidfile", work_dir + "/restored.pid"};
+  if (const auto yard = cgroup_yard(); !yard.empty()) {
+    argv.push_back("--cgroup-yard");
+    argv.push_back(yard);
+  }
+  return argv;
+}
+
+// The rest; `pass` gets the descriptors, which criu finds at kFirstPassedFd on.
+std::vector<std::string> own_restore_args(const RestoreRequest& r, std::vector<int>& pass) {
+  std::vector<std::string> argv;
   if (!r.root.empty()) {
     argv.push_back("--root");
     argv.push_back(r.root);
@@ -185,12 +215,7 @@ RestoreRun::RestoreRun(const std::string& criu, const RestoreRequest& r)
     argv.push_back("--external");
     argv.push_back("mnt[" + key + "]:" + path);
   }
-  if (const auto yard = cgroup_yard(); !yard.empty()) {
-    argv.push_back("--cgroup-yard");
-    argv.push_back(yard);
-  }
   if (r.tcp_connections) argv.push_back("--tcp-established");
-  std::vector<int> pass;
   for (const auto& f : r.inherit) {
     argv.push_back("--inherit-fd");
     argv.push_back("fd[" + std::to_string(kFirstPassedFd + static_cast<int>(pass.size())) +
@@ -198,9 +223,128 @@ RestoreRun::RestoreRun(const std::string& criu, const RestoreRequest& r)
     pass.push_back(f.fd);
   }
   argv.insert(argv.end(), r.extra_args.begin(), r.extra_args.end());
+  return argv;
+}
+
+// Where a spare's criu finds the socket its options come through.
+constexpr int kOptionsFd = 3;
+// As in the patch: more than this many descriptors or bytes are refused there.
+constexpr size_t kMaxPassedFds = 16;
+constexpr size_t kMaxOptionsBytes = 65536;
+
+}  // namespace
+
+RestoreRun::RestoreRun(const std::string& criu, const RestoreRequest& r)
+    : images_dir_(r.images_dir),
+      work_dir_(r.work_dir.empty() ? r.images_dir : r.work_dir),
+      pidfile_(work_dir_ + "/restored.pid") {
+  unlink(pidfile_.c_str());
+  auto argv = common_restore_args(criu, r.images_dir, work_dir_);
+  std::vector<int> pass;
+  const auto own = own_restore_args(r, pass);
+  argv.insert(argv.end(), own.begin(), own.end());
   auto child = spawn_captured(argv, pass);
   criu_pid_ = child.pid;
   output_ = std::move(child.output);
+}
+
+RestoreRun::RestoreRun(CriuSpare& spare, const RestoreRequest& r)
+    : images_dir_(spare.images_dir_),
+      work_dir_(spare.work_dir_),
+      pidfile_(work_dir_ + "/restored.pid") {
+  if (r.images_dir != spare.images_dir_ || !spare.usable())
+    throw Error("criu spare for " + spare.images_dir_ + " is not usable");
+  std::vector<int> pass;
+  const auto own = own_restore_args(r, pass);
+  if (pass.size() > kMaxPassedFds) throw Error("criu spare: too many descriptors to pass");
+  // "TARGET TARGET ...\0OPTION\0OPTION\0..." (see the patch)
+  std::string message;
+  for (size_t i = 0; i < pass.size(); ++i)
+    message += (i ? " " : "") + std::to_string(kFirstPassedFd + static_cast<int>(i));
+  message.push_back('\0');
+  for (const auto& a : own) {
+    message += a;
+    message.push_back('\0');
+  }
+  if (message.size() > kMaxOptionsBytes) throw Error("criu spare: options too long");
+  iovec iov{message.data(), message.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * kMaxPassedFds));
+  if (!pass.empty()) {
+    msg.msg_control = control.data();
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * pass.size());
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * pass.size());
+    memcpy(CMSG_DATA(cmsg), pass.data(), sizeof(int) * pass.size());
+  }
+  if (sendmsg(spare.socket_.get(), &msg, MSG_NOSIGNAL) != static_cast<ssize_t>(message.size()))
+    throw_errno("criu spare: send the options");
+  spare.socket_.reset();
+  criu_pid_ = spare.pid_;
+  output_ = std::move(spare.output_);
+  spare.pid_ = -1;  // ours now, and so is its work directory
+  spare.work_dir_.clear();
+}
+
+CriuSpare::CriuSpare(const std::string& criu, std::string images_dir, std::string work_dir)
+    : images_dir_(std::move(images_dir)), work_dir_(std::move(work_dir)) {
+  struct stat st {};
+  if (stat(images_dir_.c_str(), &st) != 0) throw_errno("criu spare: " + images_dir_);
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  if (mkdir(work_dir_.c_str(), 0700) != 0) throw_errno("criu spare: mkdir " + work_dir_);
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    rmdir(work_dir_.c_str());
+    throw_errno("criu spare: socketpair");
+  }
+  socket_.reset(pair[0]);
+  UniqueFd theirs(pair[1]);
+  try {
+    auto child = spawn_captured(common_restore_args(criu, images_dir_, work_dir_), {},
+                                {theirs.get(), kOptionsFd});
+    pid_ = child.pid;
+    output_ = std::move(child.output);
+  } catch (...) {
+    socket_.reset();
+    rmdir(work_dir_.c_str());
+    throw;
+  }
+}
+
+CriuSpare::~CriuSpare() {
+  end();
+}
+
+void CriuSpare::end() {
+  if (pid_ > 0) {
+    // Without its options it exits by itself; the kill only makes sure.
+    socket_.reset();
+    kill(pid_, SIGKILL);
+    int status;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+  if (!work_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(work_dir_, ec);
+    work_dir_.clear();
+  }
+}
+
+bool CriuSpare::usable() const {
+  if (pid_ <= 0) return false;
+  siginfo_t info{};
+  if (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+      info.si_pid != 0)
+    return false;
+  struct stat st {};
+  return stat(images_dir_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_;
 }
 
 RestoreRun::~RestoreRun() {

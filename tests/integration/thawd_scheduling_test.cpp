@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -549,6 +550,70 @@ TEST(ThawdSnapshotCache, ACacheOfMoreThanHalfTheHostsMemoryIsRefusedAtStart) {
   EXPECT_NE(out.find("--snapshot-cache-mb: 1048576 MiB is more than half of this host's"),
             std::string::npos)
       << out;
+}
+
+// Pids of thawd's children that are criu waiting for a restore's options (a
+// spare's command line names no mounts: those come with the options).
+std::vector<pid_t> waiting_criu(const ThawdProcess& thawd) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(e.path() / "stat");
+    std::string pid, comm, state;
+    pid_t ppid = 0;
+    if (!(stat >> pid >> comm >> state >> ppid) || ppid != thawd.pid() || comm != "(criu)" ||
+        state == "Z")  // a restore's criu that thawd has yet to reap
+      continue;
+    std::ifstream cmd(e.path() / "cmdline");
+    const std::string line((std::istreambuf_iterator<char>(cmd)), {});
+    if (line.find("--external") == std::string::npos) out.push_back(std::stoi(pid));
+  }
+  return out;
+}
+
+TEST(ThawdCriuSpares, LaterRestoresTakeACriuStartedAheadWhichEndsWithItsSnapshot) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  l.create("hello", "handler.handler", "python-hello");
+  ASSERT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+  only_snapshot(l);
+  const auto spare_hits = [&] {
+    const auto metrics = l.client.request(verb::get, "/metrics").body();
+    std::smatch m;
+    return std::regex_search(
+               metrics, m,
+               std::regex(R"(\nthaw_snapshot_events_total\{event="hit_criu_ahead"\} (\d+)\n)"))
+               ? std::stoi(m[1])
+               : -1;
+  };
+  auto first = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
+  ASSERT_EQ(first.result(), status::ok) << first.body();
+  EXPECT_EQ(spare_hits(), 0);
+  // Once that restore is done, a criu waits for the next one.
+  ASSERT_TRUE(eventually([&] { return waiting_criu(thawd).size() == 1; }));
+  for (int i = 1; i <= 2; ++i) {
+    auto again = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
+    ASSERT_EQ(again.result(), status::ok) << again.body();
+    EXPECT_EQ(again["X-Thaw-Start-Mode"], "restore");
+    EXPECT_EQ(again.body(), first.body());
+    EXPECT_EQ(spare_hits(), i);
+    ASSERT_TRUE(eventually([&] { return waiting_criu(thawd).size() == 1; }));
+  }
+
+  // The snapshot goes with its function, and its criu with it.
+  ASSERT_EQ(l.client.request(verb::delete_, std::string(kFunctions) + "/hello").result(),
+            status::no_content);
+  EXPECT_TRUE(eventually([&] { return waiting_criu(thawd).empty(); }));
+
+  // And the ones waiting at shutdown end with thawd.
+  l.create("again", "handler.handler", "python-hello");
+  ASSERT_EQ(l.invoke("again", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+  only_snapshot(l);
+  ASSERT_EQ(l.invoke("again", "{}", {{"X-Thaw-Start-Mode", "restore"}}).result(), status::ok);
+  ASSERT_TRUE(eventually([&] { return waiting_criu(thawd).size() == 1; }));
+  const pid_t spare = waiting_criu(thawd)[0];
+  ASSERT_EQ(thawd.stop(), 0);
+  EXPECT_NE(kill(spare, 0), 0) << "criu " << spare << " outlived thawd";
 }
 
 TEST(ThawdProvided, ANativeExecutableServesInvocationsThroughTheRuntimeApi) {

@@ -77,9 +77,10 @@ struct InvokeResult {
 
 // Where the time of a restore went, in milliseconds.
 struct RestorePhases {
-  double prepare_ms = 0;  // scratch /tmp, its files, pipes, cgroup
-  double criu_ms = 0;     // criu restore, process start until the runtime's hooks begin
-  double resume_ms = 0;   // after-restore hooks, as the runtime timed them
+  double prepare_ms = 0;    // scratch /tmp, its files, pipes, cgroup
+  double criu_ms = 0;       // criu restore, process start until the runtime's hooks begin
+  double resume_ms = 0;     // after-restore hooks, as the runtime timed them
+  bool criu_spare = false;  // handed to a criu started ahead (snapshots::CriuSpare)
   double total_ms() const { return prepare_ms + criu_ms + resume_ms; }
 };
 

@@ -16,14 +16,16 @@
 
 #include "invoker/function_instance.hpp"
 #include "invoker/start_mode_chooser.hpp"
+#include "snapshots/criu_spares.hpp"
 #include "snapshots/snapshot_store.hpp"
 
 namespace thaw::invoker {
 
 struct FactoryCounters {
-  std::atomic<uint64_t> restores{0};     // snapshot hits
-  std::atomic<uint64_t> cold_starts{0};  // misses
-  std::atomic<uint64_t> fallbacks{0};    // restore failed, served cold
+  std::atomic<uint64_t> restores{0};             // snapshot hits
+  std::atomic<uint64_t> restores_with_spare{0};  // of those, handed to a criu started ahead
+  std::atomic<uint64_t> cold_starts{0};          // misses
+  std::atomic<uint64_t> fallbacks{0};            // restore failed, served cold
   std::atomic<uint64_t> snapshots_made{0};
   std::atomic<uint64_t> snapshot_failures{0};
 };
@@ -61,6 +63,10 @@ class InstanceFactory {
   void wait_idle();
 
   bool snapshots_enabled() const { return store_ != nullptr && !criu_.empty(); }
+  // Ends the criu processes started ahead for snapshots that are gone.
+  void prune_spares();
+  // How many criu processes wait for a restore, once those being started have (for tests).
+  size_t spares_waiting();
   const FactoryCounters& counters() const { return counters_; }
 
  private:
@@ -74,6 +80,7 @@ class InstanceFactory {
   std::string kernel_;
   std::function<void(const std::string&)> log_;
   FactoryCounters counters_;
+  std::unique_ptr<snapshots::CriuSpares> spares_;  // null when snapshots are off
   StartModeChooser chooser_;
   std::mutex mutex_;
   std::condition_variable wake_, idle_;

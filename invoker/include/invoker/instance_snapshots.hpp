@@ -7,6 +7,7 @@
 #include <string>
 
 #include "invoker/function_instance.hpp"
+#include "snapshots/criu_spares.hpp"
 #include "snapshots/snapshot_store.hpp"
 
 namespace thaw::invoker {
@@ -23,12 +24,12 @@ class InstanceSnapshots {
 
   // A fresh sandbox restored from `snapshot_dir`; runs the after-restore hooks
   // and returns once the runtime says it is ready. Throws Error on failure.
-  static std::unique_ptr<FunctionInstance> restore(const HostEnvironment& host,
-                                                   const FunctionConfig& config,
-                                                   const std::string& code_dir,
-                                                   const std::string& criu,
-                                                   const std::string& snapshot_dir,
-                                                   const snapshots::SnapshotManifest& manifest);
+  // `spares` (may be null): a criu started ahead for the snapshot is used if
+  // one waits.
+  static std::unique_ptr<FunctionInstance> restore(
+      const HostEnvironment& host, const FunctionConfig& config, const std::string& code_dir,
+      const std::string& criu, const std::string& snapshot_dir,
+      const snapshots::SnapshotManifest& manifest, snapshots::CriuSpares* spares = nullptr);
 };
 
 }  // namespace thaw::invoker

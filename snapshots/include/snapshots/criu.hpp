@@ -63,6 +63,8 @@ struct RestoreRequest {
 
 // Runs criu; on failure throws Error with CRIU's own "Error" lines from its log.
 void dump(const std::string& criu, const DumpRequest& request);
+class CriuSpare;
+
 // A `criu restore` under way. CRIU resumes the restored tree before it is
 // done (it tidies its mount yard up and writes statistics afterwards), so a
 // caller that learns from the tree itself that it runs need not wait for
@@ -70,6 +72,10 @@ void dump(const std::string& criu, const DumpRequest& request);
 class RestoreRun {
  public:
   RestoreRun(const std::string& criu, const RestoreRequest& request);  // starts criu
+  // Hands the request to a criu started ahead, which this run takes over
+  // (the spare's work directory takes the place of request.work_dir);
+  // throws Error if the spare is no longer usable.
+  RestoreRun(CriuSpare& spare, const RestoreRequest& request);
   ~RestoreRun();  // reaps criu if finish() was not called
   RestoreRun(const RestoreRun&) = delete;
   RestoreRun& operator=(const RestoreRun&) = delete;
@@ -88,6 +94,35 @@ class RestoreRun {
   pid_t criu_pid_ = -1;
   UniqueFd output_;
   std::string failure_;
+};
+
+// A criu started ahead of a restore from one images directory, waiting for
+// the options that differ between restores (thaw's CRIU patch 12). Starting
+// criu (exec, the dynamic linker, its set-up and the kernel-feature cache)
+// took ~1.5 ms of every restore; a spare has paid it before the request.
+class CriuSpare {
+ public:
+  // Starts criu for images_dir with work_dir (created) as its work directory.
+  CriuSpare(const std::string& criu, std::string images_dir, std::string work_dir);
+  ~CriuSpare();  // ends it and removes its work directory, unless a restore took it
+  CriuSpare(const CriuSpare&) = delete;
+  CriuSpare& operator=(const CriuSpare&) = delete;
+
+  const std::string& images_dir() const { return images_dir_; }
+  const std::string& work_dir() const { return work_dir_; }
+  pid_t pid() const { return pid_; }
+  // Still waiting, for the directory now at images_dir (not one put there
+  // since: criu opened the directory when it started).
+  bool usable() const;
+
+ private:
+  friend class RestoreRun;
+  void end();
+  std::string images_dir_, work_dir_;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  pid_t pid_ = -1;
+  UniqueFd output_, socket_;
 };
 
 // Restores detached and waits for criu; returns the pid of the restored tree's root.

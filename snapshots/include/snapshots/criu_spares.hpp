@@ -1,0 +1,57 @@
+#pragma once
+// Criu processes started ahead of restores (see CriuSpare), one per images
+// directory that was restored from lately. A restore takes the spare of its
+// directory if there is one, and a new one is started in the background once
+// the restore is done, so that the next restore of a snapshot in demand
+// starts without paying for criu's start.
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "snapshots/criu.hpp"
+
+namespace thaw::snapshots {
+
+class CriuSpares {
+ public:
+  // Spares live in work_root/spare-N; at most `limit` at a time (the least
+  // recently asked for goes first).
+  CriuSpares(std::string criu, std::string work_root, size_t limit = 4);
+  ~CriuSpares();  // ends every spare
+  CriuSpares(const CriuSpares&) = delete;
+  CriuSpares& operator=(const CriuSpares&) = delete;
+
+  // The spare for images_dir if a usable one waits, else null.
+  std::unique_ptr<CriuSpare> take(const std::string& images_dir);
+  // Starts a spare for images_dir in the background unless one waits.
+  void prepare(const std::string& images_dir);
+  // Ends the spares of directories under `dir` (a snapshot being removed).
+  void drop(const std::string& dir);
+  // Ends the spares whose directory is gone or was replaced.
+  void prune();
+  // How many wait (for tests).
+  size_t waiting() const;
+  // Blocks until every prepare() asked so far has been handled (for tests).
+  void settle();
+
+ private:
+  void worker();
+
+  const std::string criu_, work_root_;
+  const size_t limit_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_, idle_;
+  std::deque<std::unique_ptr<CriuSpare>> spares_;  // least recently asked for first
+  std::deque<std::string> wanted_;
+  bool busy_ = false;
+  bool stopping_ = false;
+  unsigned next_id_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace thaw::snapshots

@@ -1,0 +1,136 @@
+#include "snapshots/criu_spares.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "sandbox/error.hpp"
+
+namespace thaw::snapshots {
+
+CriuSpares::CriuSpares(std::string criu, std::string work_root, size_t limit)
+    : criu_(std::move(criu)), work_root_(std::move(work_root)), limit_(limit) {
+  thread_ = std::thread([this] { worker(); });
+}
+
+CriuSpares::~CriuSpares() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+  spares_.clear();
+}
+
+std::unique_ptr<CriuSpare> CriuSpares::take(const std::string& images_dir) {
+  std::unique_ptr<CriuSpare> found;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = std::find_if(spares_.begin(), spares_.end(),
+                           [&](const auto& s) { return s->images_dir() == images_dir; });
+    if (it == spares_.end()) return nullptr;
+    found = std::move(*it);
+    spares_.erase(it);
+  }
+  if (!found->usable()) return nullptr;  // ended as it goes
+  return found;
+}
+
+void CriuSpares::prepare(const std::string& images_dir) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || std::find(wanted_.begin(), wanted_.end(), images_dir) != wanted_.end()) return;
+    wanted_.push_back(images_dir);
+  }
+  wake_.notify_one();
+}
+
+void CriuSpares::drop(const std::string& dir) {
+  const auto prefix = dir.back() == '/' ? dir : dir + "/";
+  std::deque<std::unique_ptr<CriuSpare>> doomed;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = spares_.begin(); it != spares_.end();) {
+      if ((*it)->images_dir().rfind(prefix, 0) == 0) {
+        doomed.push_back(std::move(*it));
+        it = spares_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    wanted_.erase(std::remove_if(wanted_.begin(), wanted_.end(),
+                                 [&](const auto& d) { return d.rfind(prefix, 0) == 0; }),
+                  wanted_.end());
+  }
+  // Ended here, outside the lock: each waits for its criu to exit.
+}
+
+void CriuSpares::prune() {
+  std::deque<std::unique_ptr<CriuSpare>> doomed;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = spares_.begin(); it != spares_.end();) {
+      if (!(*it)->usable()) {
+        doomed.push_back(std::move(*it));
+        it = spares_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+size_t CriuSpares::waiting() const {
+  std::lock_guard lock(mutex_);
+  return spares_.size();
+}
+
+void CriuSpares::settle() {
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [this] { return stopping_ || (wanted_.empty() && !busy_); });
+}
+
+void CriuSpares::worker() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !wanted_.empty(); });
+    if (stopping_) break;
+    const auto dir = wanted_.front();
+    wanted_.pop_front();
+    const bool have = std::any_of(spares_.begin(), spares_.end(),
+                                  [&](const auto& s) { return s->images_dir() == dir; });
+    if (have) {
+      if (wanted_.empty()) idle_.notify_all();
+      continue;
+    }
+    busy_ = true;
+    const auto work = work_root_ + "/spare-" + std::to_string(next_id_++);
+    lock.unlock();
+    std::unique_ptr<CriuSpare> spare;
+    try {
+      spare = std::make_unique<CriuSpare>(criu_, dir, work);
+    } catch (const Error&) {
+      // No spare: the next restore of dir starts criu itself, as without spares.
+    }
+    std::unique_ptr<CriuSpare> evicted;
+    lock.lock();
+    busy_ = false;
+    if (spare && !stopping_) {
+      spares_.push_back(std::move(spare));
+      if (spares_.size() > limit_) {
+        evicted = std::move(spares_.front());
+        spares_.pop_front();
+      }
+    }
+    if (wanted_.empty()) idle_.notify_all();
+    if (evicted || spare) {
+      lock.unlock();
+      evicted.reset();
+      spare.reset();
+      lock.lock();
+    }
+  }
+  idle_.notify_all();
+}
+
+}  // namespace thaw::snapshots
