@@ -4,6 +4,7 @@
 // tested with thawd (thawd_scheduling_test.cpp).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,65 +13,93 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
+#include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
+#include "sandbox_harness.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
 #include "snapshots/criu_spares.hpp"
 
 namespace fs = std::filesystem;
 using thaw::Error;
+namespace sandbox = thaw::sandbox;
 namespace snapshots = thaw::snapshots;
+namespace itest = thaw::itest;
 
 namespace {
-
-// A directory for the test's images and work directories, removed at the end.
-struct Scratch {
-  Scratch() {
-    char tmpl[] = "/tmp/thaw-spares-XXXXXX";
-    dir = mkdtemp(tmpl);
-    fs::create_directories(dir + "/images");
-  }
-  ~Scratch() { fs::remove_all(dir); }
-  std::string dir;
-};
 
 bool alive(pid_t pid) {
   return pid > 0 && kill(pid, 0) == 0;
 }
 
-// Criu's children of this process (spares are; they must all be gone).
+// Criu's children of this process that still run (spares are; they must all go).
 int criu_children() {
   int n = 0;
   for (const auto& e : fs::directory_iterator("/proc")) {
     std::ifstream stat(e.path() / "stat");
     std::string pid, comm, state;
     pid_t ppid = 0;
-    if (stat >> pid >> comm >> state >> ppid && ppid == getpid() && comm == "(criu)") ++n;
+    if (stat >> pid >> comm >> state >> ppid && ppid == getpid() && comm == "(criu)" &&
+        state != "Z")
+      ++n;
   }
   return n;
 }
 
+// A sandboxed process dumped with criu: a spare reads the snapshot's
+// inventory and process tree before it waits, so it needs a real one.
+struct DumpedSandbox {
+  itest::SandboxHarness h;
+  sandbox::SandboxSpec spec;
+  std::string images;
+  std::vector<std::pair<std::string, std::string>> mount_map;  // key -> host path
+
+  explicit DumpedSandbox(const std::string& criu) {
+    spec = h.spec({"/usr/bin/python3", "-S", "-c", "import time\nwhile True: time.sleep(1)"});
+    auto inst = h.start(spec);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    images = h.dir() + "/images";
+    fs::create_directories(images);
+    snapshots::DumpRequest dump;
+    dump.pid = inst->pid();
+    dump.images_dir = images;
+    for (const auto& m : spec.mounts) {
+      if (m.kind != sandbox::MountKind::Bind && m.kind != sandbox::MountKind::ReadOnlyBind)
+        continue;
+      const auto key = "m" + std::to_string(mount_map.size());
+      dump.external_mounts.push_back({"/" + m.target, key});
+      mount_map.push_back({key, m.source});
+    }
+    dump.extra_args = {"--empty-ns", "net"};
+    snapshots::dump(criu, dump);
+    inst->wait();  // the dump ended it
+  }
+};
+
 std::string usable_criu() {
-  if (geteuid() != 0) return "";
+  if (geteuid() != 0 || !itest::sandbox_unavailable_reason().empty()) return "";
   const auto criu = snapshots::probe_criu();
   return criu.usable() ? criu.path : "";
 }
 
-#define NEEDS_CRIU(criu)                                                             \
-  const auto criu = usable_criu();                                                   \
-  if (criu.empty()) GTEST_SKIP() << "needs root and CRIU 4.2+ passing `criu check`"; \
-  snapshots::prepare_criu_environment()
+#define NEEDS_CRIU(criu)                                                                        \
+  const auto criu = usable_criu();                                                              \
+  if (criu.empty()) GTEST_SKIP() << "needs root, sandboxes and CRIU 4.2+ passing `criu check`"; \
+  snapshots::prepare_criu_environment();                                                        \
+  prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 }  // namespace
 
 TEST(CriuSpare, WaitsForItsOptionsAndEndsWithoutThemLeavingNothing) {
   NEEDS_CRIU(criu);
-  Scratch s;
+  DumpedSandbox d(criu);
   pid_t pid;
   std::string work;
   {
-    snapshots::CriuSpare spare(criu, s.dir + "/images", s.dir + "/spare");
+    snapshots::CriuSpare spare(criu, d.images, d.h.dir() + "/spare");
     pid = spare.pid();
     work = spare.work_dir();
     // Past its start it waits, and goes on waiting.
@@ -86,98 +115,115 @@ TEST(CriuSpare, WaitsForItsOptionsAndEndsWithoutThemLeavingNothing) {
 
 TEST(CriuSpare, IsNotUsableOnceItsDirectoryWasReplaced) {
   NEEDS_CRIU(criu);
-  Scratch s;
-  snapshots::CriuSpare spare(criu, s.dir + "/images", s.dir + "/spare");
+  DumpedSandbox d(criu);
+  snapshots::CriuSpare spare(criu, d.images, d.h.dir() + "/spare");
   EXPECT_TRUE(spare.usable());
   // criu opened the old directory when it started: a new one in its place
   // (a snapshot made again) must not be restored from the old one.
-  fs::rename(s.dir + "/images", s.dir + "/old-images");
-  fs::create_directories(s.dir + "/images");
+  fs::rename(d.images, d.images + ".old");
+  fs::create_directories(d.images);
   EXPECT_FALSE(spare.usable());
   snapshots::RestoreRequest r;
-  r.images_dir = s.dir + "/images";
+  r.images_dir = d.images;
   EXPECT_THROW(snapshots::RestoreRun(spare, r), Error);
 }
 
-TEST(CriuSpare, TakesItsOptionsAndDescriptorsAndRestoresWithThem) {
+TEST(CriuSpare, RestoresWithTheOptionsAndDescriptorsItIsSent) {
   NEEDS_CRIU(criu);
-  Scratch s;
-  setenv("THAW_KEEP_CRIU_LOGS", s.dir.c_str(), 1);  // criu's debug log, to see what it took
-  snapshots::CriuSpare spare(criu, s.dir + "/images", s.dir + "/spare");
+  DumpedSandbox d(criu);
+  setenv("THAW_KEEP_CRIU_LOGS", d.h.dir().c_str(), 1);  // criu's debug log, to see what it took
+  snapshots::CriuSpare spare(criu, d.images, d.h.dir() + "/spare");
   unsetenv("THAW_KEEP_CRIU_LOGS");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let it get to its wait
+
+  // Sent now: the root, the mounts, a cgroup of its own, and a descriptor.
+  sandbox::InstanceCgroup group(d.h.cgroup_parent() + "/restored", d.spec.cgroup);
   int p[2];
   ASSERT_EQ(pipe(p), 0);
   snapshots::RestoreRequest r;
-  r.images_dir = s.dir + "/images";
-  r.root = "/";
+  r.images_dir = d.images;
+  r.root = d.spec.root_dir;
+  r.mount_map = d.mount_map;
   r.inherit.push_back({p[1], "pipe:[1]"});
-  r.mount_map.push_back({"/tmp", s.dir});
-  snapshots::RestoreRun run(spare, r);
-  close(p[1]);
-  // No images: criu took the options, logged the passed descriptor, and failed
-  // on the empty directory with its own reason (it did not hang, nor restore
-  // without them).
-  try {
-    run.finish();
-    ADD_FAILURE() << "a restore from an empty directory succeeded";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("criu restore from " + r.images_dir), std::string::npos)
-        << e.what();
+  r.extra_args = {"--empty-ns", "net"};
+  for (const auto& c : group.controllers()) {
+    r.extra_args.push_back("--cgroup-root");
+    r.extra_args.push_back(c + ":/" + group.path());
   }
-  std::ifstream log(run.work_dir() + "/restore.log");
+  pid_t pid = -1;
+  std::string work;
+  {
+    snapshots::RestoreRun run(spare, r);
+    close(p[1]);
+    work = run.work_dir();
+    EXPECT_EQ(work, d.h.dir() + "/spare");
+    ASSERT_NO_THROW(pid = run.finish());
+  }
+  ASSERT_TRUE(alive(pid));
+  std::ifstream cg("/proc/" + std::to_string(pid) + "/cgroup");
+  const std::string cgroups((std::istreambuf_iterator<char>(cg)), {});
+  EXPECT_NE(cgroups.find("memory:/" + group.path() + "\n"), std::string::npos) << cgroups;
+  std::ifstream log(work + "/restore.log");
   const std::string text((std::istreambuf_iterator<char>(log)), {});
   EXPECT_NE(text.find("File pipe:[1] will be restored from inherit fd 200"), std::string::npos)
       << text;
   close(p[0]);
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
   EXPECT_EQ(criu_children(), 0);
 }
 
 TEST(CriuSpares, KeepsOneSparePerDirectoryUpToItsLimitAndEndsThemAll) {
   NEEDS_CRIU(criu);
-  Scratch s;
-  fs::create_directories(s.dir + "/a/images");
-  fs::create_directories(s.dir + "/b/images");
+  DumpedSandbox d(criu);
+  const auto root = d.h.dir() + "/spares";
+  fs::create_directories(root);
+  const auto a = d.h.dir() + "/a/images", b = d.h.dir() + "/b/images";
+  fs::create_directories(d.h.dir() + "/a");
+  fs::create_directories(d.h.dir() + "/b");
+  fs::copy(d.images, a);
+  fs::copy(d.images, b);
   {
-    snapshots::CriuSpares spares(criu, s.dir, 1);
-    spares.prepare(s.dir + "/a/images");
-    spares.prepare(s.dir + "/a/images");
+    snapshots::CriuSpares spares(criu, root, 1);
+    spares.prepare(a);
+    spares.prepare(a);
     spares.settle();
     EXPECT_EQ(spares.waiting(), 1u);
     EXPECT_EQ(criu_children(), 1);
-    auto taken = spares.take(s.dir + "/a/images");
+    auto taken = spares.take(a);
     ASSERT_NE(taken, nullptr);
-    EXPECT_EQ(spares.take(s.dir + "/a/images"), nullptr);
-    EXPECT_EQ(spares.take(s.dir + "/b/images"), nullptr);
+    EXPECT_TRUE(taken->usable());
+    EXPECT_EQ(spares.take(a), nullptr);
+    EXPECT_EQ(spares.take(b), nullptr);
     taken.reset();
 
     // Over the limit, the one asked for least recently goes.
-    spares.prepare(s.dir + "/a/images");
+    spares.prepare(a);
     spares.settle();
-    spares.prepare(s.dir + "/b/images");
+    spares.prepare(b);
     spares.settle();
     EXPECT_EQ(spares.waiting(), 1u);
-    EXPECT_EQ(spares.take(s.dir + "/a/images"), nullptr);
-    spares.prepare(s.dir + "/a/images");
+    EXPECT_EQ(spares.take(a), nullptr);
+    spares.prepare(a);
     spares.settle();
 
     // A snapshot removed takes its spare along; one whose directory is gone
     // goes at the next prune.
-    spares.drop(s.dir + "/a");
+    spares.drop(d.h.dir() + "/a");
     EXPECT_EQ(spares.waiting(), 0u);
-    spares.prepare(s.dir + "/b/images");
+    spares.prepare(b);
     spares.settle();
     EXPECT_EQ(spares.waiting(), 1u);
-    fs::remove_all(s.dir + "/b");
+    fs::remove_all(d.h.dir() + "/b");
     spares.prune();
     EXPECT_EQ(spares.waiting(), 0u);
     EXPECT_EQ(criu_children(), 0);
 
-    spares.prepare(s.dir + "/a/images");
+    spares.prepare(a);
     spares.settle();
     EXPECT_EQ(criu_children(), 1);
   }
   EXPECT_EQ(criu_children(), 0);
-  for (const auto& e : fs::directory_iterator(s.dir))
-    EXPECT_EQ(e.path().filename().string().rfind("spare-", 0), std::string::npos)
-        << e.path() << " was left";
+  EXPECT_TRUE(fs::is_empty(root)) << "a spare's work directory was left in " << root;
 }
