@@ -79,22 +79,24 @@ struct DumpedSandbox {
   }
 };
 
+// criu's path, with this process set up as thawd sets itself up for it; ""
+// where the tests cannot run.
 std::string usable_criu() {
   if (geteuid() != 0 || !itest::sandbox_unavailable_reason().empty()) return "";
   const auto criu = snapshots::probe_criu();
-  return criu.usable() ? criu.path : "";
+  if (!criu.usable()) return "";
+  snapshots::prepare_criu_environment();
+  prctl(PR_SET_CHILD_SUBREAPER, 1);  // restored trees are reparented to us
+  return criu.path;
 }
 
-#define NEEDS_CRIU(criu)                                                                        \
-  const auto criu = usable_criu();                                                              \
-  if (criu.empty()) GTEST_SKIP() << "needs root, sandboxes and CRIU 4.2+ passing `criu check`"; \
-  snapshots::prepare_criu_environment();                                                        \
-  prctl(PR_SET_CHILD_SUBREAPER, 1)
+constexpr const char* kNeedsCriu = "needs root, sandboxes and CRIU 4.2+ passing `criu check`";
 
 }  // namespace
 
 TEST(CriuSpare, WaitsForItsOptionsAndEndsWithoutThemLeavingNothing) {
-  NEEDS_CRIU(criu);
+  const auto criu = usable_criu();
+  if (criu.empty()) GTEST_SKIP() << kNeedsCriu;
   DumpedSandbox d(criu);
   pid_t pid;
   std::string work;
@@ -114,7 +116,8 @@ TEST(CriuSpare, WaitsForItsOptionsAndEndsWithoutThemLeavingNothing) {
 }
 
 TEST(CriuSpare, IsNotUsableOnceItsDirectoryWasReplaced) {
-  NEEDS_CRIU(criu);
+  const auto criu = usable_criu();
+  if (criu.empty()) GTEST_SKIP() << kNeedsCriu;
   DumpedSandbox d(criu);
   snapshots::CriuSpare spare(criu, d.images, d.h.dir() + "/spare");
   EXPECT_TRUE(spare.usable());
@@ -129,7 +132,8 @@ TEST(CriuSpare, IsNotUsableOnceItsDirectoryWasReplaced) {
 }
 
 TEST(CriuSpare, RestoresWithTheOptionsAndDescriptorsItIsSent) {
-  NEEDS_CRIU(criu);
+  const auto criu = usable_criu();
+  if (criu.empty()) GTEST_SKIP() << kNeedsCriu;
   DumpedSandbox d(criu);
   setenv("THAW_KEEP_CRIU_LOGS", d.h.dir().c_str(), 1);  // criu's debug log, to see what it took
   snapshots::CriuSpare spare(criu, d.images, d.h.dir() + "/spare");
@@ -175,7 +179,8 @@ TEST(CriuSpare, RestoresWithTheOptionsAndDescriptorsItIsSent) {
 }
 
 TEST(CriuSpares, KeepsOneSparePerDirectoryUpToItsLimitAndEndsThemAll) {
-  NEEDS_CRIU(criu);
+  const auto criu = usable_criu();
+  if (criu.empty()) GTEST_SKIP() << kNeedsCriu;
   DumpedSandbox d(criu);
   const auto root = d.h.dir() + "/spares";
   fs::create_directories(root);
