@@ -16,7 +16,8 @@ InstanceFactory::InstanceFactory(const HostEnvironment& host, snapshots::Snapsho
   if (snapshots_enabled()) {
     const auto scratch = snapshots::criu_scratch_dir();
     spares_ = std::make_unique<snapshots::CriuSpares>(
-        criu_, scratch.empty() ? host_.state_dir + "/instances" : scratch);
+        criu_, scratch.empty() ? host_.state_dir + "/instances" : scratch, 4,
+        [this](const std::string& line) { say(line); });
   }
   utsname u{};
   uname(&u);
@@ -53,10 +54,11 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
   const auto digest = function_digest(config, code_sha256);
   if (snapshots && force_mode != "cold" && store_->exists(digest) &&
       (force_mode == "restore" || chooser_.prefer_restore(digest))) {
+    bool through_spare = false;
     try {
       auto [dir, manifest] = store_->open(digest, {digest, criu_version_, kernel_});
-      out.instance =
-          InstanceSnapshots::restore(host_, config, code_dir, criu_, dir, manifest, spares_.get());
+      out.instance = InstanceSnapshots::restore(host_, config, code_dir, criu_, dir, manifest,
+                                                spares_.get(), &through_spare);
       // The next restore of this snapshot finds a criu started ahead.
       spares_->prepare(dir + "/images");
       if (out.instance->restore_phases().criu_spare) ++counters_.restores_with_spare;
@@ -69,7 +71,10 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
     } catch (const Error& e) {
       out.fallback_reason = e.what();
       ++counters_.fallbacks;
-      store_->discard(digest);
+      // Through a criu started ahead, the failure may be that criu's (it ran
+      // for a while, or took its options badly): the snapshot is kept, and the
+      // next restore, which starts criu itself, discards it if it fails too.
+      if (!through_spare) store_->discard(digest);
       spares_->prune();
       say("snapshot of " + config.name + " not used, starting cold: " + out.fallback_reason);
     }

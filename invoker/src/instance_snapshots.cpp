@@ -211,7 +211,8 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
 std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     const HostEnvironment& host, const FunctionConfig& config, const std::string& code_dir,
     const std::string& criu, const std::string& snapshot_dir,
-    const snapshots::SnapshotManifest& manifest, snapshots::CriuSpares* spares) {
+    const snapshots::SnapshotManifest& manifest, snapshots::CriuSpares* spares,
+    bool* through_spare) {
   const auto started = Clock::now();
   // First, while CRIU has not yet started: its memory comes a dozen ms later.
   if (host.warm_memory) host.warm_memory->release_soon(warm_memory_for(snapshot_dir, manifest));
@@ -297,6 +298,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     try {
       self->restore_run_ = std::make_unique<snapshots::RestoreRun>(*spare, req);
       self->restore_phases_.criu_spare = true;
+      if (through_spare) *through_spare = true;
     } catch (const Error&) {
       // Gone since it was taken: criu is started here instead, as without one.
     }

@@ -77,6 +77,13 @@ Spawned spawn_captured(const std::vector<std::string>& argv, const std::vector<i
     posix_spawn_file_actions_adddup2(&actions, options.first, options.second);
     options_env = "THAW_CRIU_OPTIONS_FD=" + std::to_string(options.second);
     env.push_back(options_env.data());
+    // A spare may wait for minutes: none of thawd's descriptors that lack
+    // CLOEXEC (Asio's sockets do) may stay open in it, keeping a client's
+    // connection or the listening socket alive, or taking a number its
+    // options later need.
+    posix_spawn_file_actions_addclosefrom_np(&actions, options.second + 1);
+  } else {
+    posix_spawn_file_actions_addclosefrom_np(&actions, end);
   }
   env.push_back(nullptr);
   std::vector<char*> args;

@@ -1,14 +1,41 @@
 #include "snapshots/criu_spares.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
 #include <utility>
 
 #include "sandbox/error.hpp"
 
 namespace thaw::snapshots {
 
-CriuSpares::CriuSpares(std::string criu, std::string work_root, size_t limit)
-    : criu_(std::move(criu)), work_root_(std::move(work_root)), limit_(limit) {
+namespace {
+
+// Work directories of spares whose thawd is gone (killed before it could end
+// them; the spares themselves exit when their socket closes).
+void remove_orphans(const std::string& work_root) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(work_root, ec)) {
+    const auto name = e.path().filename().string();
+    if (name.rfind("spare-", 0) != 0) continue;
+    const pid_t owner = static_cast<pid_t>(std::atol(name.c_str() + 6));
+    if (owner > 0 && kill(owner, 0) != 0 && errno == ESRCH) std::filesystem::remove_all(e, ec);
+  }
+}
+
+}  // namespace
+
+CriuSpares::CriuSpares(std::string criu, std::string work_root, size_t limit,
+                       std::function<void(const std::string&)> log)
+    : criu_(std::move(criu)),
+      work_root_(std::move(work_root)),
+      limit_(limit),
+      log_(std::move(log)) {
+  remove_orphans(work_root_);
   thread_ = std::thread([this] { worker(); });
 }
 
@@ -46,6 +73,7 @@ void CriuSpares::prepare(const std::string& images_dir) {
 }
 
 void CriuSpares::drop(const std::string& dir) {
+  if (dir.empty()) return;
   const auto prefix = dir.back() == '/' ? dir : dir + "/";
   std::deque<std::unique_ptr<CriuSpare>> doomed;
   {
@@ -61,6 +89,7 @@ void CriuSpares::drop(const std::string& dir) {
     wanted_.erase(std::remove_if(wanted_.begin(), wanted_.end(),
                                  [&](const auto& d) { return d.rfind(prefix, 0) == 0; }),
                   wanted_.end());
+    if (wanted_.empty() && !busy_) idle_.notify_all();
   }
   // Ended here, outside the lock: each waits for its criu to exit.
 }
@@ -104,13 +133,16 @@ void CriuSpares::worker() {
       continue;
     }
     busy_ = true;
-    const auto work = work_root_ + "/spare-" + std::to_string(next_id_++);
+    // Unique among thawds sharing the host's /run.
+    const auto work =
+        work_root_ + "/spare-" + std::to_string(getpid()) + "-" + std::to_string(next_id_++);
     lock.unlock();
     std::unique_ptr<CriuSpare> spare;
     try {
       spare = std::make_unique<CriuSpare>(criu_, dir, work);
-    } catch (const Error&) {
+    } catch (const Error& e) {
       // No spare: the next restore of dir starts criu itself, as without spares.
+      if (log_) log_(std::string("no criu started ahead for ") + dir + ": " + e.what());
     }
     std::unique_ptr<CriuSpare> evicted;
     lock.lock();

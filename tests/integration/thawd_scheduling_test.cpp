@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "http_client.hpp"
@@ -552,8 +553,9 @@ TEST(ThawdSnapshotCache, ACacheOfMoreThanHalfTheHostsMemoryIsRefusedAtStart) {
       << out;
 }
 
-// Pids of thawd's children that are criu waiting for a restore's options (a
-// spare's command line names no mounts: those come with the options).
+// Pids of thawd's children that are criu waiting for a restore's options: a
+// spare's command line names no mounts (those come with the options), and it
+// holds the socket they come through at descriptor 3 until they came.
 std::vector<pid_t> waiting_criu(const ThawdProcess& thawd) {
   std::vector<pid_t> out;
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
@@ -565,9 +567,38 @@ std::vector<pid_t> waiting_criu(const ThawdProcess& thawd) {
       continue;
     std::ifstream cmd(e.path() / "cmdline");
     const std::string line((std::istreambuf_iterator<char>(cmd)), {});
-    if (line.find("--external") == std::string::npos) out.push_back(std::stoi(pid));
+    std::error_code ec;
+    const auto fd3 = std::filesystem::read_symlink(e.path() / "fd" / "3", ec).string();
+    if (line.find("--external") == std::string::npos && fd3.rfind("socket:", 0) == 0)
+      out.push_back(std::stoi(pid));
   }
   return out;
+}
+
+// TCP sockets (by inode, from /proc/net/tcp and tcp6) that process `pid` holds.
+std::vector<std::string> tcp_sockets_of(pid_t pid) {
+  std::set<std::string> tcp;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string f;
+      for (int i = 0; i < 10 && fields >> f; ++i) {
+      }
+      tcp.insert(f);  // the tenth column: the inode
+    }
+  }
+  std::vector<std::string> held;
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    const auto target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (target.rfind("socket:[", 0) == 0 && tcp.count(target.substr(8, target.size() - 9)))
+      held.push_back(target);
+  }
+  return held;
 }
 
 TEST(ThawdCriuSpares, LaterRestoresTakeACriuStartedAheadWhichEndsWithItsSnapshot) {
@@ -589,8 +620,11 @@ TEST(ThawdCriuSpares, LaterRestoresTakeACriuStartedAheadWhichEndsWithItsSnapshot
   auto first = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
   ASSERT_EQ(first.result(), status::ok) << first.body();
   EXPECT_EQ(spare_hits(), 0);
-  // Once that restore is done, a criu waits for the next one.
+  // Once that restore is done, a criu waits for the next one, holding none of
+  // thawd's TCP sockets (the listening one, clients'): those would stay open
+  // for as long as it waits.
   ASSERT_TRUE(eventually([&] { return waiting_criu(thawd).size() == 1; }));
+  EXPECT_EQ(tcp_sockets_of(waiting_criu(thawd)[0]), std::vector<std::string>{});
   for (int i = 1; i <= 2; ++i) {
     auto again = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
     ASSERT_EQ(again.result(), status::ok) << again.body();

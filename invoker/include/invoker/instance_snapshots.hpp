@@ -25,11 +25,13 @@ class InstanceSnapshots {
   // A fresh sandbox restored from `snapshot_dir`; runs the after-restore hooks
   // and returns once the runtime says it is ready. Throws Error on failure.
   // `spares` (may be null): a criu started ahead for the snapshot is used if
-  // one waits.
+  // one waits; `through_spare` (may be null) says whether one was, also when
+  // the restore then fails.
   static std::unique_ptr<FunctionInstance> restore(
       const HostEnvironment& host, const FunctionConfig& config, const std::string& code_dir,
       const std::string& criu, const std::string& snapshot_dir,
-      const snapshots::SnapshotManifest& manifest, snapshots::CriuSpares* spares = nullptr);
+      const snapshots::SnapshotManifest& manifest, snapshots::CriuSpares* spares = nullptr,
+      bool* through_spare = nullptr);
 };
 
 }  // namespace thaw::invoker

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,9 +20,12 @@ namespace thaw::snapshots {
 
 class CriuSpares {
  public:
-  // Spares live in work_root/spare-N; at most `limit` at a time (the least
-  // recently asked for goes first).
-  CriuSpares(std::string criu, std::string work_root, size_t limit = 4);
+  // Spares live in work_root/spare-PID-N; at most `limit` at a time (the
+  // least recently asked for goes first). `log` hears why a spare could not
+  // be started. What a thawd killed before it could end its spares left in
+  // work_root is removed here.
+  CriuSpares(std::string criu, std::string work_root, size_t limit = 4,
+             std::function<void(const std::string&)> log = {});
   ~CriuSpares();  // ends every spare
   CriuSpares(const CriuSpares&) = delete;
   CriuSpares& operator=(const CriuSpares&) = delete;
@@ -44,6 +48,7 @@ class CriuSpares {
 
   const std::string criu_, work_root_;
   const size_t limit_;
+  const std::function<void(const std::string&)> log_;
   mutable std::mutex mutex_;
   std::condition_variable wake_, idle_;
   std::deque<std::unique_ptr<CriuSpare>> spares_;  // least recently asked for first
