@@ -650,6 +650,50 @@ TEST(ThawdCriuSpares, LaterRestoresTakeACriuStartedAheadWhichEndsWithItsSnapshot
   EXPECT_NE(kill(spare, 0), 0) << "criu " << spare << " outlived thawd";
 }
 
+// The work directory (criu's -W) of criu process `pid`.
+std::string criu_work_dir(pid_t pid) {
+  std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string arg, previous;
+  while (std::getline(cmd, arg, '\0')) {
+    if (previous == "-W") return arg;
+    previous = arg;
+  }
+  return "";
+}
+
+TEST(ThawdCriuSpares, ARestoreThatFailsThroughASpareKeepsItsSnapshot) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  l.create("hello", "handler.handler", "python-hello");
+  ASSERT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+  const auto digest = only_snapshot(l)["Digest"];
+  ASSERT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}}).result(), status::ok);
+  ASSERT_TRUE(eventually([&] { return waiting_criu(thawd).size() == 1; }));
+
+  // The spare loses its work directory: it cannot write the restored pid
+  // there, so CRIU ends the restore; a criu started for the restore would
+  // not have failed. The caller still gets its answer, from a cold start,
+  // and the snapshot stays.
+  const auto work = criu_work_dir(waiting_criu(thawd)[0]);
+  ASSERT_FALSE(work.empty());
+  std::filesystem::remove_all("/proc/" + std::to_string(thawd.pid()) + "/root" + work);
+  auto failed = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
+  ASSERT_EQ(failed.result(), status::ok) << failed.body();
+  EXPECT_EQ(failed["X-Thaw-Start-Mode"], "cold");
+  const auto metrics = l.client.request(verb::get, "/metrics").body();
+  EXPECT_NE(metrics.find("thaw_snapshot_events_total{event=\"fallback\"} 1"), std::string::npos)
+      << metrics;
+  // The same snapshot, not one made again: it counts the restore it served.
+  EXPECT_EQ(only_snapshot(l)["Digest"], digest);
+  EXPECT_EQ(only_snapshot(l)["RestoresServed"], 1);
+
+  // The next restore starts criu itself, and succeeds.
+  auto again = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
+  ASSERT_EQ(again.result(), status::ok) << again.body();
+  EXPECT_EQ(again["X-Thaw-Start-Mode"], "restore");
+}
+
 TEST(ThawdProvided, ANativeExecutableServesInvocationsThroughTheRuntimeApi) {
   NEEDS_ROOT();
   ThawdProcess thawd;
