@@ -61,7 +61,7 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
                                                 spares_.get(), &through_spare);
       // The next restore of this snapshot finds a criu started ahead.
       spares_->prepare(dir + "/images");
-      if (out.instance->restore_phases().criu_spare) ++counters_.restores_with_spare;
+      if (through_spare) ++counters_.restores_with_spare;
       chooser_.record(digest, true, out.instance->restore_phases().total_ms());
       out.init.ok = true;
       out.mode = "restore";
@@ -121,12 +121,6 @@ void InstanceFactory::snapshot_in_background(const FunctionConfig& config,
 
 void InstanceFactory::prune_spares() {
   if (spares_) spares_->prune();
-}
-
-size_t InstanceFactory::spares_waiting() {
-  if (!spares_) return 0;
-  spares_->settle();
-  return spares_->waiting();
 }
 
 void InstanceFactory::wait_idle() {

@@ -70,13 +70,15 @@ Spawned spawn_captured(const std::vector<std::string>& argv, const std::vector<i
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   for (size_t i = 0; i < sources.size(); ++i)
     posix_spawn_file_actions_adddup2(&actions, sources[i], kFirstPassedFd + static_cast<int>(i));
+  // thawd's own environment, and for a spare the name of its options socket.
   std::vector<char*> env;
-  for (char** e = environ; *e; ++e) env.push_back(*e);
   std::string options_env;
   if (options.first >= 0) {
     posix_spawn_file_actions_adddup2(&actions, options.first, options.second);
     options_env = "THAW_CRIU_OPTIONS_FD=" + std::to_string(options.second);
+    for (char** e = environ; *e; ++e) env.push_back(*e);
     env.push_back(options_env.data());
+    env.push_back(nullptr);
     // A spare may wait for minutes: none of thawd's descriptors that lack
     // CLOEXEC (Asio's sockets do) may stay open in it, keeping a client's
     // connection or the listening socket alive, or taking a number its
@@ -85,11 +87,11 @@ Spawned spawn_captured(const std::vector<std::string>& argv, const std::vector<i
   } else {
     posix_spawn_file_actions_addclosefrom_np(&actions, end);
   }
-  env.push_back(nullptr);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  const int rc = posix_spawn(&child.pid, args[0], &actions, nullptr, args.data(), env.data());
+  const int rc = posix_spawn(&child.pid, args[0], &actions, nullptr, args.data(),
+                             env.empty() ? environ : env.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw_errno("criu: spawn " + argv[0], rc);
   return child;

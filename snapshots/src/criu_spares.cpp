@@ -59,8 +59,7 @@ std::unique_ptr<CriuSpare> CriuSpares::take(const std::string& images_dir) {
     found = std::move(*it);
     spares_.erase(it);
   }
-  if (!found->usable()) return nullptr;  // ended as it goes
-  return found;
+  return found;  // RestoreRun checks it is still usable
 }
 
 void CriuSpares::prepare(const std::string& images_dir) {
@@ -75,31 +74,25 @@ void CriuSpares::prepare(const std::string& images_dir) {
 void CriuSpares::drop(const std::string& dir) {
   if (dir.empty()) return;
   const auto prefix = dir.back() == '/' ? dir : dir + "/";
-  std::deque<std::unique_ptr<CriuSpare>> doomed;
+  const auto under = [&](const std::string& d) { return d.rfind(prefix, 0) == 0; };
   {
     std::lock_guard lock(mutex_);
-    for (auto it = spares_.begin(); it != spares_.end();) {
-      if ((*it)->images_dir().rfind(prefix, 0) == 0) {
-        doomed.push_back(std::move(*it));
-        it = spares_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    wanted_.erase(std::remove_if(wanted_.begin(), wanted_.end(),
-                                 [&](const auto& d) { return d.rfind(prefix, 0) == 0; }),
-                  wanted_.end());
+    wanted_.erase(std::remove_if(wanted_.begin(), wanted_.end(), under), wanted_.end());
     if (wanted_.empty() && !busy_) idle_.notify_all();
   }
-  // Ended here, outside the lock: each waits for its criu to exit.
+  end_where([&](const CriuSpare& s) { return under(s.images_dir()); });
 }
 
 void CriuSpares::prune() {
+  end_where([](const CriuSpare& s) { return !s.usable(); });
+}
+
+void CriuSpares::end_where(const std::function<bool(const CriuSpare&)>& doomed_if) {
   std::deque<std::unique_ptr<CriuSpare>> doomed;
   {
     std::lock_guard lock(mutex_);
     for (auto it = spares_.begin(); it != spares_.end();) {
-      if (!(*it)->usable()) {
+      if (doomed_if(**it)) {
         doomed.push_back(std::move(*it));
         it = spares_.erase(it);
       } else {
@@ -107,6 +100,7 @@ void CriuSpares::prune() {
       }
     }
   }
+  // Ended here, outside the lock: each waits for its criu to exit.
 }
 
 size_t CriuSpares::waiting() const {
@@ -144,7 +138,7 @@ void CriuSpares::worker() {
       // No spare: the next restore of dir starts criu itself, as without spares.
       if (log_) log_(std::string("no criu started ahead for ") + dir + ": " + e.what());
     }
-    std::unique_ptr<CriuSpare> evicted;
+    std::unique_ptr<CriuSpare> evicted;  // ended below, outside the lock
     lock.lock();
     busy_ = false;
     if (spare && !stopping_) {

@@ -427,6 +427,12 @@ json only_snapshot(Lambda& l) {
   return snapshots.empty() ? json::object() : snapshots[0];
 }
 
+// `name` (python-hello) deployed and started cold once, which has it snapshotted.
+void start_cold(Lambda& l, const std::string& name) {
+  l.create(name, "handler.handler", "python-hello");
+  ASSERT_EQ(l.invoke(name, "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+}
+
 TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   NEEDS_ROOT();
   ThawdProcess thawd;
@@ -484,8 +490,7 @@ TEST(ThawdSnapshotCache, RestoresReadTheMemoryCopyWhichARestartRefills) {
   ThawdProcess first(with_cache);
   {
     Lambda l(first);
-    l.create("hello", "handler.handler", "python-hello");
-    ASSERT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+    ASSERT_NO_FATAL_FAILURE(start_cold(l, "hello"));
     EXPECT_EQ(only_snapshot(l)["InMemoryCache"], true);
     EXPECT_NE(first.log().find(R"("snapshot_cache":"/run/thaw/snapshot-cache")"), std::string::npos)
         << first.log();
@@ -524,8 +529,7 @@ TEST(ThawdSnapshotCache, ASnapshotTooLargeForTheCacheIsRestoredFromDisk) {
   NEEDS_ROOT();
   ThawdProcess thawd({"--snapshot-cache-mb", "1"});
   Lambda l(thawd);
-  l.create("hello", "handler.handler", "python-hello");
-  ASSERT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+  ASSERT_NO_FATAL_FAILURE(start_cold(l, "hello"));
   const auto snapshot = only_snapshot(l);
   ASSERT_GT(snapshot["SizeBytes"].get<uint64_t>(), 1u << 20);
   EXPECT_EQ(snapshot["InMemoryCache"], false);
@@ -601,12 +605,18 @@ std::vector<std::string> tcp_sockets_of(pid_t pid) {
   return held;
 }
 
+// A forced restore of `name`; once it is done, a criu waits for the next one.
+void restore_until_a_spare_waits(Lambda& l, const ThawdProcess& thawd, const std::string& name) {
+  auto r = l.invoke(name, "{}", {{"X-Thaw-Start-Mode", "restore"}});
+  ASSERT_EQ(r.result(), status::ok) << r.body();
+  ASSERT_TRUE(eventually([&] { return waiting_criu(thawd).size() == 1; }));
+}
+
 TEST(ThawdCriuSpares, LaterRestoresTakeACriuStartedAheadWhichEndsWithItsSnapshot) {
   NEEDS_ROOT();
   ThawdProcess thawd;
   Lambda l(thawd);
-  l.create("hello", "handler.handler", "python-hello");
-  ASSERT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+  ASSERT_NO_FATAL_FAILURE(start_cold(l, "hello"));
   only_snapshot(l);
   const auto spare_hits = [&] {
     const auto metrics = l.client.request(verb::get, "/metrics").body();
@@ -640,11 +650,9 @@ TEST(ThawdCriuSpares, LaterRestoresTakeACriuStartedAheadWhichEndsWithItsSnapshot
   EXPECT_TRUE(eventually([&] { return waiting_criu(thawd).empty(); }));
 
   // And the ones waiting at shutdown end with thawd.
-  l.create("again", "handler.handler", "python-hello");
-  ASSERT_EQ(l.invoke("again", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+  ASSERT_NO_FATAL_FAILURE(start_cold(l, "again"));
   only_snapshot(l);
-  ASSERT_EQ(l.invoke("again", "{}", {{"X-Thaw-Start-Mode", "restore"}}).result(), status::ok);
-  ASSERT_TRUE(eventually([&] { return waiting_criu(thawd).size() == 1; }));
+  ASSERT_NO_FATAL_FAILURE(restore_until_a_spare_waits(l, thawd, "again"));
   const pid_t spare = waiting_criu(thawd)[0];
   ASSERT_EQ(thawd.stop(), 0);
   EXPECT_NE(kill(spare, 0), 0) << "criu " << spare << " outlived thawd";
@@ -665,11 +673,9 @@ TEST(ThawdCriuSpares, ARestoreThatFailsThroughASpareKeepsItsSnapshot) {
   NEEDS_ROOT();
   ThawdProcess thawd;
   Lambda l(thawd);
-  l.create("hello", "handler.handler", "python-hello");
-  ASSERT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+  ASSERT_NO_FATAL_FAILURE(start_cold(l, "hello"));
   const auto digest = only_snapshot(l)["Digest"];
-  ASSERT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}}).result(), status::ok);
-  ASSERT_TRUE(eventually([&] { return waiting_criu(thawd).size() == 1; }));
+  ASSERT_NO_FATAL_FAILURE(restore_until_a_spare_waits(l, thawd, "hello"));
 
   // The spare loses its work directory: it cannot write the restored pid
   // there, so CRIU ends the restore; a criu started for the restore would

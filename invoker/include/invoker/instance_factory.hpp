@@ -65,8 +65,6 @@ class InstanceFactory {
   bool snapshots_enabled() const { return store_ != nullptr && !criu_.empty(); }
   // Ends the criu processes started ahead for snapshots that are gone.
   void prune_spares();
-  // How many criu processes wait for a restore, once those being started have (for tests).
-  size_t spares_waiting();
   const FactoryCounters& counters() const { return counters_; }
 
  private:

@@ -30,7 +30,8 @@ class CriuSpares {
   CriuSpares(const CriuSpares&) = delete;
   CriuSpares& operator=(const CriuSpares&) = delete;
 
-  // The spare for images_dir if a usable one waits, else null.
+  // The spare for images_dir if one was started, else null (whether it is
+  // still usable, RestoreRun(CriuSpare&, ...) checks).
   std::unique_ptr<CriuSpare> take(const std::string& images_dir);
   // Starts a spare for images_dir in the background unless one waits.
   void prepare(const std::string& images_dir);
@@ -45,6 +46,8 @@ class CriuSpares {
 
  private:
   void worker();
+  // Ends the spares `doomed_if` picks.
+  void end_where(const std::function<bool(const CriuSpare&)>& doomed_if);
 
   const std::string criu_, work_root_;
   const size_t limit_;
