@@ -13,13 +13,16 @@ namespace thaw::snapshots {
 
 namespace {
 
-constexpr int kMadvPopulateWrite = 23;  // Linux 5.14
-
-// Makes the block resident: one fault per huge page where the kernel gives one.
+// Makes the block resident: one fault per huge page where the kernel gives
+// one. Faults, not MADV_POPULATE_WRITE: populating holds thawd's mmap lock
+// for as long as the host takes to back the block again (milliseconds), and
+// every thread of thawd that maps, unmaps or protects memory meanwhile (any
+// malloc that grows an arena) waits for it, and every fault behind that one:
+// restores waited up to 75 ms. A fault holds only its area's lock.
 void touch(char* p, size_t bytes) {
-  if (madvise(p, bytes, kMadvPopulateWrite) == 0) return;
   const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  for (size_t off = 0; off < bytes; off += page) p[off] = 0;
+  volatile char* v = p;
+  for (size_t off = 0; off < bytes; off += page) v[off] = 0;
 }
 
 }  // namespace
