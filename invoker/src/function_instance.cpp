@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <utility>
 
 #include "sandbox/error.hpp"
 
@@ -110,6 +111,7 @@ HostEnvironment prepare_host_environment(const std::string& state_dir,
   std::filesystem::permissions(host.state_dir + "/instances", std::filesystem::perms(0755));
   host.root_template = sandbox::prepare_root_template(host.state_dir + "/rootfs");
   host.namespaces = std::make_shared<sandbox::NamespacePool>(host.mapping, namespace_pool_size);
+  host.background = std::make_shared<sandbox::WorkQueue>();
   // Restored instances are re-parented to the nearest subreaper when CRIU
   // exits: that must be us, so we can wait for them.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -176,7 +178,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
     throw e.with_context("starting instance of " + config.name);
   }
   // The instance has its /tmp bound now (spawn returns after exec).
-  self->tmp_->detach_host_view();
+  self->tmp_->detach_host_view(host.background.get());
   const double sandbox_ms = ms_between(started, Clock::now());
   log_write.reset();
   pipes.runtime_in.reset();
@@ -191,7 +193,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   init.init_ms = ms_between(started, Clock::now());
   const auto type = got.status == ReceiveStatus::Frame ? got.frame.header.value("type", "") : "";
   if (type == "ready") {
-    self->sandbox_->cgroup().set_cpus(sandbox::cpus_for_memory(config.memory_mb));
+    self->pending_cpus_ = sandbox::cpus_for_memory(config.memory_mb);
     init.ok = true;
     self->reusable_ = true;
     self->first_init_ms_ = init.init_ms;
@@ -210,6 +212,20 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   init.log = std::move(self->pending_log_);
   self->pending_log_.clear();
   return self;
+}
+
+void FunctionInstance::after_first_answer(std::function<void()> job) {
+  if (answered_) {
+    job();
+    return;
+  }
+  after_first_answer_.push_back(std::move(job));
+}
+
+void FunctionInstance::apply_pending_cpus() {
+  if (!pending_cpus_) return;
+  sandbox_->cgroup().set_cpus(*pending_cpus_);
+  pending_cpus_.reset();
 }
 
 FunctionError FunctionInstance::exit_error(const std::string& request_id) {
@@ -260,10 +276,14 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
                                  {"deadline_ms", deadline_epoch},
                                  {"function_arn", function_arn(config_.name)}};
   Received got;
-  if (channel_->send(header, request.payload)) {
+  const bool sent = channel_->send(header, request.payload);
+  apply_pending_cpus();
+  if (sent) {
     got = channel_->receive(deadline, kMaxResponseBytes, log_.get(), sink);
   }
   const auto finished = Clock::now();
+  answered_ = true;
+  for (auto& job : std::exchange(after_first_answer_, {})) job();
   r.duration_ms = ms_between(started, finished);
   const auto type = got.status == ReceiveStatus::Frame ? got.frame.header.value("type", "") : "";
   if (type == "response") {

@@ -15,7 +15,7 @@ InstanceFactory::InstanceFactory(const HostEnvironment& host, snapshots::Snapsho
   if (!criu_.empty()) criu_version_ = snapshots::probe_criu().version;
   if (snapshots_enabled()) {
     const auto scratch = snapshots::criu_scratch_dir();
-    spares_ = std::make_unique<snapshots::CriuSpares>(
+    spares_ = std::make_shared<snapshots::CriuSpares>(
         criu_, scratch.empty() ? host_.state_dir + "/instances" : scratch, 4,
         [this](const std::string& line) { say(line); });
   }
@@ -60,7 +60,9 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
       out.instance = InstanceSnapshots::restore(host_, config, code_dir, criu_, dir, manifest,
                                                 spares_.get(), &through_spare);
       // The next restore of this snapshot finds a criu started ahead.
-      spares_->prepare(dir + "/images");
+      out.instance->after_first_answer([spares = std::weak_ptr(spares_), images = dir + "/images"] {
+        if (auto s = spares.lock()) s->prepare(images);
+      });
       if (through_spare) ++counters_.restores_with_spare;
       chooser_.record(digest, true, out.instance->restore_phases().total_ms());
       out.init.ok = true;

@@ -334,7 +334,10 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     throw e.with_context("restoring " + config.name);
   }
   self->sandbox_ = sandbox::adopt(self->id_, pid, std::move(group));
-  self->tmp_->detach_host_view();  // CRIU has bound it at the instance's /tmp
+  // CRIU has bound it at the instance's /tmp; CRIU's tidying up holds the
+  // mount lock the unmount needs for milliseconds yet.
+  self->after_first_answer(
+      [tmp = self->tmp_.get(), queue = host.background] { tmp->detach_host_view(queue.get()); });
   if (!ready) {
     // Which descriptors did the restored runtime get? (for the error message)
     std::string fds;
@@ -360,7 +363,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
       std::chrono::duration<double, std::milli>(ready_at - criu_started).count();
   self->restore_phases_.resume_ms = std::min(hooks_ms, until_ready);
   self->restore_phases_.criu_ms = until_ready - self->restore_phases_.resume_ms;
-  self->sandbox_->cgroup().set_cpus(sandbox::cpus_for_memory(config.memory_mb));
+  self->pending_cpus_ = sandbox::cpus_for_memory(config.memory_mb);
   self->reusable_ = true;
   self->first_restore_ms_ =
       std::chrono::duration<double, std::milli>(Clock::now() - started).count();

@@ -8,6 +8,7 @@
 
 #include "sandbox/error.hpp"
 #include "sandbox/rootfs.hpp"
+#include "sandbox/work_queue.hpp"
 
 namespace fs = std::filesystem;
 
@@ -76,7 +77,8 @@ std::string prepare_root_template(const std::string& dir, const RootTemplateOpti
 }
 
 ScratchMount::ScratchMount(std::string dir, uint64_t size_bytes, uid_t host_uid, gid_t host_gid)
-    : dir_(std::move(dir)) {
+    : dir_(std::move(dir)), view_(std::make_shared<HostView>()) {
+  view_->dir = dir_;
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) throw Error("scratch: mkdir " + dir_ + ": " + ec.message());
@@ -90,13 +92,25 @@ ScratchMount::ScratchMount(std::string dir, uint64_t size_bytes, uid_t host_uid,
   }
 }
 
-void ScratchMount::detach_host_view() {
-  if (attached_ && umount2(dir_.c_str(), MNT_DETACH) != 0) throw_errno("scratch: detach " + dir_);
-  attached_ = false;
+int ScratchMount::HostView::detach() {
+  std::lock_guard lock(mutex);
+  if (!attached) return 0;
+  if (umount2(dir.c_str(), MNT_DETACH) != 0) return errno;
+  attached = false;
+  return 0;
+}
+
+void ScratchMount::detach_host_view(WorkQueue* later) {
+  if (later) {
+    // A failure there is left to the destructor, which tries again.
+    later->post([view = view_] { view->detach(); });
+    return;
+  }
+  if (const int err = view_->detach()) throw_errno("scratch: detach " + dir_, err);
 }
 
 ScratchMount::~ScratchMount() {
-  if (attached_) umount2(dir_.c_str(), MNT_DETACH);
+  view_->detach();
   rmdir(dir_.c_str());
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -276,6 +277,9 @@ RestoreRun::RestoreRun(CriuSpare& spare, const RestoreRequest& r)
     message.push_back('\0');
   }
   if (message.size() > kMaxOptionsBytes) throw Error("criu spare: options too long");
+  // Started at low priority (CriuSpares), it restores at the normal one.
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(spare.pid_), 0) != 0)
+    throw_errno("criu spare: restore its priority");
   iovec iov{message.data(), message.size()};
   msghdr msg{};
   msg.msg_iov = &iov;

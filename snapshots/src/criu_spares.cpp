@@ -1,6 +1,7 @@
 #include "snapshots/criu_spares.hpp"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,6 +115,11 @@ void CriuSpares::settle() {
 }
 
 void CriuSpares::worker() {
+  // Spares are made while the restore that asked for one is answering its
+  // first request, on the same two CPUs: this thread and the criu it starts
+  // (which inherits its nice value) yield to that. A restore that takes a
+  // spare gives it back the normal priority (RestoreRun).
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kSpareNice);
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !wanted_.empty(); });

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -47,6 +48,17 @@ int criu_children() {
       ++n;
   }
   return n;
+}
+
+// The nice value of `pid` (field 19 of its stat, counted after its name).
+int nice_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat((std::istreambuf_iterator<char>(in)), {});
+  std::istringstream after(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 19 && after >> field; ++i) {
+  }
+  return std::stoi(field);
 }
 
 // A sandboxed process dumped with criu: a spare reads the snapshot's
@@ -172,6 +184,47 @@ TEST(CriuSpare, RestoresWithTheOptionsAndDescriptorsItIsSent) {
   EXPECT_NE(text.find("File pipe:[1] will be restored from inherit fd 200"), std::string::npos)
       << text;
   close(p[0]);
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
+  EXPECT_EQ(criu_children(), 0);
+}
+
+// Spares are made beside the restore that asked for one and wait at the
+// lowest priority; the restore that takes one runs it at the normal one.
+TEST(CriuSpares, ASpareWaitsAtTheLowestPriorityAndRestoresAtTheNormalOne) {
+  const auto criu = usable_criu();
+  if (criu.empty()) GTEST_SKIP() << kNeedsCriu;
+  DumpedSandbox d(criu);
+  const auto root = d.h.dir() + "/spares";
+  fs::create_directories(root);
+  snapshots::CriuSpares spares(criu, root, 1);
+  spares.prepare(d.images);
+  spares.settle();
+  auto spare = spares.take(d.images);
+  ASSERT_NE(spare, nullptr);
+  EXPECT_EQ(nice_of(spare->pid()), snapshots::kSpareNice);
+  EXPECT_EQ(nice_of(getpid()), 0) << "the caller's priority is its own";
+
+  sandbox::InstanceCgroup group(d.h.cgroup_parent() + "/restored", d.spec.cgroup);
+  snapshots::RestoreRequest r;
+  r.images_dir = d.images;
+  r.root = d.spec.root_dir;
+  r.mount_map = d.mount_map;
+  r.extra_args = {"--empty-ns", "net"};
+  for (const auto& c : group.controllers()) {
+    r.extra_args.push_back("--cgroup-root");
+    r.extra_args.push_back(c + ":/" + group.path());
+  }
+  const pid_t criu_pid = spare->pid();
+  pid_t pid = -1;
+  {
+    snapshots::RestoreRun run(*spare, r);
+    EXPECT_EQ(nice_of(criu_pid), 0);
+    ASSERT_NO_THROW(pid = run.finish());
+  }
+  ASSERT_TRUE(alive(pid));
+  EXPECT_EQ(nice_of(pid), 0);
   kill(pid, SIGKILL);
   int status;
   waitpid(pid, &status, 0);

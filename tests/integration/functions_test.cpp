@@ -9,6 +9,7 @@
 #include "examples.hpp"
 #include "images/code_package.hpp"
 #include "invoker/function_instance.hpp"
+#include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
 
@@ -294,6 +295,26 @@ TEST_F(Functions, WarmInvocationsReuseTheInstance) {
   EXPECT_EQ(second.payload, "2");
   // A handled exception leaves the instance usable.
   EXPECT_TRUE(inst->reusable());
+}
+
+// Init runs without the function's CPU share (Lambda boosts init); it
+// applies from the first invocation on.
+TEST_F(Functions, TheCpuShareAppliesFromTheFirstInvocation) {
+  if (sandbox::detect_cgroup_layout().version_of("cpu") != 1)
+    GTEST_SKIP() << "reads cgroup v1's cpu.cfs_quota_us";
+  InitOutcome init;
+  auto inst = FunctionInstance::start(*host_, config("python3.11", "handler.echo"),
+                                      example("python-errors"), init);
+  ASSERT_TRUE(init.ok);
+  const auto quota = sandbox::controller_mount("cpu") + "/" +
+                     inst->sandbox_instance().cgroup().path() + "/cpu.cfs_quota_us";
+  const auto read = [&] {
+    std::ifstream in(quota);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(read(), "-1\n");
+  ASSERT_FALSE(inst->invoke({"", "1"}).error);
+  EXPECT_EQ(read(), "14471\n");  // 256/1769 of 100 ms
 }
 
 TEST_F(Functions, LogsHaveStartEndAndReportLines) {

@@ -8,13 +8,17 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "sandbox/cgroup.hpp"
 #include "sandbox/cgroup_spares.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox/migration_primer.hpp"
+#include "sandbox/rootfs.hpp"
+#include "sandbox/work_queue.hpp"
 #include "sandbox_harness.hpp"
 
 using namespace thaw;
@@ -415,4 +419,53 @@ TEST_F(Sandbox, AGroupIsASpareRenamedIntoPlaceWithItsLimits) {
   sandbox::InstanceCgroup b(parent + "/b", limits);
   EXPECT_EQ(sandbox::cgroup_spares_taken(parent), 0u);
   EXPECT_TRUE(fs::is_directory(sandbox::controller_mount("memory") + "/" + b.path()));
+}
+
+namespace {
+
+bool mounted_here(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mount_point;
+    fields >> id >> parent >> dev >> root >> mount_point;
+    if (mount_point == path) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// thawd's view of an instance's /tmp is unmounted on a queue's thread when
+// asked to, and a ScratchMount gone before its queued unmount ran leaves no
+// mount and no directory behind (the unmount then finds nothing to do).
+TEST_F(Sandbox, AScratchMountsHostViewGoesOnAQueueOrWithIt) {
+  const auto base = fs::temp_directory_path() / ("thaw-scratch-" + std::to_string(getpid()));
+  fs::create_directories(base);
+  const auto a = (base / "a").string(), b = (base / "b").string();
+  sandbox::WorkQueue queue;
+  {
+    sandbox::ScratchMount scratch(a, 1 << 20, getuid(), getgid());
+    EXPECT_TRUE(mounted_here(a));
+    scratch.detach_host_view(&queue);
+    queue.drain();
+    EXPECT_FALSE(mounted_here(a));
+    EXPECT_TRUE(fs::exists(a));
+  }
+  EXPECT_FALSE(fs::exists(a));
+
+  std::promise<void> release;
+  auto gate = release.get_future().share();
+  queue.post([gate] { gate.wait(); });  // holds the queue: the unmount waits behind it
+  {
+    sandbox::ScratchMount scratch(b, 1 << 20, getuid(), getgid());
+    scratch.detach_host_view(&queue);
+    EXPECT_TRUE(mounted_here(b));
+  }
+  EXPECT_FALSE(mounted_here(b));
+  EXPECT_FALSE(fs::exists(b));
+  release.set_value();
+  queue.drain();
+  EXPECT_FALSE(mounted_here(b));
+  fs::remove_all(base);
 }

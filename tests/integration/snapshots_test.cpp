@@ -76,6 +76,18 @@ class PinnedToOneCpu {
   cpu_set_t before_{};
 };
 
+// Whether something is mounted at `path` in this process's mount namespace.
+bool mounted_here(const std::string& path) {
+  std::istringstream lines(read_text("/proc/self/mountinfo"));
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mount_point;
+    fields >> id >> parent >> dev >> root >> mount_point;
+    if (mount_point == path) return true;
+  }
+  return false;
+}
+
 int allowed_cpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -609,6 +621,32 @@ TEST_F(Snapshots, CriusHelpersAreGoneOnceARestoreIsSettled) {
       if (read_text("/proc/" + pid + "/comm") == "criu\n") left.push_back(pid);
   }
   EXPECT_TRUE(left.empty()) << "criu processes left: " << left.size();
+}
+
+// A restored instance runs without its CPU share until its first invocation
+// is on its way (as init does: Lambda boosts init), and thawd keeps its own
+// view of the instance's /tmp until that invocation's answer is in (CRIU,
+// still tidying up, holds the mount lock an unmount needs before that).
+TEST_F(Snapshots, TheCpuShareAndThawdsViewOfTmpWaitForTheFirstInvocation) {
+  const auto c = config();
+  const auto digest = make_snapshot(c, "python-snapstart");
+  auto inst = restore(c, "python-snapstart", digest);
+  const auto quota = sandbox::controller_mount("cpu") + "/" +
+                     inst->sandbox_instance().cgroup().path() + "/cpu.cfs_quota_us";
+  const auto tmp_view = host_->state_dir + "/instances/" + inst->id() + "-tmp";
+  const bool cpu_v1 = sandbox::detect_cgroup_layout().version_of("cpu") == 1;
+  if (cpu_v1) {
+    EXPECT_EQ(read_text(quota), "-1\n");
+  }
+  EXPECT_TRUE(mounted_here(tmp_view));
+
+  const auto r = inst->invoke({"", "{}"});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  if (cpu_v1) {
+    EXPECT_EQ(read_text(quota), "14471\n");  // 256/1769 of 100 ms
+  }
+  host_->background->drain();
+  EXPECT_FALSE(mounted_here(tmp_view));
 }
 
 TEST_F(Snapshots, MemoryLimitHoldsAfterRestore) {

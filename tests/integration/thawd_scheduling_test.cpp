@@ -3,6 +3,7 @@
 // asynchronous invocations, durability across kill -9, metering, logs,
 // metrics, forced start modes and graceful shutdown.
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -559,7 +560,8 @@ TEST(ThawdSnapshotCache, ACacheOfMoreThanHalfTheHostsMemoryIsRefusedAtStart) {
 
 // Pids of thawd's children that are criu waiting for a restore's options: a
 // spare's command line names no mounts (those come with the options), and it
-// holds the socket they come through at descriptor 3 until they came.
+// is blocked reading the socket they come through, descriptor 3 (a spare
+// still starting, at its low priority, is not counted yet).
 std::vector<pid_t> waiting_criu(const ThawdProcess& thawd) {
   std::vector<pid_t> out;
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
@@ -571,9 +573,11 @@ std::vector<pid_t> waiting_criu(const ThawdProcess& thawd) {
       continue;
     std::ifstream cmd(e.path() / "cmdline");
     const std::string line((std::istreambuf_iterator<char>(cmd)), {});
-    std::error_code ec;
-    const auto fd3 = std::filesystem::read_symlink(e.path() / "fd" / "3", ec).string();
-    if (line.find("--external") == std::string::npos && fd3.rfind("socket:", 0) == 0)
+    std::ifstream syscall(e.path() / "syscall");
+    std::string number, first_arg;
+    syscall >> number >> first_arg;
+    if (line.find("--external") == std::string::npos && number == std::to_string(SYS_recvmsg) &&
+        first_arg == "0x3")
       out.push_back(std::stoi(pid));
   }
   return out;

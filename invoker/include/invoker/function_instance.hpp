@@ -4,14 +4,17 @@
 // by invoke(); a warm invocation is invoke() again on an idle instance.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "invoker/frame_channel.hpp"
 #include "invoker/function_config.hpp"
 #include "sandbox/instance.hpp"
 #include "sandbox/rootfs.hpp"
+#include "sandbox/work_queue.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/warm_memory.hpp"
 
@@ -25,6 +28,9 @@ struct HostEnvironment {
   sandbox::IdMapping mapping;
   std::shared_ptr<sandbox::NamespacePool> namespaces;
   std::shared_ptr<snapshots::WarmMemory> warm_memory;  // null: restores take what the kernel has
+  // Work a request need not wait for (unmounting thawd's view of a /tmp).
+  // Null: done in place.
+  std::shared_ptr<sandbox::WorkQueue> background;
   std::string cgroup_parent = "thaw";
   std::chrono::milliseconds init_timeout{10000};  // Lambda's limit for the init phase
 };
@@ -99,6 +105,11 @@ class FunctionInstance {
   const std::string& id() const { return id_; }
   const sandbox::Instance& sandbox_instance() const { return *sandbox_; }
   const RestorePhases& restore_phases() const { return restore_phases_; }
+  // Runs `job` once the first invocation's answer is in (at once if it is).
+  // For work a fresh instance sets off that may wait: on two CPUs, anything
+  // started beside the first request (criu started ahead, an unmount) took
+  // the CPU from its handler or the lock thawd needed to read its answer.
+  void after_first_answer(std::function<void()> job);
 
  private:
   friend class InstanceSnapshots;
@@ -109,6 +120,10 @@ class FunctionInstance {
   // only when it has: reap CRIU (if `wait`, or once it exited) before waiting
   // for the instance, and remove its work directory.
   void settle_restore(bool wait);
+  // The function's CPU share, withheld during init or restore (as Lambda
+  // boosts init), applied once the first invocation's frame is written: the
+  // runtime starts on it meanwhile instead of waiting for the cgroup write.
+  void apply_pending_cpus();
 
   std::string id_;
   FunctionConfig config_;
@@ -119,6 +134,9 @@ class FunctionInstance {
   UniqueFd log_;
   std::string pending_log_;
   bool reusable_ = false;
+  std::optional<double> pending_cpus_;  // see apply_pending_cpus
+  bool answered_ = false;
+  std::vector<std::function<void()>> after_first_answer_;
   std::optional<double> first_init_ms_;
   std::optional<double> first_restore_ms_;
   std::optional<double> first_sandbox_ms_;

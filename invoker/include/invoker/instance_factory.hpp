@@ -78,7 +78,8 @@ class InstanceFactory {
   std::string kernel_;
   std::function<void(const std::string&)> log_;
   FactoryCounters counters_;
-  std::unique_ptr<snapshots::CriuSpares> spares_;  // null when snapshots are off
+  // Shared with instances, which ask for a spare after their first answer.
+  std::shared_ptr<snapshots::CriuSpares> spares_;  // null when snapshots are off
   StartModeChooser chooser_;
   std::mutex mutex_;
   std::condition_variable wake_, idle_;

@@ -6,9 +6,13 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 
 namespace thaw::sandbox {
+
+class WorkQueue;
 
 struct RootTemplateOptions {
   uid_t function_uid = 1000;  // inside the user namespace
@@ -33,11 +37,22 @@ class ScratchMount {
   // /tmp (the instance keeps it alive). Each mount left in thawd's namespace
   // is copied into, and torn down from, every later sandbox: with hundreds
   // of instances that made spawning several times slower.
-  void detach_host_view();
+  // With `later`, on its thread: a lazy unmount waits for an RCU grace period
+  // and for the kernel's mount lock, which CRIU holds while it tidies up right
+  // after a restore (a request waited 1-4 ms for it while its answer was ready).
+  void detach_host_view(WorkQueue* later = nullptr);
 
  private:
+  // Shared with a detach queued on a WorkQueue, which may run after the
+  // ScratchMount is gone (and then finds nothing left to do).
+  struct HostView {
+    std::mutex mutex;
+    std::string dir;
+    bool attached = true;
+    int detach();  // 0 or errno
+  };
   std::string dir_;
-  bool attached_ = true;
+  std::shared_ptr<HostView> view_;
 };
 
 }  // namespace thaw::sandbox

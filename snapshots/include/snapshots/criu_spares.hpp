@@ -18,6 +18,9 @@
 
 namespace thaw::snapshots {
 
+// The nice value spares are started with (the lowest priority).
+constexpr int kSpareNice = 19;
+
 class CriuSpares {
  public:
   // Spares live in work_root/spare-PID-N; at most `limit` at a time (the
