@@ -13,6 +13,7 @@
 #include <random>
 #include <utility>
 
+#include "invoker/log.hpp"
 #include "sandbox/error.hpp"
 
 namespace thaw::invoker {
@@ -216,16 +217,33 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
 
 void FunctionInstance::after_first_answer(std::function<void()> job) {
   if (answered_) {
-    job();
+    run_guarded(job);
     return;
   }
   after_first_answer_.push_back(std::move(job));
 }
 
-void FunctionInstance::apply_pending_cpus() {
-  if (!pending_cpus_) return;
-  sandbox_->cgroup().set_cpus(*pending_cpus_);
+void FunctionInstance::run_guarded(const std::function<void()>& job) {
+  // The answer is in: a job that fails costs what it was for, not the answer.
+  try {
+    job();
+  } catch (const std::exception& e) {
+    log_event("warn", "instance_job_failed", {{"instance", id_}, {"reason", e.what()}});
+  }
+}
+
+bool FunctionInstance::apply_pending_cpus() {
+  if (!pending_cpus_) return true;
+  try {
+    sandbox_->cgroup().set_cpus(*pending_cpus_);
+  } catch (const Error& e) {
+    // The invocation is on its way already: it is answered, and the instance
+    // retired after it rather than kept without its share.
+    log_event("warn", "cpu_share_failed", {{"instance", id_}, {"reason", e.what()}});
+    return false;
+  }
   pending_cpus_.reset();
+  return true;
 }
 
 FunctionError FunctionInstance::exit_error(const std::string& request_id) {
@@ -277,13 +295,13 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
                                  {"function_arn", function_arn(config_.name)}};
   Received got;
   const bool sent = channel_->send(header, request.payload);
-  apply_pending_cpus();
+  const bool share_applied = apply_pending_cpus();
   if (sent) {
     got = channel_->receive(deadline, kMaxResponseBytes, log_.get(), sink);
   }
   const auto finished = Clock::now();
   answered_ = true;
-  for (auto& job : std::exchange(after_first_answer_, {})) job();
+  for (auto& job : std::exchange(after_first_answer_, {})) run_guarded(job);
   r.duration_ms = ms_between(started, finished);
   const auto type = got.status == ReceiveStatus::Frame ? got.frame.header.value("type", "") : "";
   if (type == "response") {
@@ -311,6 +329,8 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
     r.error = exit_error(r.request_id);
   }
   if (r.error && r.payload.empty()) r.payload = r.error->body;
+  // It answered, but without its CPU share: no more invocations for it.
+  if (!share_applied) reusable_ = false;
   drain_available(log_.get(), sink);
 
   r.max_memory_used_mb = (sandbox_->memory_peak_bytes() + (1 << 20) - 1) >> 20;

@@ -174,8 +174,8 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
   m.external_mounts = external_binds(inst->mounts_);
   m.criu_version = snapshots::probe_criu().version;
   m.kernel_release = kernel_release();
-  // thawd no longer has its own view of the instance's /tmp (ScratchMount::
-  // detach_host_view); the instance's is reachable through its root.
+  // thawd's own view of the instance's /tmp may be unmounted by now
+  // (ScratchMount::detach_host_view); the instance's is reachable through its root.
   copy_tree("/proc/" + std::to_string(pid) + "/root/tmp", claim.work_dir() + "/tmp-files");
 
   snapshots::DumpRequest dump;

@@ -115,11 +115,6 @@ void CriuSpares::settle() {
 }
 
 void CriuSpares::worker() {
-  // Spares are made while the restore that asked for one is answering its
-  // first request, on the same two CPUs: this thread and the criu it starts
-  // (which inherits its nice value) yield to that. A restore that takes a
-  // spare gives it back the normal priority (RestoreRun).
-  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kSpareNice);
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !wanted_.empty(); });
@@ -140,6 +135,12 @@ void CriuSpares::worker() {
     std::unique_ptr<CriuSpare> spare;
     try {
       spare = std::make_unique<CriuSpare>(criu_, dir, work);
+      // A spare waits, and starts, beside requests: at the lowest priority
+      // it yields to them (to tasks of the same CPU cgroup: thawd's
+      // instances are, where thawd runs in the root of the cpu hierarchy, as
+      // here). A restore that takes it gives it the normal one (RestoreRun).
+      // Only criu: this thread shares a lock with the requests' path.
+      setpriority(PRIO_PROCESS, static_cast<id_t>(spare->pid()), kSpareNice);
     } catch (const Error& e) {
       // No spare: the next restore of dir starts criu itself, as without spares.
       if (log_) log_(std::string("no criu started ahead for ") + dir + ": " + e.what());

@@ -18,7 +18,8 @@ namespace {
 // for as long as the host takes to back the block again (milliseconds), and
 // every thread of thawd that maps, unmaps or protects memory meanwhile (any
 // malloc that grows an arena) waits for it, and every fault behind that one:
-// restores waited up to 75 ms. A fault holds only its area's lock.
+// restores waited up to 75 ms. A fault holds only its area's lock (per-VMA
+// locks, Linux 6.4 on; before, a fault too held the mmap lock, for one block).
 void touch(char* p, size_t bytes) {
   const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   volatile char* v = p;

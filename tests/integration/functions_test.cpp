@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "examples.hpp"
 #include "images/code_package.hpp"
@@ -300,21 +301,34 @@ TEST_F(Functions, WarmInvocationsReuseTheInstance) {
 // Init runs without the function's CPU share (Lambda boosts init); it
 // applies from the first invocation on.
 TEST_F(Functions, TheCpuShareAppliesFromTheFirstInvocation) {
-  if (sandbox::detect_cgroup_layout().version_of("cpu") != 1)
-    GTEST_SKIP() << "reads cgroup v1's cpu.cfs_quota_us";
   InitOutcome init;
   auto inst = FunctionInstance::start(*host_, config("python3.11", "handler.echo"),
                                       example("python-errors"), init);
   ASSERT_TRUE(init.ok);
-  const auto quota = sandbox::controller_mount("cpu") + "/" +
-                     inst->sandbox_instance().cgroup().path() + "/cpu.cfs_quota_us";
-  const auto read = [&] {
-    std::ifstream in(quota);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  EXPECT_EQ(read(), "-1\n");
+  const auto& cgroup = inst->sandbox_instance().cgroup().path();
+  EXPECT_EQ(itest::cpu_quota_of(cgroup), "max");
   ASSERT_FALSE(inst->invoke({"", "1"}).error);
-  EXPECT_EQ(read(), "14471\n");  // 256/1769 of 100 ms
+  EXPECT_EQ(itest::cpu_quota_of(cgroup), "14471");  // 256/1769 of 100 ms
+}
+
+// Work set off for after the first answer runs once it is in; one job that
+// fails costs neither the answer nor the jobs after it.
+TEST_F(Functions, AJobForAfterTheFirstAnswerThatFailsLosesNothing) {
+  InitOutcome init;
+  auto inst = FunctionInstance::start(*host_, config("python3.11", "handler.echo"),
+                                      example("python-errors"), init);
+  ASSERT_TRUE(init.ok);
+  int ran = 0;
+  inst->after_first_answer([] { throw std::runtime_error("cannot"); });
+  inst->after_first_answer([&] { ++ran; });
+  EXPECT_EQ(ran, 0);
+  const auto r = inst->invoke({"", "1"});
+  ASSERT_FALSE(r.error) << r.payload;
+  EXPECT_EQ(r.payload, "1");
+  EXPECT_EQ(ran, 1);
+  EXPECT_TRUE(inst->reusable());
+  inst->after_first_answer([&] { ++ran; });  // answered: at once
+  EXPECT_EQ(ran, 2);
 }
 
 TEST_F(Functions, LogsHaveStartEndAndReportLines) {

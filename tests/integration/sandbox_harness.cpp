@@ -5,12 +5,23 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 
+#include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
 
 namespace fs = std::filesystem;
 
 namespace thaw::itest {
+
+std::string cpu_quota_of(const std::string& path) {
+  const auto dir = sandbox::controller_mount("cpu") + "/" + path;
+  const bool v2 = sandbox::detect_cgroup_layout().version_of("cpu") == 2;
+  std::ifstream in(dir + (v2 ? "/cpu.max" : "/cpu.cfs_quota_us"));
+  std::string quota;
+  in >> quota;  // v2: "<quota> <period>", the period is 100 ms either way
+  return quota == "-1" ? "max" : quota;
+}
 
 std::string sandbox_unavailable_reason() {
   if (geteuid() != 0) return "needs root (user namespaces with id maps, cgroups, mounts)";

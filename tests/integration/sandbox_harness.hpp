@@ -22,6 +22,11 @@ struct RunResult {
 // Why a sandbox cannot run here, or "" when it can.
 std::string sandbox_unavailable_reason();
 
+// The CPU quota of the cgroup at `path` (relative to the cpu controller's
+// mount) in microseconds per 100 ms, "max" when unlimited, for either
+// cgroup version.
+std::string cpu_quota_of(const std::string& path);
+
 class SandboxHarness {
  public:
   SandboxHarness();

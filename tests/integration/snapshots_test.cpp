@@ -631,20 +631,14 @@ TEST_F(Snapshots, TheCpuShareAndThawdsViewOfTmpWaitForTheFirstInvocation) {
   const auto c = config();
   const auto digest = make_snapshot(c, "python-snapstart");
   auto inst = restore(c, "python-snapstart", digest);
-  const auto quota = sandbox::controller_mount("cpu") + "/" +
-                     inst->sandbox_instance().cgroup().path() + "/cpu.cfs_quota_us";
+  const auto& cgroup = inst->sandbox_instance().cgroup().path();
   const auto tmp_view = host_->state_dir + "/instances/" + inst->id() + "-tmp";
-  const bool cpu_v1 = sandbox::detect_cgroup_layout().version_of("cpu") == 1;
-  if (cpu_v1) {
-    EXPECT_EQ(read_text(quota), "-1\n");
-  }
+  EXPECT_EQ(itest::cpu_quota_of(cgroup), "max");
   EXPECT_TRUE(mounted_here(tmp_view));
 
   const auto r = inst->invoke({"", "{}"});
   ASSERT_FALSE(r.error) << r.payload << r.log;
-  if (cpu_v1) {
-    EXPECT_EQ(read_text(quota), "14471\n");  // 256/1769 of 100 ms
-  }
+  EXPECT_EQ(itest::cpu_quota_of(cgroup), "14471");  // 256/1769 of 100 ms
   host_->background->drain();
   EXPECT_FALSE(mounted_here(tmp_view));
 }

@@ -123,7 +123,9 @@ class FunctionInstance {
   // The function's CPU share, withheld during init or restore (as Lambda
   // boosts init), applied once the first invocation's frame is written: the
   // runtime starts on it meanwhile instead of waiting for the cgroup write.
-  void apply_pending_cpus();
+  // False (and logged) if the cgroup refused it.
+  bool apply_pending_cpus();
+  void run_guarded(const std::function<void()>& job);
 
   std::string id_;
   FunctionConfig config_;

@@ -18,7 +18,8 @@
 
 namespace thaw::snapshots {
 
-// The nice value spares are started with (the lowest priority).
+// The nice value a spare waits at (the lowest priority), beside requests;
+// a restore that takes it gives it the normal one.
 constexpr int kSpareNice = 19;
 
 class CriuSpares {
