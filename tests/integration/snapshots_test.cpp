@@ -130,10 +130,15 @@ class Snapshots : public ::testing::Test {
     return c;
   }
 
+  // An example's name, or a code directory a test wrote (an absolute path).
+  static std::string code_dir(const std::string& code) {
+    return code.front() == '/' ? code : example(code);
+  }
+
   // Boots an instance and checkpoints it; returns the snapshot's digest.
   std::string make_snapshot(const FunctionConfig& c, const std::string& code) {
     InitOutcome init;
-    auto inst = FunctionInstance::start(*host_, c, example(code), init);
+    auto inst = FunctionInstance::start(*host_, c, code_dir(code), init);
     EXPECT_TRUE(init.ok) << (init.error ? init.error->body : "") << init.log;
     auto digest = function_digest(c, code);
     auto claim = store_->try_claim(digest);
@@ -145,7 +150,7 @@ class Snapshots : public ::testing::Test {
   std::unique_ptr<FunctionInstance> restore(const FunctionConfig& c, const std::string& code,
                                             const std::string& digest) {
     auto [dir, manifest] = store_->open(digest, {digest, criu_.version, manifest_kernel()});
-    return InstanceSnapshots::restore(*host_, c, example(code), criu_.path, dir, manifest);
+    return InstanceSnapshots::restore(*host_, c, code_dir(code), criu_.path, dir, manifest);
   }
 
   // Why restoring `code` from `dir` fails: the error's message, or "" when
@@ -153,7 +158,7 @@ class Snapshots : public ::testing::Test {
   std::string restore_failure(const FunctionConfig& c, const std::string& code,
                               const std::string& dir, const snapshots::SnapshotManifest& manifest) {
     try {
-      InstanceSnapshots::restore(*host_, c, example(code), criu_.path, dir, manifest);
+      InstanceSnapshots::restore(*host_, c, code_dir(code), criu_.path, dir, manifest);
     } catch (const Error& e) {
       return e.what();
     }
@@ -666,6 +671,69 @@ TEST_F(Snapshots, SeccompNoNewPrivsAndUidHoldAfterRestore) {
   EXPECT_NE(status.find("Uid:\t" + std::to_string(host_->mapping.to_host(1000))),
             std::string::npos);
   EXPECT_NE(status.find("CapEff:\t0000000000000000"), std::string::npos);
+}
+
+// The sandbox suite's attacks (escape/attacks.py), run by a function's
+// handler in an instance restored from a snapshot: the restored process
+// still has its filter, no_new_privs, uid and no capabilities, so each one is
+// refused as it is in a fresh sandbox.
+TEST_F(Snapshots, EscapeAttacksAreRefusedInARestoredInstance) {
+  const auto code = state_ + "/attacks-code";
+  fs::create_directories(code);
+  fs::copy_file(ESCAPE_ATTACKS_PY, code + "/attacks.py");
+  std::ofstream(code + "/handler.py") << "import attacks\n\n\n"
+                                         "def handler(event, context):\n"
+                                         "    return [attacks.attack(a, '') for a in event]\n";
+  const auto c = config();
+  const auto digest = make_snapshot(c, code);
+  auto inst = restore(c, code, digest);
+  const json attacks = {"ptrace",
+                        "mount",
+                        "umount",
+                        "unshare",
+                        "clone_newuser",
+                        "setns",
+                        "chroot",
+                        "pivot_root",
+                        "load_module",
+                        "keyctl",
+                        "add_key",
+                        "bpf",
+                        "perf_event_open",
+                        "userfaultfd",
+                        "process_vm_readv",
+                        "open_by_handle_at",
+                        "kexec",
+                        "reboot",
+                        "iopl",
+                        "syslog",
+                        "swapon",
+                        "sethostname",
+                        "raw_socket",
+                        "packet_socket",
+                        "mknod",
+                        "capabilities",
+                        "raise_rlimit",
+                        "network_interfaces",
+                        "dev_mem",
+                        "write_usr",
+                        "write_task",
+                        "write_root"};
+  const auto r = inst->invoke({"", attacks.dump()});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  EXPECT_EQ(r.start_mode, "restore");
+  const auto outcomes = json::parse(r.payload);
+  ASSERT_EQ(outcomes.size(), attacks.size()) << r.payload;
+  for (size_t i = 0; i < attacks.size(); ++i)
+    EXPECT_EQ(outcomes[i].get<std::string>().rfind("CONTAINED", 0), 0u)
+        << attacks[i] << ": " << outcomes[i];
+
+  // A call of the i386 ABI is not refused but fatal, as in a fresh sandbox.
+  const auto fatal = inst->invoke({"", R"(["i386_syscall"])"});
+  ASSERT_TRUE(fatal.error) << fatal.payload;
+  EXPECT_NE(fatal.error->message.find("signal: Bad system call"), std::string::npos)
+      << fatal.error->message;
+  EXPECT_FALSE(inst->reusable());
 }
 
 class Factory : public Snapshots {};
