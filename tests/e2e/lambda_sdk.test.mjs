@@ -172,6 +172,21 @@ test("A wrong secret or an unknown key is refused with 403", async () => {
     (e) => e.name === "UnrecognizedClientException" && e.$metadata.httpStatusCode === 403);
 });
 
+test("Forcing a start mode needs the admin token: a signed request with it is refused", async () => {
+  await create("forced", "handler.handler", "python-hello");
+  const forcing = client();
+  // Added before signing, so the header is part of a valid signature.
+  forcing.middlewareStack.add((next) => async (args) => {
+    args.request.headers["x-thaw-start-mode"] = "cold";
+    return next(args);
+  }, { step: "build", name: "forceStartMode" });
+  await assert.rejects(forcing.send(new InvokeCommand({ FunctionName: "forced" })),
+    (e) => e.name === "AccessDeniedException" && e.$metadata.httpStatusCode === 403 &&
+      /X-Thaw-Start-Mode needs the admin token/.test(e.message));
+  const out = await lambda.send(new InvokeCommand({ FunctionName: "forced" }));
+  assert.equal(out.StatusCode, 200);
+});
+
 test("Runtime API clients: a provided function on the npm aws-lambda-ric, and one on sh + curl", async () => {
   // The Node.js Runtime Interface Client from npm, packaged as a user would.
   const ric = join(source, "tests/e2e/node_modules/aws-lambda-ric");
