@@ -70,6 +70,10 @@ void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
           c.cgroup_parent[0] == '/')
         throw Error("--cgroup-parent: must be a relative cgroup path without '..', got \"" +
                     c.cgroup_parent + "\"");
+    } else if (a == "--criu") {
+      c.criu = value();
+      if (c.criu.empty() || c.criu[0] != '/')
+        throw Error("--criu: must be an absolute path, got \"" + c.criu + "\"");
     } else if (a == "--no-snapshots") {
       c.snapshots = false;
     } else if (a == "--emulator-path") {
@@ -161,6 +165,10 @@ Flags:
   --runtimes-dir DIR       where the runtimes are (default: images/runtimes of the
                            build tree thawd was built in, assembled by the build)
   --no-snapshots           never checkpoint or restore; every start is cold
+  --criu PATH              the criu binary for snapshots (default: the first of
+                           /usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin,
+                           /sbin); without a usable one (4.2 or newer, `criu
+                           check` passing), thawd says so once and starts cold
   --warm-memory-mb MB      memory thawd keeps touched and frees right before each
                            restore, so restores need not wait for the host of a VM
                            to hand back memory it reclaimed (default 256; 0: off)

@@ -12,7 +12,7 @@ namespace thaw::invoker {
 InstanceFactory::InstanceFactory(const HostEnvironment& host, snapshots::SnapshotStore* store,
                                  std::string criu, std::function<void(const std::string&)> log)
     : host_(host), store_(store), criu_(std::move(criu)), log_(std::move(log)) {
-  if (!criu_.empty()) criu_version_ = snapshots::probe_criu().version;
+  if (!criu_.empty()) criu_version_ = snapshots::criu_version_of(criu_);
   if (snapshots_enabled()) {
     const auto scratch = snapshots::criu_scratch_dir();
     spares_ = std::make_shared<snapshots::CriuSpares>(

@@ -172,7 +172,7 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
     m.inherited_flags[fd] = fd_flags(owner, fd);
   }
   m.external_mounts = external_binds(inst->mounts_);
-  m.criu_version = snapshots::probe_criu().version;
+  m.criu_version = snapshots::criu_version_of(criu);
   m.kernel_release = kernel_release();
   // thawd's own view of the instance's /tmp may be unmounted by now
   // (ScratchMount::detach_host_view); the instance's is reachable through its root.

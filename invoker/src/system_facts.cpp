@@ -28,13 +28,14 @@ std::string selected(const std::string& path) {
 
 }  // namespace
 
-SystemFacts gather_system_facts() {
+SystemFacts gather_system_facts(const std::string& criu_path) {
   SystemFacts f;
   f.thaw_version = kVersion;
-  const auto criu = snapshots::probe_criu();
+  const auto criu = snapshots::probe_criu(criu_path);
   f.criu_path = criu.path;
   f.criu_version = criu.version;
   f.criu_check_passed = criu.check_passed;
+  f.criu_problem = criu.check_output;
   f.cgroup_layout = sandbox::mode_name(sandbox::detect_cgroup_layout().mode);
   utsname u{};
   if (uname(&u) == 0) f.kernel_release = u.release;
@@ -59,10 +60,12 @@ SystemFacts gather_system_facts() {
 std::string format_version_report(const std::string& program, const SystemFacts& f) {
   std::string out = program + " " + f.thaw_version + "\n";
   if (f.criu_path.empty()) {
-    out += "criu: not found (snapshots off; run scripts/install-deps)\n";
+    out += "criu: " + (f.criu_problem.empty() ? std::string("not found") : f.criu_problem) +
+           " (snapshots off; run scripts/install-deps)\n";
   } else {
-    out += "criu: " + f.criu_version + " at " + f.criu_path + ", criu check " +
-           (f.criu_check_passed ? "passes" : "FAILS") + "\n";
+    out += "criu: " + (f.criu_version.empty() ? std::string("no version") : f.criu_version) +
+           " at " + f.criu_path + ", criu check " +
+           (f.criu_check_passed ? "passes" : "FAILS (snapshots off)") + "\n";
   }
   out += "cgroups: " + f.cgroup_layout + "\n";
   out += "kernel: " + f.kernel_release + "\n";

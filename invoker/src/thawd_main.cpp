@@ -124,7 +124,7 @@ int run(const DaemonConfig& config) {
   const auto pid_file = std::filesystem::path(config.state_dir) / "thawd.pid";
   claim_pid_file(pid_file);
 
-  const auto facts = gather_system_facts();
+  const auto facts = gather_system_facts(config.criu);
   const bool criu_ok = config.snapshots && !facts.criu_path.empty() && facts.criu_check_passed &&
                        snapshots::version_at_least(facts.criu_version, "4.2");
   if (criu_ok && facts.huge_pages.rfind("never", 0) == 0)
@@ -139,6 +139,7 @@ int run(const DaemonConfig& config) {
     log_event("warn", "criu_unavailable",
               {{"criu", facts.criu_path},
                {"version", facts.criu_version},
+               {"problem", facts.criu_problem.substr(0, 500)},
                {"reason", "snapshots are off: CRIU 4.2+ with a passing criu check is needed"}});
   ServiceOptions options;
   options.state_dir = config.state_dir;
@@ -261,7 +262,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (config.show_version) {
-      std::cout << format_version_report("thawd", gather_system_facts());
+      std::cout << format_version_report("thawd", gather_system_facts(config.criu));
       return 0;
     }
     return run(config);

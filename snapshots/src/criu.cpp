@@ -164,14 +164,26 @@ bool CriuInfo::usable() const {
   return !path.empty() && version_at_least(version, "4.2") && check_passed;
 }
 
-CriuInfo probe_criu() {
-  CriuInfo info;
-  info.path = find_criu();
-  if (info.path.empty()) return info;
-  const auto v = run({info.path, "--version"});
+std::string criu_version_of(const std::string& path) {
+  const auto v = run({path, "--version"});
   std::istringstream in(v.output);
   for (std::string line; std::getline(in, line);)
-    if (line.rfind("Version: ", 0) == 0) info.version = line.substr(9);
+    if (line.rfind("Version: ", 0) == 0) return line.substr(9);
+  return "";
+}
+
+CriuInfo probe_criu(const std::string& path) {
+  CriuInfo info;
+  if (path.empty()) {
+    info.path = find_criu();
+  } else if (struct stat st{}; stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+                               access(path.c_str(), X_OK) != 0) {
+    info.check_output = path + " is not an executable file";
+  } else {
+    info.path = path;
+  }
+  if (info.path.empty()) return info;
+  info.version = criu_version_of(info.path);
   const auto check = run({info.path, "check"});
   info.check_passed = succeeded(check);
   if (!info.check_passed) info.check_output = check.output;

@@ -485,6 +485,36 @@ TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].empty(); }));
 }
 
+// Without a usable CRIU (none at the path given, or one whose check fails),
+// thawd says so once at start-up, with why, and every start is cold.
+TEST(ThawdStartModes, WithoutAUsableCriuThawdSaysSoOnceAndStartsCold) {
+  NEEDS_ROOT();
+  for (const std::string criu : {"/nonexistent/criu", "/bin/false"}) {
+    SCOPED_TRACE(criu);
+    ThawdProcess thawd({"--criu", criu});
+    Lambda l(thawd);
+    l.create("hello", "handler.handler", "python-hello");
+    auto first = l.invoke("hello", R"({"name": "cold"})");
+    ASSERT_EQ(first.result(), status::ok) << first.body();
+    EXPECT_EQ(json::parse(first.body())["message"], "hello cold");
+    EXPECT_EQ(first["X-Thaw-Start-Mode"], "cold");
+    EXPECT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}})["X-Thaw-Start-Mode"],
+              "cold");
+    auto restore = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
+    EXPECT_EQ(restore.result(), status::conflict) << restore.body();
+    // A snapshot would have been made in the background by now (about a second).
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_TRUE(l.get_json("/thaw/v1/snapshots")["Snapshots"].empty());
+    const auto log = thawd.log();
+    size_t said = 0;
+    for (auto at = log.find("\"criu_unavailable\""); at != std::string::npos;
+         at = log.find("\"criu_unavailable\"", at + 1))
+      ++said;
+    EXPECT_EQ(said, 1u) << log;
+    EXPECT_NE(log.find(criu), std::string::npos) << log;
+  }
+}
+
 TEST(ThawdSnapshotCache, RestoresReadTheMemoryCopyWhichARestartRefills) {
   NEEDS_ROOT();
   const std::vector<std::string> with_cache = {"--snapshot-cache-mb", "256"};

@@ -113,3 +113,9 @@ TEST(DaemonConfig, AConfigFileGivesFlagsAndTheCommandLineWins) {
   }
   EXPECT_THROW(parse_daemon_args({"--config", "/nonexistent/thawd.json"}), thaw::Error);
 }
+
+TEST(DaemonConfig, CriuIsFoundUnlessAnAbsolutePathIsGiven) {
+  EXPECT_EQ(parse_daemon_args({}).criu, "");
+  EXPECT_EQ(parse_daemon_args({"--criu", "/opt/criu/sbin/criu"}).criu, "/opt/criu/sbin/criu");
+  expect_refused("--criu", {"", "criu", "sbin/criu"}, "--criu: must be an absolute path");
+}

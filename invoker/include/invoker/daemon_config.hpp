@@ -15,6 +15,7 @@ struct DaemonConfig {
   unsigned http_threads = 2;
   std::string runtimes_dir;  // empty: the runtimes of the source tree thawd was built from
   bool snapshots = true;
+  std::string criu;             // the criu binary; empty: the first in the usual places
   bool emulator_path = false;   // the Runtime Interface Emulator's path, without credentials
   bool public_trigger = false;  // /function/... without a credential (behind a gateway)
   std::string cgroup_parent = "thaw";

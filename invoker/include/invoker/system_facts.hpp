@@ -10,6 +10,7 @@ struct SystemFacts {
   std::string criu_path;
   std::string criu_version;  // empty when not found
   bool criu_check_passed = false;
+  std::string criu_problem;   // why criu is not there or fails its check
   std::string cgroup_layout;  // "v1", "v2" or "hybrid"
   std::string kernel_release;
   // Transparent huge pages: the mode, and the folio sizes enabled for anonymous
@@ -18,7 +19,8 @@ struct SystemFacts {
   std::string huge_pages;
 };
 
-SystemFacts gather_system_facts();
+// `criu`: the binary thawd was told to use; empty: the first one found.
+SystemFacts gather_system_facts(const std::string& criu = "");
 std::string format_version_report(const std::string& program, const SystemFacts& facts);
 
 }  // namespace thaw::invoker

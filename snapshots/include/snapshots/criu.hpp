@@ -21,8 +21,14 @@ struct CriuInfo {
   bool usable() const;       // found, 4.2 or newer, and `criu check` passes
 };
 
-// Looks for criu on PATH (and /usr/local/sbin), asks its version and runs `criu check`.
-CriuInfo probe_criu();
+// Asks criu at `path` its version and runs `criu check`; with no path, the
+// first criu in /usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin, /sbin.
+// A path that is not an executable file leaves `path` empty and says why in
+// `check_output`.
+CriuInfo probe_criu(const std::string& path = "");
+
+// "4.2.1", from `criu --version` of the binary at `path` ("" if it says none).
+std::string criu_version_of(const std::string& path);
 
 // "4.2.1" >= "4.2"?
 bool version_at_least(const std::string& version, const std::string& minimum);
