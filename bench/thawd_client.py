@@ -40,6 +40,7 @@ class Thawd:
                 break
             time.sleep(0.05)
         if not self.port:
+            self.stop()  # nothing of it may outlive the benchmark
             raise SystemExit("cold_start: thawd did not start: " + open(self.log.name).read())
         with open(os.path.join(self.state, "admin-token")) as f:
             self.token = f.read().strip()
@@ -99,7 +100,11 @@ class Thawd:
 
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(timeout=60)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         self.log.close()
 
 

@@ -60,12 +60,17 @@ SystemFacts gather_system_facts(const std::string& criu_path) {
 std::string format_version_report(const std::string& program, const SystemFacts& f) {
   std::string out = program + " " + f.thaw_version + "\n";
   if (f.criu_path.empty()) {
-    out += "criu: " + (f.criu_problem.empty() ? std::string("not found") : f.criu_problem) +
-           " (snapshots off; run scripts/install-deps)\n";
+    // Not found where thawd looks, or not runnable where the operator said.
+    out += "criu: " +
+           (f.criu_problem.empty() ? std::string("not found (run scripts/install-deps)")
+                                   : f.criu_problem) +
+           "; snapshots off\n";
   } else {
+    const bool new_enough = snapshots::version_at_least(f.criu_version, "4.2");
     out += "criu: " + (f.criu_version.empty() ? std::string("no version") : f.criu_version) +
-           " at " + f.criu_path + ", criu check " +
-           (f.criu_check_passed ? "passes" : "FAILS (snapshots off)") + "\n";
+           " at " + f.criu_path + ", criu check " + (f.criu_check_passed ? "passes" : "FAILS") +
+           (new_enough ? "" : ", 4.2 or newer needed") +
+           (new_enough && f.criu_check_passed ? "" : "; snapshots off") + "\n";
   }
   out += "cgroups: " + f.cgroup_layout + "\n";
   out += "kernel: " + f.kernel_release + "\n";

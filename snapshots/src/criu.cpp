@@ -1,14 +1,17 @@
 #include "snapshots/criu.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -123,6 +126,66 @@ bool succeeded(const RunResult& r) {
   return WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
 }
 
+// Probes run a binary an operator may have named wrongly: a bounded wait and
+// output, so that none can hold thawd's start-up.
+constexpr int kProbeTimeoutMs = 10000;
+constexpr size_t kProbeOutputCap = 64 << 10;
+
+// Like run(), but the binary is killed after kProbeTimeoutMs (`timed_out`);
+// output beyond kProbeOutputCap is dropped.
+RunResult run_probe(const std::vector<std::string>& argv, bool& timed_out) {
+  auto child = spawn_captured(argv, {});
+  UniqueFd exited(static_cast<int>(syscall(SYS_pidfd_open, child.pid, 0)));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kProbeTimeoutMs);
+  RunResult result;
+  timed_out = false;
+  bool done = false;
+  char buf[4096];
+  while (!done) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    // Until the output ends, or the binary has exited and left nothing to read.
+    pollfd watch[2] = {{child.output.get(), POLLIN, 0}, {exited.get(), POLLIN, 0}};
+    const int ready = poll(watch, exited.get() >= 0 ? 2 : 1, static_cast<int>(left));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) break;
+    if (watch[0].revents) {
+      const ssize_t n = read(child.output.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      const auto room = kProbeOutputCap - std::min(kProbeOutputCap, result.output.size());
+      result.output.append(buf, std::min(room, static_cast<size_t>(n)));
+    } else if (watch[1].revents) {
+      done = true;  // its output so far is read; a child it left may hold the pipe
+    }
+  }
+  if (!timed_out && !done && exited.get() >= 0) {
+    // Its output ended; it has until the deadline to exit too.
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    pollfd watch = {exited.get(), POLLIN, 0};
+    int ready;
+    while ((ready = poll(&watch, 1, static_cast<int>(std::max<int64_t>(left, 0)))) < 0 &&
+           errno == EINTR) {
+    }
+    timed_out = ready == 0;
+  }
+  if (timed_out) kill(child.pid, SIGKILL);
+  child.output.reset();
+  int status;
+  while (waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.status = status;
+  return result;
+}
+
 std::string error_lines(const std::string& log_path, const std::string& fallback) {
   std::ifstream in(log_path);
   std::string line, out;
@@ -164,12 +227,19 @@ bool CriuInfo::usable() const {
   return !path.empty() && version_at_least(version, "4.2") && check_passed;
 }
 
-std::string criu_version_of(const std::string& path) {
-  const auto v = run({path, "--version"});
-  std::istringstream in(v.output);
+namespace {
+
+std::string version_in(const std::string& output) {
+  std::istringstream in(output);
   for (std::string line; std::getline(in, line);)
     if (line.rfind("Version: ", 0) == 0) return line.substr(9);
   return "";
+}
+
+}  // namespace
+
+std::string criu_version_of(const std::string& path) {
+  return version_in(run({path, "--version"}).output);
 }
 
 CriuInfo probe_criu(const std::string& path) {
@@ -183,10 +253,32 @@ CriuInfo probe_criu(const std::string& path) {
     info.path = path;
   }
   if (info.path.empty()) return info;
-  info.version = criu_version_of(info.path);
-  const auto check = run({info.path, "check"});
-  info.check_passed = succeeded(check);
-  if (!info.check_passed) info.check_output = check.output;
+  try {
+    bool timed_out = false;
+    info.version = version_in(run_probe({info.path, "--version"}, timed_out).output);
+    if (timed_out) {
+      info.check_output = info.path + " --version did not end within " +
+                          std::to_string(kProbeTimeoutMs / 1000) + " s";
+      return info;
+    }
+    const auto check = run_probe({info.path, "check"}, timed_out);
+    info.check_passed = !timed_out && succeeded(check);
+    if (timed_out) {
+      info.check_output =
+          info.path + " check did not end within " + std::to_string(kProbeTimeoutMs / 1000) + " s";
+    } else if (!info.check_passed) {
+      info.check_output =
+          !check.output.empty()
+              ? check.output
+              : info.path + " check failed (" +
+                    (WIFEXITED(check.status)
+                         ? "exit status " + std::to_string(WEXITSTATUS(check.status))
+                         : "signal " + std::to_string(WTERMSIG(check.status))) +
+                    ")";
+    }
+  } catch (const Error& e) {
+    info.check_output = e.what();  // it could not be started at all
+  }
   return info;
 }
 

@@ -135,7 +135,7 @@ void CriuSpares::worker() {
     std::unique_ptr<CriuSpare> spare;
     try {
       spare = std::make_unique<CriuSpare>(criu_, dir, work);
-      // A spare waits, and starts, beside requests: at the lowest priority
+      // A spare waits beside requests (and finishes starting): at the lowest priority
       // it yields to them (to tasks of the same CPU cgroup: thawd's
       // instances are, where thawd runs in the root of the cpu hierarchy, as
       // here). A restore that takes it gives it the normal one (RestoreRun).

@@ -150,3 +150,55 @@ TEST(CriuEnvironment, MountsEveryCgroupHierarchyOfThisProcessInTheYard) {
   }
   EXPECT_FALSE(memberships.empty());
 }
+
+// A criu an operator named (thawd --criu) that is wrong in some way leaves
+// snapshots off with the reason, and never holds thawd's start-up.
+class CriuProbe : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/thaw-probe-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string script(const std::string& name, const std::string& text) {
+    const auto path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    fs::permissions(path, fs::perms(0755));
+    return path;
+  }
+  std::string dir_;
+};
+
+TEST_F(CriuProbe, ABinaryThatCannotBeStartedIsNotUsable) {
+  const auto info = snapshots::probe_criu(script("no-interpreter", "echo criu\n"));
+  EXPECT_FALSE(info.usable());
+  EXPECT_NE(info.check_output.find("spawn"), std::string::npos) << info.check_output;
+  const auto missing = snapshots::probe_criu(dir_ + "/none");
+  EXPECT_TRUE(missing.path.empty());
+  EXPECT_NE(missing.check_output.find("is not an executable file"), std::string::npos);
+}
+
+TEST_F(CriuProbe, ACheckThatFailsSilentlySaysHowItEnded) {
+  const auto info = snapshots::probe_criu(
+      script("old-criu",
+             "#!/bin/sh\n"
+             "if [ \"$1\" = --version ]; then echo 'Version: 3.17'; exit 0; fi\n"
+             "exit 3\n"));
+  EXPECT_FALSE(info.usable());
+  EXPECT_EQ(info.version, "3.17");
+  EXPECT_NE(info.check_output.find("exit status 3"), std::string::npos) << info.check_output;
+}
+
+TEST_F(CriuProbe, ABinaryThatHangsIsKilledAtTheDeadline) {
+  const auto pid_file = dir_ + "/pid";
+  const auto started = std::chrono::steady_clock::now();
+  const auto info = snapshots::probe_criu(
+      script("hangs", "#!/bin/sh\necho $$ > " + pid_file + "\nexec sleep 600\n"));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  EXPECT_FALSE(info.usable());
+  EXPECT_NE(info.check_output.find("did not end within"), std::string::npos) << info.check_output;
+  pid_t pid = 0;
+  std::ifstream(pid_file) >> pid;
+  ASSERT_GT(pid, 0);
+  EXPECT_NE(kill(pid, 0), 0);  // killed and reaped
+}

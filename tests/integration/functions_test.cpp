@@ -301,6 +301,7 @@ TEST_F(Functions, WarmInvocationsReuseTheInstance) {
 // Init runs without the function's CPU share (Lambda boosts init); it
 // applies from the first invocation on.
 TEST_F(Functions, TheCpuShareAppliesFromTheFirstInvocation) {
+  if (sandbox::detect_cgroup_layout().version_of("cpu") == 0) GTEST_SKIP() << "no cpu controller";
   InitOutcome init;
   auto inst = FunctionInstance::start(*host_, config("python3.11", "handler.echo"),
                                       example("python-errors"), init);
@@ -309,6 +310,26 @@ TEST_F(Functions, TheCpuShareAppliesFromTheFirstInvocation) {
   EXPECT_EQ(itest::cpu_quota_of(cgroup), "max");
   ASSERT_FALSE(inst->invoke({"", "1"}).error);
   EXPECT_EQ(itest::cpu_quota_of(cgroup), "14471");  // 256/1769 of 100 ms
+}
+
+// A CPU share the cgroup refuses costs the instance, not the answer: it
+// answers, and is not used again. (cgroup v1 refuses a group a quota over its
+// parent's.)
+TEST_F(Functions, ACpuShareTheCgroupRefusesCostsTheInstanceNotTheAnswer) {
+  if (sandbox::detect_cgroup_layout().version_of("cpu") != 1)
+    GTEST_SKIP() << "cgroup v1 refuses a quota over the parent's; v2 caps it instead";
+  InitOutcome init;
+  auto inst = FunctionInstance::start(*host_, config("python3.11", "handler.echo"),
+                                      example("python-errors"), init);
+  ASSERT_TRUE(init.ok);
+  const auto parent = sandbox::controller_mount("cpu") + "/" + host_->cgroup_parent;
+  std::ofstream(parent + "/cpu.cfs_quota_us") << "5000\n";  // under the instance's 14471
+  ASSERT_EQ(itest::cpu_quota_of(host_->cgroup_parent), "5000");
+  const auto r = inst->invoke({"", "1"});
+  ASSERT_FALSE(r.error) << r.payload << r.log;
+  EXPECT_EQ(r.payload, "1");
+  EXPECT_FALSE(inst->reusable());
+  EXPECT_EQ(itest::cpu_quota_of(inst->sandbox_instance().cgroup().path()), "max");
 }
 
 // Work set off for after the first answer runs once it is in; one job that
