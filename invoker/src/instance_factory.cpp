@@ -11,12 +11,13 @@ namespace thaw::invoker {
 
 InstanceFactory::InstanceFactory(const HostEnvironment& host, snapshots::SnapshotStore* store,
                                  std::string criu, std::function<void(const std::string&)> log)
-    : host_(host), store_(store), criu_(std::move(criu)), log_(std::move(log)) {
-  if (!criu_.empty()) criu_version_ = snapshots::criu_version_of(criu_);
+    : host_(host), store_(store), log_(std::move(log)) {
+  criu_.path = std::move(criu);
+  if (!criu_.path.empty()) criu_.version = snapshots::criu_version_of(criu_.path);
   if (snapshots_enabled()) {
     const auto scratch = snapshots::criu_scratch_dir();
     spares_ = std::make_shared<snapshots::CriuSpares>(
-        criu_, scratch.empty() ? host_.state_dir + "/instances" : scratch, 4,
+        criu_.path, scratch.empty() ? host_.state_dir + "/instances" : scratch, 4,
         [this](const std::string& line) { say(line); });
   }
   utsname u{};
@@ -56,8 +57,8 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
       (force_mode == "restore" || chooser_.prefer_restore(digest))) {
     bool through_spare = false;
     try {
-      auto [dir, manifest] = store_->open(digest, {digest, criu_version_, kernel_});
-      out.instance = InstanceSnapshots::restore(host_, config, code_dir, criu_, dir, manifest,
+      auto [dir, manifest] = store_->open(digest, {digest, criu_.version, kernel_});
+      out.instance = InstanceSnapshots::restore(host_, config, code_dir, criu_.path, dir, manifest,
                                                 spares_.get(), &through_spare);
       // The next restore of this snapshot finds a criu started ahead.
       out.instance->after_first_answer([spares = std::weak_ptr(spares_), images = dir + "/images"] {

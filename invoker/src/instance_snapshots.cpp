@@ -149,8 +149,8 @@ std::string function_digest(const FunctionConfig& c, const std::string& code_sha
   return images::sha256_hex(j.dump());
 }
 
-void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const std::string& criu,
-                                   snapshots::SnapshotClaim& claim,
+void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
+                                   const snapshots::CriuInfo& criu, snapshots::SnapshotClaim& claim,
                                    snapshots::SnapshotStore& store) {
   if (!inst->reusable()) throw Error("snapshot: the instance is not in a state to checkpoint");
   auto* raw = inst.get();
@@ -172,7 +172,7 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
     m.inherited_flags[fd] = fd_flags(owner, fd);
   }
   m.external_mounts = external_binds(inst->mounts_);
-  m.criu_version = snapshots::criu_version_of(criu);
+  m.criu_version = criu.version;
   m.kernel_release = kernel_release();
   // thawd's own view of the instance's /tmp may be unmounted by now
   // (ScratchMount::detach_host_view); the instance's is reachable through its root.
@@ -198,7 +198,7 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst, const
   }
   dump.tcp_connections = holds_tcp_connections(inst->config_);
   try {
-    snapshots::dump(criu, dump);
+    snapshots::dump(criu.path, dump);
   } catch (...) {
     fs::remove_all(dump.work_dir);
     throw;

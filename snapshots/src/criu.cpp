@@ -131,58 +131,43 @@ bool succeeded(const RunResult& r) {
 constexpr int kProbeTimeoutMs = 10000;
 constexpr size_t kProbeOutputCap = 64 << 10;
 
-// Like run(), but the binary is killed after kProbeTimeoutMs (`timed_out`);
-// output beyond kProbeOutputCap is dropped.
-RunResult run_probe(const std::vector<std::string>& argv, bool& timed_out) {
+// Like run(), bounded: once kProbeTimeoutMs pass, the binary is killed and
+// Error says so; output beyond kProbeOutputCap is dropped. (A binary that
+// leaves a child holding its output runs into the deadline too.)
+RunResult run_probe(const std::vector<std::string>& argv) {
   auto child = spawn_captured(argv, {});
   UniqueFd exited(static_cast<int>(syscall(SYS_pidfd_open, child.pid, 0)));
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(kProbeTimeoutMs);
+  // Whether `fd` became readable before the deadline.
+  const auto in_time = [&](int fd) {
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now())
+                            .count();
+      pollfd p = {fd, POLLIN, 0};
+      const int ready = poll(&p, 1, static_cast<int>(std::max<int64_t>(left, 0)));
+      if (ready >= 0 || errno != EINTR) return ready != 0;
+    }
+  };
   RunResult result;
-  timed_out = false;
-  bool done = false;
+  bool ended = true;
   char buf[4096];
-  while (!done) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
-                          .count();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    // Until the output ends, or the binary has exited and left nothing to read.
-    pollfd watch[2] = {{child.output.get(), POLLIN, 0}, {exited.get(), POLLIN, 0}};
-    const int ready = poll(watch, exited.get() >= 0 ? 2 : 1, static_cast<int>(left));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0) break;
-    if (watch[0].revents) {
-      const ssize_t n = read(child.output.get(), buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      const auto room = kProbeOutputCap - std::min(kProbeOutputCap, result.output.size());
-      result.output.append(buf, std::min(room, static_cast<size_t>(n)));
-    } else if (watch[1].revents) {
-      done = true;  // its output so far is read; a child it left may hold the pipe
-    }
+  while ((ended = in_time(child.output.get()))) {
+    const ssize_t n = read(child.output.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    const auto room = kProbeOutputCap - std::min(kProbeOutputCap, result.output.size());
+    result.output.append(buf, std::min(room, static_cast<size_t>(n)));
   }
-  if (!timed_out && !done && exited.get() >= 0) {
-    // Its output ended; it has until the deadline to exit too.
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
-                          .count();
-    pollfd watch = {exited.get(), POLLIN, 0};
-    int ready;
-    while ((ready = poll(&watch, 1, static_cast<int>(std::max<int64_t>(left, 0)))) < 0 &&
-           errno == EINTR) {
-    }
-    timed_out = ready == 0;
-  }
-  if (timed_out) kill(child.pid, SIGKILL);
+  if (ended && exited.get() >= 0) ended = in_time(exited.get());
+  if (!ended) kill(child.pid, SIGKILL);
   child.output.reset();
-  int status;
-  while (waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
+  while (waitpid(child.pid, &result.status, 0) < 0 && errno == EINTR) {
   }
-  result.status = status;
+  if (!ended)
+    throw Error(argv[0] + " " + argv[1] + " did not end within " +
+                std::to_string(kProbeTimeoutMs / 1000) + " s");
   return result;
 }
 
@@ -254,19 +239,10 @@ CriuInfo probe_criu(const std::string& path) {
   }
   if (info.path.empty()) return info;
   try {
-    bool timed_out = false;
-    info.version = version_in(run_probe({info.path, "--version"}, timed_out).output);
-    if (timed_out) {
-      info.check_output = info.path + " --version did not end within " +
-                          std::to_string(kProbeTimeoutMs / 1000) + " s";
-      return info;
-    }
-    const auto check = run_probe({info.path, "check"}, timed_out);
-    info.check_passed = !timed_out && succeeded(check);
-    if (timed_out) {
-      info.check_output =
-          info.path + " check did not end within " + std::to_string(kProbeTimeoutMs / 1000) + " s";
-    } else if (!info.check_passed) {
+    info.version = version_in(run_probe({info.path, "--version"}).output);
+    const auto check = run_probe({info.path, "check"});
+    info.check_passed = succeeded(check);
+    if (!info.check_passed)
       info.check_output =
           !check.output.empty()
               ? check.output
@@ -275,9 +251,8 @@ CriuInfo probe_criu(const std::string& path) {
                          ? "exit status " + std::to_string(WEXITSTATUS(check.status))
                          : "signal " + std::to_string(WTERMSIG(check.status))) +
                     ")";
-    }
   } catch (const Error& e) {
-    info.check_output = e.what();  // it could not be started at all
+    info.check_output = e.what();  // it could not be started, or did not end
   }
   return info;
 }

@@ -143,7 +143,7 @@ class Snapshots : public ::testing::Test {
     auto digest = function_digest(c, code);
     auto claim = store_->try_claim(digest);
     EXPECT_TRUE(claim);
-    InstanceSnapshots::checkpoint(std::move(inst), criu_.path, *claim, *store_);
+    InstanceSnapshots::checkpoint(std::move(inst), criu_, *claim, *store_);
     return digest;
   }
 
@@ -224,7 +224,7 @@ TEST_F(Snapshots, ProvidedFunctionOnTheNpmRuntimeClientRestores) {
   ASSERT_TRUE(init.ok) << (init.error ? init.error->body : "") << init.log;
   auto claim = store_->try_claim("ric");
   ASSERT_TRUE(claim);
-  InstanceSnapshots::checkpoint(std::move(inst), criu_.path, *claim, *store_);
+  InstanceSnapshots::checkpoint(std::move(inst), criu_, *claim, *store_);
   auto [dir, manifest] = store_->open("ric", {"ric", criu_.version, manifest_kernel()});
   auto restored = InstanceSnapshots::restore(*host_, c, code, criu_.path, dir, manifest);
   for (const char* name : {"restored", "again"}) {

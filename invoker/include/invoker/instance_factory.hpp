@@ -62,7 +62,7 @@ class InstanceFactory {
   // Blocks until no background snapshot is queued or running.
   void wait_idle();
 
-  bool snapshots_enabled() const { return store_ != nullptr && !criu_.empty(); }
+  bool snapshots_enabled() const { return store_ != nullptr && !criu_.path.empty(); }
   // Ends the criu processes started ahead for snapshots that are gone.
   void prune_spares();
   const FactoryCounters& counters() const { return counters_; }
@@ -73,8 +73,7 @@ class InstanceFactory {
 
   const HostEnvironment& host_;
   snapshots::SnapshotStore* store_;
-  std::string criu_;
-  std::string criu_version_;
+  snapshots::CriuInfo criu_;  // path and version; no path: snapshots off
   std::string kernel_;
   std::function<void(const std::string&)> log_;
   FactoryCounters counters_;

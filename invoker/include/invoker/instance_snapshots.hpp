@@ -18,9 +18,11 @@ std::string function_digest(const FunctionConfig& config, const std::string& cod
 class InstanceSnapshots {
  public:
   // Runs the before-snapshot hooks, saves /tmp, dumps with CRIU and publishes
-  // under `claim`. The instance is consumed (CRIU's dump ends it).
-  static void checkpoint(std::unique_ptr<FunctionInstance> instance, const std::string& criu,
-                         snapshots::SnapshotClaim& claim, snapshots::SnapshotStore& store);
+  // under `claim`, with `criu`'s version in the manifest. The instance is
+  // consumed (CRIU's dump ends it).
+  static void checkpoint(std::unique_ptr<FunctionInstance> instance,
+                         const snapshots::CriuInfo& criu, snapshots::SnapshotClaim& claim,
+                         snapshots::SnapshotStore& store);
 
   // A fresh sandbox restored from `snapshot_dir`; runs the after-restore hooks
   // and returns once the runtime says it is ready. Throws Error on failure.
