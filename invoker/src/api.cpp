@@ -8,6 +8,7 @@
 #include "invoker/admin_token.hpp"
 #include "invoker/function_service.hpp"
 #include "invoker/http_trigger.hpp"
+#include "invoker/json_text.hpp"
 #include "invoker/metrics.hpp"
 #include "invoker/sigv4.hpp"
 #include "thaw/build_info.hpp"
@@ -108,7 +109,7 @@ Response Api::trigger(const Request& req, const RequestTarget& target) {
     InvokeOptions options;
     options.request_id = request_id;
     const auto event = gateway_event(req, target, rest, request_id);
-    auto res = gateway_response(functions_->invoke(name, event.dump(), options));
+    auto res = gateway_response(functions_->invoke(name, json_text(event), options));
     res.set("X-Amz-Request-Id", request_id);
     return res;
   } catch (const ApiError& e) {

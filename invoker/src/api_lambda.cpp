@@ -6,6 +6,7 @@
 #include "invoker/async_invoker.hpp"
 #include "invoker/function_requests.hpp"
 #include "invoker/function_service.hpp"
+#include "invoker/json_text.hpp"
 
 namespace thaw::invoker {
 
@@ -24,7 +25,7 @@ nlohmann::json parse_body(const Request& req) {
 }
 
 Response json_ok(const nlohmann::json& body, http::status status = http::status::ok) {
-  return json_response(status, body.dump());
+  return json_response(status, json_text(body));
 }
 
 size_t max_items(const RequestTarget& t) {

@@ -8,6 +8,7 @@
 #include "invoker/async_invoker.hpp"
 #include "invoker/function_logs.hpp"
 #include "invoker/function_service.hpp"
+#include "invoker/json_text.hpp"
 
 namespace thaw::invoker {
 
@@ -36,7 +37,7 @@ int64_t unix_ms_now() {
 }
 
 Response json_ok(const nlohmann::json& body, http::status status = http::status::ok) {
-  return json_response(status, body.dump());
+  return json_response(status, json_text(body));
 }
 
 uint64_t number_param(const RequestTarget& t, const char* name, uint64_t fallback, uint64_t max) {

@@ -57,10 +57,15 @@ void AsyncInvoker::work() {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
     }
-    queue_.expire(now_ms());
-    if (auto event = queue_.claim(now_ms())) {
-      run_one(*event);
-      continue;
+    try {
+      queue_.expire(now_ms());
+      if (auto event = queue_.claim(now_ms())) {
+        run_one(*event);
+        continue;
+      }
+    } catch (const std::exception& e) {
+      // A worker that stops leaves events unserved; one that throws ends thawd.
+      log_event("error", "async_worker_error", {{"reason", e.what()}});
     }
     // Nothing due: wait for a submit, or look again in a second for retries
     // whose backoff has passed.

@@ -100,6 +100,8 @@ void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
       c.snapshot_cache_mb = number(a, value(), 0, 1 << 20);
     } else if (a == "--log-cap-mb") {
       c.log_cap_mb = number(a, value(), 1, 1024);
+    } else if (a == "--max-output-kb") {
+      c.max_output_kb = number(a, value(), 4, 1024 * 1024);
     } else {
       throw Error("unknown flag \"" + a + "\" (see thawd --help)");
     }
@@ -160,6 +162,8 @@ Flags:
   --retry-backoff-ms MS    wait before retrying a failed Event invocation; doubles
                            with each retry (default 60000, as Lambda's first retry)
   --log-cap-mb MB          function logs kept per function (default 8)
+  --max-output-kb KB       output kept per invocation, the rest dropped and counted
+                           (default 1024)
   --read-timeout SECONDS   a request's headers and body must arrive within this;
                            slower clients are disconnected (default 30)
   --runtimes-dir DIR       where the runtimes are (default: images/runtimes of the

@@ -5,8 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
+#include "invoker/json_text.hpp"
 #include "sandbox/error.hpp"
 
 namespace thaw::invoker {
@@ -25,6 +27,7 @@ void store_be32(char* p, uint32_t v) {
   p[3] = static_cast<char>(v);
 }
 
+// Blocking writes, for the runtime's side (its peer is thawd).
 bool write_all(int fd, const char* data, size_t n) {
   while (n > 0) {
     const ssize_t w = ::write(fd, data, n);
@@ -43,6 +46,21 @@ bool write_all(int fd, const char* data, size_t n) {
   return true;
 }
 
+int ms_until(std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, 60000));
+}
+
+// Reads what `side_fd` holds into `sink`; -1 once it is closed.
+int drain_side(int side_fd, const OutputSink& sink) {
+  char buf[65536];
+  const ssize_t r = read(side_fd, buf, sizeof buf);
+  if (r > 0 && sink) sink(std::string_view(buf, static_cast<size_t>(r)));
+  if (r == 0) return -1;  // the instance closed its output
+  return side_fd;
+}
+
 }  // namespace
 
 ChannelPipes make_channel_pipes() {
@@ -54,6 +72,13 @@ ChannelPipes make_channel_pipes() {
     close(down[1]);
     throw_errno("channel: pipe", err);
   }
+  // Non-blocking on thawd's side only: the two ends of a pipe are separate
+  // open files, so the runtime's ends keep the flags it expects.
+  if (fcntl(down[1], F_SETFL, O_NONBLOCK) != 0) {
+    const int err = errno;
+    for (int fd : {down[0], down[1], up[0], up[1]}) close(fd);
+    throw_errno("channel: make thawd's end non-blocking", err);
+  }
   ChannelPipes p;
   p.runtime_in.reset(down[0]);
   p.thawd_out.reset(down[1]);
@@ -62,7 +87,7 @@ ChannelPipes make_channel_pipes() {
   return p;
 }
 
-void drain_available(int fd, const std::function<void(std::string_view)>& sink) {
+void drain_available(int fd, const OutputSink& sink) {
   if (fd < 0) return;
   char buf[65536];
   for (;;) {
@@ -74,37 +99,68 @@ void drain_available(int fd, const std::function<void(std::string_view)>& sink) 
   }
 }
 
+namespace {
+
+std::string frame_prefix(const std::string& header, std::string_view body) {
+  std::string prefix(8, '\0');
+  store_be32(prefix.data(), static_cast<uint32_t>(header.size()));
+  store_be32(prefix.data() + 4, static_cast<uint32_t>(body.size()));
+  return prefix;
+}
+
+}  // namespace
+
 bool FrameChannel::send(const nlohmann::json& header, std::string_view body) {
-  const auto h = header.dump();
-  char prefix[8];
-  store_be32(prefix, static_cast<uint32_t>(h.size()));
-  store_be32(prefix + 4, static_cast<uint32_t>(body.size()));
-  return write_all(out_.get(), prefix, 8) && write_all(out_.get(), h.data(), h.size()) &&
+  const auto h = json_text(header);
+  const auto prefix = frame_prefix(h, body);
+  return write_all(out_.get(), prefix.data(), 8) && write_all(out_.get(), h.data(), h.size()) &&
          write_all(out_.get(), body.data(), body.size());
 }
 
+SendStatus FrameChannel::send(const nlohmann::json& header, std::string_view body,
+                              std::chrono::steady_clock::time_point deadline, int side_fd,
+                              const OutputSink& on_side_data) {
+  const auto h = json_text(header);
+  const auto prefix = frame_prefix(h, body);
+  for (std::string_view part : {std::string_view(prefix), std::string_view(h), body}) {
+    while (!part.empty()) {
+      const ssize_t w = ::write(out_.get(), part.data(), part.size());
+      if (w > 0) {
+        part.remove_prefix(static_cast<size_t>(w));
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && errno != EAGAIN) return SendStatus::Closed;
+      // The pipe is full: wait for room, the deadline or the instance's output.
+      const int wait_ms = ms_until(deadline);
+      if (wait_ms == 0) return SendStatus::TimedOut;
+      pollfd p[2] = {{out_.get(), POLLOUT, 0}, {side_fd, POLLIN, 0}};
+      const int rc = poll(p, side_fd >= 0 ? 2 : 1, wait_ms);
+      if (rc < 0 && errno != EINTR) return SendStatus::Closed;
+      if (rc > 0 && side_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP)))
+        side_fd = drain_side(side_fd, on_side_data);
+      if (rc > 0 && (p[0].revents & (POLLERR | POLLHUP)) && !(p[0].revents & POLLOUT))
+        return SendStatus::Closed;
+    }
+  }
+  return SendStatus::Sent;
+}
+
 bool FrameChannel::read_exact(char* out, size_t n, std::chrono::steady_clock::time_point deadline,
-                              int side_fd,
-                              const std::function<void(std::string_view)>& on_side_data,
+                              int side_fd, const OutputSink& on_side_data,
                               bool& timed_out) {
   while (n > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
+    const int wait_ms = ms_until(deadline);
+    if (wait_ms == 0) {
       timed_out = true;
       return false;
     }
     pollfd p[2] = {{in_.get(), POLLIN, 0}, {side_fd, POLLIN, 0}};
-    const int rc =
-        poll(p, side_fd >= 0 ? 2 : 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 60000)));
+    const int rc = poll(p, side_fd >= 0 ? 2 : 1, wait_ms);
     if (rc < 0 && errno != EINTR) return false;
     if (rc <= 0) continue;
-    if (side_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP))) {
-      char buf[65536];
-      const ssize_t r = read(side_fd, buf, sizeof buf);
-      if (r > 0) on_side_data(std::string_view(buf, static_cast<size_t>(r)));
-      if (r == 0) side_fd = -1;  // the instance closed its output
-    }
+    if (side_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP)))
+      side_fd = drain_side(side_fd, on_side_data);
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       const ssize_t r = ::read(in_.get(), out, n);
       if (r == 0) return false;
@@ -120,8 +176,7 @@ bool FrameChannel::read_exact(char* out, size_t n, std::chrono::steady_clock::ti
 }
 
 Received FrameChannel::receive(std::chrono::steady_clock::time_point deadline, uint64_t max_body,
-                               int side_fd,
-                               const std::function<void(std::string_view)>& on_side_data) {
+                               int side_fd, const OutputSink& on_side_data) {
   Received out;
   bool timed_out = false;
   char prefix[8];
@@ -130,14 +185,24 @@ Received FrameChannel::receive(std::chrono::steady_clock::time_point deadline, u
     return out;
   }
   const uint32_t header_len = load_be32(prefix), body_len = load_be32(prefix + 4);
-  if (header_len > (1u << 20)) return out;  // not our protocol: treat as a broken runtime
+  if (header_len > kMaxFrameHeaderBytes) {
+    out.status = ReceiveStatus::Malformed;
+    return out;
+  }
   std::string header(header_len, '\0');
   if (!read_exact(header.data(), header_len, deadline, side_fd, on_side_data, timed_out)) {
     out.status = timed_out ? ReceiveStatus::TimedOut : ReceiveStatus::Closed;
     return out;
   }
   out.frame.header = nlohmann::json::parse(header, nullptr, false);
-  if (out.frame.header.is_discarded() || !out.frame.header.is_object()) return out;
+  const auto type = out.frame.header.is_object() ? out.frame.header.find("type")
+                                                 : out.frame.header.end();
+  if (out.frame.header.is_discarded() || !out.frame.header.is_object() ||
+      type == out.frame.header.end() || !type->is_string()) {
+    out.status = ReceiveStatus::Malformed;
+    return out;
+  }
+  out.frame.type = type->get<std::string>();
   if (body_len > max_body) {
     out.status = ReceiveStatus::TooLarge;
     out.announced_body_bytes = body_len;

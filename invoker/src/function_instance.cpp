@@ -13,6 +13,7 @@
 #include <random>
 #include <utility>
 
+#include "invoker/json_text.hpp"
 #include "invoker/log.hpp"
 #include "sandbox/error.hpp"
 
@@ -39,20 +40,23 @@ std::string format_ms(double ms) {
 }
 
 FunctionError make_error(const std::string& type, const std::string& message) {
-  return {type, message, nlohmann::json{{"errorType", type}, {"errorMessage", message}}.dump()};
+  return {type, message, json_text(nlohmann::json{{"errorType", type}, {"errorMessage", message}})};
 }
 
+// Lambda's bounds on what a function reports of an error; the body itself
+// goes back to the caller as the bytes the function wrote.
+constexpr size_t kMaxErrorTypeBytes = 256;
+constexpr size_t kMaxErrorMessageBytes = 64 * 1024;
+
 FunctionError parse_error_body(const std::string& body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  const auto j = nlohmann::json::parse(body, nullptr, false);
   FunctionError e;
   e.body = body;
-  if (j.is_object()) {
-    e.type = j.value("errorType", "Unhandled");
-    e.message = j.value("errorMessage", "");
-  } else {
-    e.type = "Unhandled";
-    e.message = body;
-  }
+  // Text that reaches thawd's log, the event queue and JSON answers: UTF-8 and bounded.
+  e.type = bounded_utf8(string_field(j, "errorType", "Unhandled"), kMaxErrorTypeBytes);
+  e.message = bounded_utf8(j.is_object() ? string_field(j, "errorMessage") : body,
+                           kMaxErrorMessageBytes);
+  if (e.type.empty()) e.type = "Unhandled";
   return e;
 }
 
@@ -107,9 +111,10 @@ HostEnvironment prepare_host_environment(const std::string& state_dir,
   host.state_dir = std::filesystem::absolute(state_dir).string();
   host.runtimes_dir = std::filesystem::absolute(runtimes_dir).string();
   std::filesystem::create_directories(host.state_dir + "/instances");
-  // Sandboxes run as another uid: they must be able to traverse to their mounts.
-  std::filesystem::permissions(host.state_dir, std::filesystem::perms(0755));
-  std::filesystem::permissions(host.state_dir + "/instances", std::filesystem::perms(0755));
+  // Sandboxes run as another uid: they must be able to traverse to their
+  // mounts, and need not list what is there (0711).
+  std::filesystem::permissions(host.state_dir, std::filesystem::perms(0711));
+  std::filesystem::permissions(host.state_dir + "/instances", std::filesystem::perms(0711));
   host.root_template = sandbox::prepare_root_template(host.state_dir + "/rootfs");
   host.namespaces = std::make_shared<sandbox::NamespacePool>(host.mapping, namespace_pool_size);
   host.background = std::make_shared<sandbox::WorkQueue>();
@@ -122,7 +127,32 @@ HostEnvironment prepare_host_environment(const std::string& state_dir,
 }
 
 void FunctionInstance::append_log(std::string_view text) {
-  pending_log_.append(text);
+  const uint64_t room =
+      max_output_bytes_ > pending_log_.size() ? max_output_bytes_ - pending_log_.size() : 0;
+  const size_t kept = static_cast<size_t>(std::min<uint64_t>(room, text.size()));
+  pending_log_.append(text.substr(0, kept));
+  dropped_output_bytes_ += text.size() - kept;
+}
+
+std::string FunctionInstance::take_log() {
+  std::string out = std::exchange(pending_log_, {});
+  if (dropped_output_bytes_) {
+    if (!out.empty() && out.back() != '\n') out += '\n';
+    out += "[thaw: " + std::to_string(dropped_output_bytes_) +
+           " bytes of output dropped over the limit of " + std::to_string(max_output_bytes_) +
+           " bytes]\n";
+  }
+  return out;
+}
+
+FunctionError FunctionInstance::invalid_response(const std::string& request_id,
+                                                 const std::string& what) {
+  log_event("warn", "instance_protocol_error", {{"instance", id_}, {"reason", what}});
+  sandbox_->kill();
+  settle_restore(true);
+  sandbox_->wait();
+  const std::string prefix = request_id.empty() ? "" : "RequestId: " + request_id + " ";
+  return make_error("Runtime.InvalidResponse", prefix + "Error: " + what);
 }
 
 std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment& host,
@@ -133,6 +163,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   std::unique_ptr<FunctionInstance> self(new FunctionInstance());
   self->id_ = instance_id(config.name);
   self->config_ = config;
+  self->max_output_bytes_ = host.max_output_bytes;
   const auto started = Clock::now();
 
   const auto dir = host.state_dir + "/instances/" + self->id_;
@@ -192,7 +223,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   const auto got = self->channel_->receive(deadline, kMaxResponseBytes, self->log_.get(),
                                            [raw](std::string_view s) { raw->append_log(s); });
   init.init_ms = ms_between(started, Clock::now());
-  const auto type = got.status == ReceiveStatus::Frame ? got.frame.header.value("type", "") : "";
+  const auto& type = got.frame.type;
   if (type == "ready") {
     self->pending_cpus_ = sandbox::cpus_for_memory(config.memory_mb);
     init.ok = true;
@@ -201,6 +232,9 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
     self->first_sandbox_ms_ = sandbox_ms;
   } else if (type == "init_error") {
     init.error = parse_error_body(got.frame.body);
+  } else if (got.status == ReceiveStatus::Malformed ||
+             got.status == ReceiveStatus::TooLarge || got.status == ReceiveStatus::Frame) {
+    init.error = self->invalid_response("", "the runtime broke the channel's protocol during init");
   } else if (got.status == ReceiveStatus::TimedOut) {
     self->sandbox_->kill();
     init.error = make_error("Runtime.InitTimeout",
@@ -210,8 +244,9 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
     init.error = self->exit_error("");
   }
   drain_available(self->log_.get(), [raw](std::string_view s) { raw->append_log(s); });
-  init.log = std::move(self->pending_log_);
-  self->pending_log_.clear();
+  init.output_dropped_bytes = self->dropped_output_bytes_;
+  init.log = self->take_log();
+  self->dropped_output_bytes_ = 0;
   return self;
 }
 
@@ -286,6 +321,7 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
   const auto sink = [raw](std::string_view s) { raw->append_log(s); };
   drain_available(log_.get(), sink);
   pending_log_.clear();
+  dropped_output_bytes_ = 0;
   const auto started = Clock::now();
   const auto deadline = started + std::chrono::seconds(config_.timeout_s);
   const uint64_t deadline_epoch = epoch_ms() + uint64_t{config_.timeout_s} * 1000;
@@ -294,16 +330,19 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
                                  {"deadline_ms", deadline_epoch},
                                  {"function_arn", function_arn(config_.name)}};
   Received got;
-  const bool sent = channel_->send(header, request.payload);
+  const auto sent = channel_->send(header, request.payload, deadline, log_.get(), sink);
   const bool share_applied = apply_pending_cpus();
-  if (sent) {
+  if (sent == SendStatus::Sent) {
     got = channel_->receive(deadline, kMaxResponseBytes, log_.get(), sink);
+  } else if (sent == SendStatus::TimedOut) {
+    // It stopped reading its event: the function's Timeout, as if it ran that long.
+    got.status = ReceiveStatus::TimedOut;
   }
   const auto finished = Clock::now();
   answered_ = true;
   for (auto& job : std::exchange(after_first_answer_, {})) run_guarded(job);
   r.duration_ms = ms_between(started, finished);
-  const auto type = got.status == ReceiveStatus::Frame ? got.frame.header.value("type", "") : "";
+  const auto& type = got.frame.type;
   if (type == "response") {
     r.payload = std::move(got.frame.body);
     reusable_ = true;
@@ -317,6 +356,10 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
                          "Response payload size (" + std::to_string(got.announced_body_bytes) +
                              " bytes) exceeded maximum allowed payload size (" +
                              std::to_string(kMaxResponseBytes) + " bytes).");
+  } else if (got.status == ReceiveStatus::Malformed || got.status == ReceiveStatus::Frame) {
+    r.error = invalid_response(r.request_id, got.status == ReceiveStatus::Frame
+                                                 ? "unexpected frame from the runtime"
+                                                 : "malformed frame from the runtime");
   } else if (got.status == ReceiveStatus::TimedOut) {
     sandbox_->kill();
     settle_restore(true);
@@ -342,11 +385,12 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
   if (r.init_ms) r.report_line += "\tInit Duration: " + format_ms(*r.init_ms) + " ms";
   if (r.restore_ms) r.report_line += "\tRestore Duration: " + format_ms(*r.restore_ms) + " ms";
   r.report_line += "\tStart Mode: " + r.start_mode;
-  r.log = "START RequestId: " + r.request_id + " Version: $LATEST\n" + pending_log_;
+  r.output_dropped_bytes = dropped_output_bytes_;
+  r.log = "START RequestId: " + r.request_id + " Version: $LATEST\n" + take_log();
   if (!r.log.empty() && r.log.back() != '\n') r.log += '\n';
   if (r.error && r.error->type == "Sandbox.Timedout") r.log += r.error->message + "\n";
   r.log += "END RequestId: " + r.request_id + "\n" + r.report_line + "\n";
-  pending_log_.clear();
+  dropped_output_bytes_ = 0;
   return r;
 }
 

@@ -44,6 +44,8 @@ std::string read_range(const std::string& path, uint64_t at, size_t n) {
 FunctionLogs::FunctionLogs(std::string dir, uint64_t cap_bytes_per_function)
     : dir_(std::move(dir)), cap_(cap_bytes_per_function) {
   fs::create_directories(dir_);
+  // What functions printed is theirs: no other host user reads it.
+  fs::permissions(dir_, fs::perms::owner_all);
 }
 
 FunctionLogs::~FunctionLogs() {

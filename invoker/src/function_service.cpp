@@ -49,6 +49,7 @@ FunctionService::FunctionService(ServiceOptions options)
       code_(host_.state_dir + "/code"),
       registry_(host_.state_dir + "/thaw.db") {
   host_.cgroup_parent = options_.cgroup_parent;
+  host_.max_output_bytes = options_.max_output_bytes;
   // Instances and cgroups a killed thawd left behind go first.
   end_orphan_instances(host_);
   sandbox::reap_orphan_cgroups(host_.cgroup_parent);
@@ -269,6 +270,7 @@ InvokeResult FunctionService::invoke(const std::string& name, const std::string&
                    "No idle instance of " + name + " for a warm start");
 
   InvokeResult result;
+  uint64_t init_dropped = 0;  // output of the init phase over the cap
   if (!lease->warm()) {
     const auto dir = code_.find(record.code_sha256);
     if (!dir)
@@ -304,13 +306,16 @@ InvokeResult FunctionService::invoke(const std::string& name, const std::string&
       result.start_mode = started.mode;
       result.init_ms = started.init.init_ms;
       result.log = started.init.log;
+      result.output_dropped_bytes = started.init.output_dropped_bytes;
       lease->attach(std::move(started.instance), started.mode);
       account(record, result);
       return result;
     }
     lease->attach(std::move(started.instance), started.mode);
+    init_dropped = started.init.output_dropped_bytes;
   }
   result = lease->instance()->invoke({options.request_id, payload});
+  result.output_dropped_bytes += init_dropped;
   account(record, result);
   return result;
 }
@@ -327,6 +332,14 @@ void FunctionService::account(const FunctionRecord& record, const InvokeResult& 
                          {"max_memory_used_mb", result.max_memory_used_mb},
                          {"outcome", error ? "error" : "success"}};
   if (error) line["error_type"] = result.error->type;
+  if (result.output_dropped_bytes) {
+    line["output_dropped_bytes"] = result.output_dropped_bytes;
+    metrics_
+        ->counter("thaw_output_dropped_bytes_total",
+                  "Bytes of functions' output dropped over the per-invocation limit.",
+                  {{"function", name}})
+        .inc(result.output_dropped_bytes);
+  }
   log_event(error ? "warn" : "info", "invocation", std::move(line));
   if (!result.log.empty()) logs_->append(name, result.log);
   metrics_

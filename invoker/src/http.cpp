@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "invoker/json_text.hpp"
+
 namespace thaw::invoker {
 
 Response text_response(http::status status, const std::string& body,
@@ -22,7 +24,7 @@ Response lambda_error(http::status status, const std::string& type, const std::s
                       const std::string& kind, const std::string& reason) {
   nlohmann::json body = {{"Type", kind}, {"message", message}};
   if (!reason.empty()) body["Reason"] = reason;
-  auto r = json_response(status, body.dump());
+  auto r = json_response(status, json_text(body));
   r.set("x-amzn-ErrorType", type);
   return r;
 }

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "invoker/function_requests.hpp"
+#include "invoker/json_text.hpp"
 
 namespace thaw::invoker {
 
@@ -62,8 +63,33 @@ std::string clf_time(std::chrono::system_clock::time_point now) {
   return buf;
 }
 
+// RFC 9110's token: what a header name may be made of.
+bool header_name_ok(std::string_view name) {
+  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
+  if (name.empty()) return false;
+  for (const unsigned char c : name)
+    if (!std::isalnum(c) && kSpecials.find(static_cast<char>(c)) == std::string_view::npos)
+      return false;
+  return true;
+}
+
+// A field value: no CR, LF, NUL or other control character (tab aside), so
+// a function cannot end the header line and write lines of its own.
+bool header_value_ok(std::string_view value) {
+  for (const unsigned char c : value)
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  return true;
+}
+
+// Headers that frame the message or the connection are thawd's to write.
+bool framing_header(std::string_view lowered) {
+  return lowered == "content-length" || lowered == "transfer-encoding" ||
+         lowered == "connection" || lowered == "keep-alive" || lowered == "upgrade" ||
+         lowered == "te" || lowered == "trailer";
+}
+
 Response gateway_error(http::status status, const char* message) {
-  return json_response(status, json{{"message", message}}.dump());
+  return json_response(status, json_text(json{{"message", message}}));
 }
 
 }  // namespace
@@ -146,18 +172,30 @@ Response gateway_response(const InvokeResult& result) {
   Response r{static_cast<http::status>(code.get<int>()), 11};
   r.set(http::field::server, "thawd");
   bool has_type = false;
+  // A malformed header is a malformed integration response, as API Gateway
+  // answers it: 502, and nothing of it reaches the client.
   if (answer.contains("headers") && answer["headers"].is_object())
     for (const auto& [k, v] : answer["headers"].items()) {
-      r.set(k, v.is_string() ? v.get<std::string>() : v.dump());
+      const auto value = v.is_string() ? v.get<std::string>() : json_text(v);
+      if (!header_name_ok(k) || !header_value_ok(value))
+        return gateway_error(http::status::bad_gateway, "Internal Server Error");
+      if (framing_header(lower(k))) continue;
+      r.set(k, value);
       has_type = has_type || lower(k) == "content-type";
     }
   if (answer.contains("cookies") && answer["cookies"].is_array())
-    for (const auto& c : answer["cookies"])
-      if (c.is_string()) r.insert(http::field::set_cookie, c.get<std::string>());
+    for (const auto& c : answer["cookies"]) {
+      if (!c.is_string()) continue;
+      if (!header_value_ok(c.get_ref<const std::string&>()))
+        return gateway_error(http::status::bad_gateway, "Internal Server Error");
+      r.insert(http::field::set_cookie, c.get<std::string>());
+    }
   std::string body;
   if (answer.contains("body"))
-    body = answer["body"].is_string() ? answer["body"].get<std::string>() : answer["body"].dump();
-  if (answer.value("isBase64Encoded", false)) body = from_base64(body);
+    body = answer["body"].is_string() ? answer["body"].get<std::string>() : json_text(answer["body"]);
+  const auto base64 = answer.find("isBase64Encoded");
+  if (base64 != answer.end() && base64->is_boolean() && base64->get<bool>())
+    body = from_base64(body);
   if (!has_type) r.set(http::field::content_type, "application/json");
   r.body() = std::move(body);
   r.prepare_payload();

@@ -114,7 +114,8 @@ void InstanceFactory::snapshot_in_background(const FunctionConfig& config,
       InstanceSnapshots::checkpoint(std::move(inst), criu_, *claim, *store_);
       ++counters_.snapshots_made;
       say("snapshot of " + config.name + " made (" + claim->digest().substr(0, 12) + ")");
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
+      // Whatever the instance left for the snapshot, it costs the snapshot only.
       ++counters_.snapshot_failures;
       say("snapshot of " + config.name + " failed: " + e.what());
     }

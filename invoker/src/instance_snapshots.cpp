@@ -1,10 +1,8 @@
 #include "invoker/instance_snapshots.hpp"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,8 +12,12 @@
 #include <set>
 
 #include "images/code_package.hpp"
+#include "invoker/json_text.hpp"
+#include "invoker/log.hpp"
 #include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
+#include "sandbox/rootfs.hpp"
+#include "sandbox/tree_copy.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
 #include "thaw/build_info.hpp"
@@ -116,21 +118,19 @@ bool holds_tcp_connections(const FunctionConfig& config) {
 }
 
 // /tmp is a mount of thawd's, so CRIU does not save it: copy what init wrote
-// there, owners and modes included.
-void copy_tree(const std::string& from, const std::string& to) {
-  fs::create_directories(to);
-  // Most functions leave /tmp empty: no cp process (a few ms here) for nothing.
-  std::error_code ec;
-  if (fs::is_empty(from, ec) && !ec) return;
-  const std::string src = from + "/.";
-  const char* argv[] = {"/bin/cp", "-a", src.c_str(), to.c_str(), nullptr};
-  pid_t pid;
-  if (posix_spawn(&pid, argv[0], nullptr, nullptr, const_cast<char**>(argv), environ) != 0)
-    throw Error("snapshot: cannot run cp");
-  int status;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error("snapshot: copying " + from + " failed");
+// there, owners and modes included, within what that /tmp can hold. The
+// instance runs while its /tmp is copied: sandbox/tree_copy.hpp says how the
+// copy keeps to it.
+void copy_tree(const std::string& from, const std::string& to, const FunctionConfig& config) {
+  const uint64_t size = uint64_t{config.ephemeral_storage_mb} << 20;
+  sandbox::TreeCopyLimits limits;
+  limits.max_entries = sandbox::scratch_inodes(size);
+  limits.max_bytes = size;
+  limits.deadline = std::chrono::seconds(10);
+  const auto copied = sandbox::copy_tree_beneath(from, to, limits);
+  if (copied.skipped)
+    log_event("info", "tmp_copy_skipped",
+              {{"from", from}, {"skipped", copied.skipped}, {"copied", copied.entries}});
 }
 
 std::string kernel_release() {
@@ -146,7 +146,7 @@ std::string function_digest(const FunctionConfig& c, const std::string& code_sha
                       {"handler", c.handler},   {"memory", c.memory_mb},
                       {"timeout", c.timeout_s}, {"storage", c.ephemeral_storage_mb},
                       {"env", c.environment},   {"thaw", kVersion}};
-  return images::sha256_hex(j.dump());
+  return images::sha256_hex(json_text(j));
 }
 
 void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
@@ -156,11 +156,13 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
   auto* raw = inst.get();
   const auto sink = [raw](std::string_view s) { raw->append_log(s); };
   // Before-snapshot hooks run in the runtime; it answers once it is quiet.
-  if (!inst->channel_->send({{"type", "prepare_snapshot"}}))
-    throw Error("snapshot: the runtime closed its channel");
-  const auto got = inst->channel_->receive(Clock::now() + std::chrono::seconds(10),
-                                           kMaxResponseBytes, inst->log_.get(), sink);
-  if (got.status != ReceiveStatus::Frame || got.frame.header.value("type", "") != "snapshot_ready")
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  if (inst->channel_->send({{"type", "prepare_snapshot"}}, {}, deadline, inst->log_.get(), sink) !=
+      SendStatus::Sent)
+    throw Error("snapshot: the runtime did not take the request to get ready");
+  const auto got =
+      inst->channel_->receive(deadline, kMaxResponseBytes, inst->log_.get(), sink);
+  if (got.status != ReceiveStatus::Frame || got.frame.type != "snapshot_ready")
     throw Error("snapshot: the runtime did not get ready for a snapshot");
 
   const pid_t pid = inst->sandbox_->pid();
@@ -176,7 +178,8 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
   m.kernel_release = kernel_release();
   // thawd's own view of the instance's /tmp may be unmounted by now
   // (ScratchMount::detach_host_view); the instance's is reachable through its root.
-  copy_tree("/proc/" + std::to_string(pid) + "/root/tmp", claim.work_dir() + "/tmp-files");
+  copy_tree("/proc/" + std::to_string(pid) + "/root/tmp", claim.work_dir() + "/tmp-files",
+            inst->config_);
 
   snapshots::DumpRequest dump;
   dump.pid = pid;
@@ -219,13 +222,14 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   std::unique_ptr<FunctionInstance> self(new FunctionInstance());
   self->id_ = config.name + "-r" + new_request_id().substr(0, 8);
   self->config_ = config;
+  self->max_output_bytes_ = host.max_output_bytes;
   self->code_dir_ = code_dir;
   self->instance_dir_ = host.state_dir + "/instances/" + self->id_;
   self->tmp_ = std::make_unique<sandbox::ScratchMount>(
       self->instance_dir_ + "-tmp", uint64_t{config.ephemeral_storage_mb} << 20,
       host.mapping.to_host(0), host.mapping.to_host(0));
   if (fs::exists(snapshot_dir + "/tmp-files"))
-    copy_tree(snapshot_dir + "/tmp-files", self->tmp_->dir());
+    copy_tree(snapshot_dir + "/tmp-files", self->tmp_->dir(), config);
   const auto runtime_dir = host.runtimes_dir + "/" + config.runtime;
   self->mounts_ = sandbox::standard_mount_plan({code_dir, runtime_dir, self->tmp_->dir(), {}});
 
@@ -289,7 +293,9 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   // while CRIU is still tidying up; "ready" says the instance can serve.
   self->channel_ =
       std::make_unique<FrameChannel>(std::move(pipes.thawd_in), std::move(pipes.thawd_out));
-  if (!self->channel_->send({{"type", "restored"}}))
+  // The pipe is new and empty: the frame fits at once.
+  if (self->channel_->send({{"type", "restored"}}, {}, Clock::now() + host.init_timeout) !=
+      SendStatus::Sent)
     throw Error("restore: cannot write to the new channel");
   const auto criu_started = Clock::now();
   self->restore_phases_.prepare_ms =
@@ -323,8 +329,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   const auto got = self->channel_->receive(Clock::now() + host.init_timeout, kMaxResponseBytes,
                                            self->log_.get(), sink);
   const auto ready_at = Clock::now();
-  const bool ready =
-      got.status == ReceiveStatus::Frame && got.frame.header.value("type", "") == "ready";
+  const bool ready = got.status == ReceiveStatus::Frame && got.frame.type == "ready";
   pid_t pid;
   try {
     // A ready runtime runs: CRIU wrote the pid file before resuming it.
@@ -352,7 +357,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     fds += " (thawd reads " + ours_in.string() + ")";
     const auto why = self->exit_error("");
     throw Error("restore: the restored runtime did not become ready (" + why.message + ";" + fds +
-                "): " + self->pending_log_.substr(0, 500));
+                "): " + valid_utf8(self->pending_log_.substr(0, 500)));
   }
   // CRIU's share ends where the runtime's hooks begin, as the runtime measures them.
   const auto& reported = got.frame.header;

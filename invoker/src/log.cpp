@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include "invoker/json_text.hpp"
+
 namespace thaw::invoker {
 
 void log_event(const std::string& level, const std::string& event, nlohmann::json fields) {
@@ -11,7 +13,7 @@ void log_event(const std::string& level, const std::string& event, nlohmann::jso
   fields["ts"] = duration<double>(system_clock::now().time_since_epoch()).count();
   fields["level"] = level;
   fields["event"] = event;
-  const auto line = fields.dump() + "\n";
+  const auto line = json_text(fields) + "\n";
   static std::mutex mutex;
   std::lock_guard lock(mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);

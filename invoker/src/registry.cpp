@@ -1,11 +1,16 @@
 #include "invoker/registry.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "invoker/json_text.hpp"
 #include "sandbox/error.hpp"
 #include "sqlite_statement.hpp"
 
@@ -72,6 +77,15 @@ std::string lambda_timestamp_now() {
 }
 
 Registry::Registry(const std::string& path) {
+  // Every function's environment and every queued payload: owner only. Made
+  // so before SQLite opens it, which gives its journal files the same mode.
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 || fchmod(fd, 0600) != 0) {
+    const int err = errno;
+    if (fd >= 0) close(fd);
+    throw_errno("registry: open " + path, err);
+  }
+  close(fd);
   if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
     const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -99,7 +113,7 @@ Registry::~Registry() {
 
 void Registry::put(const FunctionRecord& r) {
   Statement st(db_, "INSERT OR REPLACE INTO functions (name, record) VALUES (?, ?)");
-  const auto text = to_json(r).dump();
+  const auto text = json_text(to_json(r));
   sqlite3_bind_text(st.s, 1, r.config.name.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st.s, 2, text.c_str(), -1, SQLITE_TRANSIENT);
   if (sqlite3_step(st.s) != SQLITE_DONE)

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "invoker/json_text.hpp"
 #include "invoker/runtime_api_server.hpp"
 #include "sandbox/error.hpp"
 
@@ -68,7 +69,7 @@ int main(int argc, char** argv) {
   FrameChannel channel(UniqueFd(-1), UniqueFd(report));
   channel.send(
       {{"type", "init_error"}},
-      nlohmann::json{{"errorType", "Runtime.InvalidEntrypoint"}, {"errorMessage", message}}.dump());
+      json_text(nlohmann::json{{"errorType", "Runtime.InvalidEntrypoint"}, {"errorMessage", message}}));
   std::fprintf(stderr, "thaw-runtime-api: %s\n", message.c_str());
   return 127;
 }

@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "invoker/json_text.hpp"
 #include "sandbox/error.hpp"
 
 namespace thaw::invoker {
@@ -72,7 +73,7 @@ bool RuntimeApiServer::next_invocation(Frame& invoke) {
   for (;;) {
     auto got = channel_.receive(forever, kMaxEventBytes, -1, {});
     if (got.status != ReceiveStatus::Frame) return false;
-    const auto type = got.frame.header.value("type", "");
+    const auto& type = got.frame.type;
     std::lock_guard lock(write_mutex_);
     if (type == "prepare_snapshot") {
       channel_.send({{"type", "snapshot_ready"}});
@@ -146,10 +147,8 @@ void RuntimeApiServer::serve(int fd) {
         if (what == "error" && nlohmann::json::parse(body, nullptr, false).is_discarded()) {
           // The Runtime API takes any body; thawd's callers expect Lambda's JSON.
           const std::string type(req["Lambda-Runtime-Function-Error-Type"]);
-          body = nlohmann::json{
-              {"errorType", type.empty() ? "Unhandled" : type},
-              {"errorMessage",
-               body}}.dump();
+          body = json_text(nlohmann::json{{"errorType", type.empty() ? "Unhandled" : type},
+                                          {"errorMessage", body}});
         }
         std::lock_guard lock(write_mutex_);
         channel_.send({{"type", what}}, body);

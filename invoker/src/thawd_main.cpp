@@ -1,6 +1,8 @@
 // thawd: the invoker daemon.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -22,6 +24,7 @@
 #include "invoker/metrics.hpp"
 #include "invoker/system_facts.hpp"
 #include "sandbox/error.hpp"
+#include "sandbox/unique_fd.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
 
@@ -98,15 +101,40 @@ void register_gauges(FunctionService& functions, EventQueue& queue) {
       });
 }
 
-// One thawd per state directory: the pid file says who holds it.
-void claim_pid_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  pid_t other = 0;
-  if (in >> other && other > 0 && kill(other, 0) == 0 && other != getpid())
-    throw Error("another thawd (pid " + std::to_string(other) + ") uses this state directory");
-  std::ofstream out(path, std::ios::trunc);
-  out << getpid() << "\n";
-  if (!out) throw Error("write " + path.string());
+// One thawd per state directory: an flock on its pid file, which the kernel
+// releases the moment the holder dies (a pid checked with kill(pid, 0) still
+// answers while a killed thawd is torn down, and may be another process's
+// later). The descriptor stays open, close-on-exec, for thawd's life.
+UniqueFd lock_state_file(const std::filesystem::path& path) {
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) throw_errno("open " + path.string());
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    std::ifstream in(path);
+    pid_t other = 0;
+    in >> other;
+    if (err == EWOULDBLOCK)
+      throw Error("another thawd (pid " + std::to_string(other) +
+                  ") holds this state directory's lock " + path.string());
+    throw_errno("lock " + path.string(), err);
+  }
+  const auto pid = std::to_string(getpid()) + "\n";
+  if (fchmod(fd.get(), 0600) != 0 || ftruncate(fd.get(), 0) != 0 ||
+      pwrite(fd.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+    throw_errno("write " + path.string());
+  return fd;
+}
+
+// A stopping thawd removes the file: a lock taken on the removed file holds
+// nothing, so the file is opened again until the lock is on the one there.
+UniqueFd claim_state_lock(const std::filesystem::path& path) {
+  for (;;) {
+    auto fd = lock_state_file(path);
+    struct stat held {}, named {};
+    if (fstat(fd.get(), &held) == 0 && stat(path.c_str(), &named) == 0 &&
+        held.st_ino == named.st_ino && held.st_dev == named.st_dev)
+      return fd;
+  }
 }
 
 int run(const DaemonConfig& config) {
@@ -122,7 +150,7 @@ int run(const DaemonConfig& config) {
   }
   std::filesystem::create_directories(config.state_dir);
   const auto pid_file = std::filesystem::path(config.state_dir) / "thawd.pid";
-  claim_pid_file(pid_file);
+  const auto state_lock = claim_state_lock(pid_file);
 
   const auto facts = gather_system_facts(config.criu);
   const bool criu_ok = config.snapshots && !facts.criu_path.empty() && facts.criu_check_passed &&
@@ -163,6 +191,7 @@ int run(const DaemonConfig& config) {
                 " MiB of memory");
   options.limits.keep_alive = std::chrono::seconds(config.keep_alive_s);
   options.log_cap_bytes = config.log_cap_mb << 20;
+  options.max_output_bytes = config.max_output_kb << 10;
   options.warm_memory_bytes = config.warm_memory_mb << 20;
   std::string snapshot_cache = "off";
   if (config.snapshot_cache_mb && criu_ok) {

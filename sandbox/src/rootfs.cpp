@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -76,13 +77,21 @@ std::string prepare_root_template(const std::string& dir, const RootTemplateOpti
   }
 }
 
+uint64_t scratch_inodes(uint64_t size_bytes) {
+  return std::max<uint64_t>(1024, size_bytes / (16 << 10));
+}
+
 ScratchMount::ScratchMount(std::string dir, uint64_t size_bytes, uid_t host_uid, gid_t host_gid)
     : dir_(std::move(dir)), view_(std::make_shared<HostView>()) {
   view_->dir = dir_;
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) throw Error("scratch: mkdir " + dir_ + ": " + ec.message());
+  // An inode per 16 KiB, as ext4 makes by default: without a bound a function
+  // fills the host's memory with empty files (a tmpfs counts no inode
+  // against its size), and every name would go into its snapshot.
   const auto options = "size=" + std::to_string(size_bytes) +
+                       ",nr_inodes=" + std::to_string(scratch_inodes(size_bytes)) +
                        ",mode=1777,uid=" + std::to_string(host_uid) +
                        ",gid=" + std::to_string(host_gid);
   if (mount("thaw-tmp", dir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {

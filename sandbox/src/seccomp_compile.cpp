@@ -3,8 +3,11 @@
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -35,6 +38,85 @@ void check(int rc, const std::string& what) {
   if (rc < 0) throw_errno("seccomp: " + what, -rc);
 }
 
+// The kernel reads rlimit resources as ints: refusals compare only the low
+// 32 bits.
+constexpr uint64_t kInt = 0xffffffffu;
+
+bool contains(const std::vector<int>& values, int v) {
+  return std::find(values.begin(), values.end(), v) != values.end();
+}
+
+// socket(family, type, protocol) and socketpair(...). Values are compared
+// on all 64 bits: high bits set by hand (which the kernel drops, reading an
+// int) never pass as an allowed family, and land above the range of
+// families the kernel knows, which is refused as a whole. A catch-all
+// refusal is no option: libseccomp lets it override the conditional rules.
+void add_socket_rules(scmp_filter_ctx ctx, const SeccompProfile& profile, const char* call) {
+  const int nr = seccomp_syscall_resolve_name(call);
+  const std::string what(call);
+  const int highest = *std::max_element(profile.socket_families.begin(),
+                                        profile.socket_families.end());
+  const auto refuse_family = SCMP_ACT_ERRNO(EAFNOSUPPORT);
+  check(seccomp_rule_add(ctx, refuse_family, nr, 1,
+                         SCMP_A0(SCMP_CMP_GT, static_cast<uint64_t>(highest))),
+        "refuse " + what + " above the families allowed");
+  for (int family = 0; family < highest; ++family)
+    if (!contains(profile.socket_families, family))
+      check(seccomp_rule_add(ctx, refuse_family, nr, 1,
+                             SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(family))),
+            "refuse " + what + " of a family");
+  for (int family : profile.socket_families) {
+    const auto arg0 = SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(family));
+    if (family != AF_NETLINK) {
+      check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, arg0), "allow " + what + " of a family");
+      continue;
+    }
+    for (int protocol : profile.netlink_protocols)
+      check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, arg0,
+                             SCMP_A2(SCMP_CMP_EQ, static_cast<uint64_t>(protocol))),
+            "allow " + what + " of a netlink protocol");
+    // Refused as above: the protocols the kernel knows (MAX_LINKS), and past them.
+    const auto refuse_protocol = SCMP_ACT_ERRNO(EPROTONOSUPPORT);
+    check(seccomp_rule_add(ctx, refuse_protocol, nr, 2, arg0, SCMP_A2(SCMP_CMP_GT, 31)),
+          "refuse " + what + " past the netlink protocols");
+    for (int protocol = 0; protocol < 32; ++protocol)
+      if (!contains(profile.netlink_protocols, protocol))
+        check(seccomp_rule_add(ctx, refuse_protocol, nr, 2, arg0,
+                               SCMP_A2(SCMP_CMP_EQ, static_cast<uint64_t>(protocol))),
+              "refuse " + what + " of a netlink protocol");
+  }
+}
+
+// RLIMIT_CORE may be read but not set (lock_core_limit). One rule per
+// resource the kernel knows, compared on the low 32 bits it reads, so high
+// bits set by hand cannot pass RLIMIT_CORE off as another resource.
+void add_core_limit_rules(scmp_filter_ctx ctx) {
+  const int setrlimit_nr = seccomp_syscall_resolve_name("setrlimit");
+  const int prlimit_nr = seccomp_syscall_resolve_name("prlimit64");
+  for (int resource = 0; resource < RLIM_NLIMITS; ++resource) {
+    const auto value = static_cast<uint64_t>(resource);
+    if (resource != RLIMIT_CORE) {
+      check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, setrlimit_nr, 1,
+                             SCMP_A0(SCMP_CMP_MASKED_EQ, kInt, value)),
+            "allow setrlimit");
+      check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, prlimit_nr, 1,
+                             SCMP_A1(SCMP_CMP_MASKED_EQ, kInt, value)),
+            "allow prlimit64");
+      continue;
+    }
+    check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), setrlimit_nr, 1,
+                           SCMP_A0(SCMP_CMP_MASKED_EQ, kInt, value)),
+          "refuse setrlimit(RLIMIT_CORE)");
+    // Reading it (no new limit) is fine: Python and Node.js do at start-up.
+    check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, prlimit_nr, 2,
+                           SCMP_A1(SCMP_CMP_MASKED_EQ, kInt, value), SCMP_A2(SCMP_CMP_EQ, 0)),
+          "allow prlimit64 reading RLIMIT_CORE");
+    check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), prlimit_nr, 2,
+                           SCMP_A1(SCMP_CMP_MASKED_EQ, kInt, value), SCMP_A2(SCMP_CMP_NE, 0)),
+          "refuse prlimit64 setting RLIMIT_CORE");
+  }
+}
+
 int resolve(const std::string& name) {
   // Names the running libseccomp does not know (or that do not exist on
   // x86_64) are skipped: there is nothing to allow or refuse.
@@ -46,7 +128,11 @@ int resolve(const std::string& name) {
 std::string SeccompProfile::fingerprint() const {
   std::ostringstream out;
   out << name << '|' << default_errno << '|' << filter_clone_namespace_flags << '|'
-      << refuse_tiocsti << "|allow:";
+      << refuse_tiocsti << '|' << lock_core_limit << "|families:";
+  for (int f : socket_families) out << f << ',';
+  out << "|netlink:";
+  for (int p : netlink_protocols) out << p << ',';
+  out << "|allow:";
   for (const auto& s : allow) out << s << ',';
   out << "|refuse:";
   for (const auto& s : refuse) out << s << ',';
@@ -65,9 +151,19 @@ std::shared_ptr<const CompiledFilter> compile(const SeccompProfile& profile) {
   // this machine), at every cold start and every restore.
   check(seccomp_attr_set(c.ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2), "binary-tree optimization");
 
+  const bool filter_sockets = !profile.socket_families.empty();
   for (const auto& name : profile.allow) {
     const int nr = resolve(name);
     if (nr == __NR_SCMP_ERROR) continue;
+    if (filter_sockets && (name == "socket" || name == "socketpair")) {
+      add_socket_rules(c.ctx, profile, name.c_str());
+      continue;
+    }
+    if (profile.lock_core_limit && name == "prlimit64") continue;
+    if (profile.lock_core_limit && name == "setrlimit") {
+      add_core_limit_rules(c.ctx);
+      continue;
+    }
     if (profile.refuse_tiocsti && name == "ioctl") {
       // The kernel reads the request as 32 bits: compare only those.
       check(seccomp_rule_add(c.ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,

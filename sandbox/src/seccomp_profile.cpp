@@ -1,4 +1,7 @@
 // The default seccomp profile: which system calls an instance may make.
+#include <linux/netlink.h>
+#include <sys/socket.h>
+
 #include <cerrno>
 
 #include "sandbox/seccomp.hpp"
@@ -137,9 +140,6 @@ SeccompProfile make_default_profile() {
       "io_cancel",
       "io_getevents",
       "io_pgetevents",
-      "io_uring_setup",
-      "io_uring_enter",
-      "io_uring_register",
       // memory
       "brk",
       "mmap",
@@ -202,7 +202,8 @@ SeccompProfile make_default_profile() {
       "pause",
       "pidfd_open",
       "pidfd_send_signal",
-      "pidfd_getfd",
+      // After a stop and continue, interrupted sleeps and waits resume through it.
+      "restart_syscall",
       "sched_yield",
       "sched_getaffinity",
       "sched_setaffinity",
@@ -324,6 +325,14 @@ SeccompProfile make_default_profile() {
       "process_vm_readv",
       "process_vm_writev",
       "kcmp",
+      // Takes live descriptors out of another process, with ptrace's check.
+      "pidfd_getfd",
+      // io_uring: a large kernel surface behind one descriptor, seen in a run
+      // of privilege escalations; Docker's default profile refuses it and
+      // many fleets turn it off. Runtimes fall back to threads on EPERM.
+      "io_uring_setup",
+      "io_uring_enter",
+      "io_uring_register",
       "kexec_load",
       "kexec_file_load",
       "bpf",
@@ -367,6 +376,11 @@ SeccompProfile make_default_profile() {
       "modify_ldt",
       "set_mempolicy_home_node",
   };
+  // What functions need: local sockets, IP, and reading their own addresses
+  // and routes (getaddrinfo, Node.js's os.networkInterfaces).
+  p.socket_families = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
+  p.netlink_protocols = {NETLINK_ROUTE};
+  p.lock_core_limit = true;
   return p;
 }
 

@@ -109,7 +109,12 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
   plan.cap_last = cap_last_cap();
   plan.rlimits = {{RLIMIT_NOFILE, clamp_to_hard(RLIMIT_NOFILE, spec.rlimits.open_files)},
                   {RLIMIT_FSIZE, clamp_to_hard(RLIMIT_FSIZE, spec.rlimits.file_size_bytes)},
-                  {RLIMIT_CORE, 0}};
+                  // No core dumps. 0 stops only a core file: with a piped
+                  // core_pattern the kernel starts the host's helper, as
+                  // host root, whatever the limit, except at exactly 1 (the
+                  // value it reserves for its own helpers). The seccomp
+                  // profile keeps the function from changing it.
+                  {RLIMIT_CORE, 1}};
   if (spec.seccomp) plan.seccomp = spec.seccomp->fprog();
   plan.fds = spec.fds;
   if (plan.fds.empty()) plan.fds = {-1, -1, -1};

@@ -25,13 +25,59 @@ bool plain_file(const fs::directory_entry& entry) {
   return entry.symlink_status(ec).type() == fs::file_type::regular;
 }
 
+namespace {
+
+// File names are bytes an instance chose (its /tmp is in the snapshot), and
+// JSON holds only UTF-8: names are written with every byte outside printable
+// ASCII, and '%', as %XX, and read back the same way.
+std::string encode_name(const std::string& name) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : name) {
+    if (c > 0x20 && c < 0x7f && c != '%') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string decode_name(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    const int hi = i + 2 < text.size() ? hex_digit(text[i + 1]) : -1;
+    const int lo = hi >= 0 ? hex_digit(text[i + 2]) : -1;
+    if (lo < 0) throw Error("snapshot manifest: bad file name " + text);
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string to_json(const SnapshotManifest& m) {
+  nlohmann::json files = nlohmann::json::object();
+  for (const auto& [name, sum] : m.files) files[encode_name(name)] = sum;
   nlohmann::json j = {{"format", m.format},
                       {"function_digest", m.function_digest},
                       {"criu_version", m.criu_version},
                       {"kernel_release", m.kernel_release},
                       {"created_unix_ms", m.created_unix_ms},
-                      {"files", m.files},
+                      {"files", files},
                       {"external_mounts", m.external_mounts},
                       {"inherited", m.inherited},
                       {"inherited_flags", m.inherited_flags}};
@@ -50,7 +96,8 @@ SnapshotManifest manifest_from_json(const std::string& text) {
     m.criu_version = j.at("criu_version").get<std::string>();
     m.kernel_release = j.at("kernel_release").get<std::string>();
     m.created_unix_ms = j.at("created_unix_ms").get<int64_t>();
-    m.files = j.at("files").get<std::map<std::string, std::string>>();
+    for (const auto& [name, sum] : j.at("files").get<std::map<std::string, std::string>>())
+      m.files[decode_name(name)] = sum;
     m.external_mounts =
         j.at("external_mounts").get<std::vector<std::pair<std::string, std::string>>>();
     m.inherited = j.at("inherited").get<std::map<int, std::string>>();

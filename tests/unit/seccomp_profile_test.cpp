@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 #include <linux/audit.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <csignal>
@@ -28,12 +31,14 @@ struct Verdict {
 
 // Runs a seccomp program the way the kernel does, for the instructions
 // libseccomp emits (loads from seccomp_data, jumps, AND, return).
-Verdict run_filter(const CompiledFilter& filter, int nr, uint64_t arg0 = 0, uint64_t arg1 = 0) {
+Verdict run_filter(const CompiledFilter& filter, int nr, uint64_t arg0 = 0, uint64_t arg1 = 0,
+                   uint64_t arg2 = 0) {
   seccomp_data data{};
   data.nr = nr;
   data.arch = AUDIT_ARCH_X86_64;
   data.args[0] = arg0;
   data.args[1] = arg1;
+  data.args[2] = arg2;
   const auto prog = filter.fprog();
   uint32_t a = 0;
   Verdict v;
@@ -170,4 +175,55 @@ TEST(SeccompProfile, AnyVerdictIsFoundInFewStepsAndIsTheProfiles) {
   EXPECT_EQ(run_filter(*filter, SYS_clone, SIGCHLD).action, SECCOMP_RET_ALLOW);
   EXPECT_EQ(run_filter(*filter, SYS_ioctl, 0, TIOCSTI).action, refused);
   EXPECT_EQ(run_filter(*filter, SYS_ioctl, 0, TCGETS).action, SECCOMP_RET_ALLOW);
+}
+
+TEST(SeccompProfile, SocketsOnlyOfTheFamiliesFunctionsNeed) {
+  const auto filter = compile(default_profile());
+  const auto socket_of = [&](uint64_t family, uint64_t protocol = 0) {
+    return run_filter(*filter, SYS_socket, family, SOCK_STREAM, protocol).action;
+  };
+  for (int family : {AF_UNIX, AF_INET, AF_INET6}) EXPECT_EQ(socket_of(family), SECCOMP_RET_ALLOW);
+  const uint32_t no_family = SECCOMP_RET_ERRNO | static_cast<uint32_t>(EAFNOSUPPORT);
+  for (int family : {AF_VSOCK, AF_PACKET, AF_ALG, AF_KEY, AF_BLUETOOTH, 0, 45})
+    EXPECT_EQ(socket_of(family), no_family) << family;
+  // The kernel reads an int: high bits set by hand do not turn a refused
+  // family into an allowed one, nor pass an allowed one's check.
+  EXPECT_EQ(socket_of((1ull << 32) | AF_VSOCK), no_family);
+  EXPECT_EQ(socket_of((1ull << 32) | AF_INET), no_family);
+  EXPECT_EQ(socket_of(AF_NETLINK, NETLINK_ROUTE), SECCOMP_RET_ALLOW);
+  const uint32_t no_protocol = SECCOMP_RET_ERRNO | static_cast<uint32_t>(EPROTONOSUPPORT);
+  EXPECT_EQ(socket_of(AF_NETLINK, NETLINK_AUDIT), no_protocol);
+  EXPECT_NE(socket_of(AF_NETLINK, (1ull << 32) | NETLINK_AUDIT), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(run_filter(*filter, SYS_socketpair, AF_UNIX, SOCK_STREAM).action, SECCOMP_RET_ALLOW);
+  EXPECT_EQ(run_filter(*filter, SYS_socketpair, AF_VSOCK, SOCK_STREAM).action, no_family);
+}
+
+TEST(SeccompProfile, NoIoUringAndNoDescriptorsTakenFromOthers) {
+  const auto filter = compile(default_profile());
+  const uint32_t refused = SECCOMP_RET_ERRNO | static_cast<uint32_t>(EPERM);
+  for (int nr : {SYS_io_uring_setup, SYS_io_uring_enter, SYS_io_uring_register, SYS_pidfd_getfd})
+    EXPECT_EQ(run_filter(*filter, nr).action, refused) << nr;
+  EXPECT_EQ(run_filter(*filter, SYS_restart_syscall).action, SECCOMP_RET_ALLOW);
+}
+
+TEST(SeccompProfile, TheCoreLimitCanBeReadButNotSet) {
+  const auto filter = compile(default_profile());
+  const uint32_t refused = SECCOMP_RET_ERRNO | static_cast<uint32_t>(EPERM);
+  const uint64_t some_address = 0x7fff0000;
+  EXPECT_EQ(run_filter(*filter, SYS_setrlimit, RLIMIT_CORE, some_address).action, refused);
+  EXPECT_NE(run_filter(*filter, SYS_setrlimit, (1ull << 32) | RLIMIT_CORE, some_address).action,
+            SECCOMP_RET_ALLOW);
+  EXPECT_EQ(run_filter(*filter, SYS_setrlimit, RLIMIT_NOFILE, some_address).action,
+            SECCOMP_RET_ALLOW);
+  // prlimit64(pid, resource, new, old)
+  EXPECT_EQ(run_filter(*filter, SYS_prlimit64, 0, RLIMIT_CORE, 0).action, SECCOMP_RET_ALLOW);
+  EXPECT_EQ(run_filter(*filter, SYS_prlimit64, 0, RLIMIT_CORE, some_address).action, refused);
+  EXPECT_EQ(run_filter(*filter, SYS_prlimit64, 0, RLIMIT_NOFILE, some_address).action,
+            SECCOMP_RET_ALLOW);
+}
+
+TEST(SeccompProfile, TerminalInjectionWithHighBitsSetIsRefusedToo) {
+  const auto filter = compile(default_profile());
+  // The kernel reads ioctl's request as 32 bits.
+  EXPECT_NE(run_filter(*filter, SYS_ioctl, 0, (1ull << 32) | TIOCSTI).action, SECCOMP_RET_ALLOW);
 }

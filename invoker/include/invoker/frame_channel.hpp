@@ -20,11 +20,20 @@
 namespace thaw::invoker {
 
 struct Frame {
+  std::string type;  // the header's "type", checked to be a string
   nlohmann::json header;
   std::string body;
 };
 
-enum class ReceiveStatus { Frame, Closed, TimedOut, TooLarge };
+// Malformed: a header that is no JSON object with a string "type", or one
+// longer than kMaxFrameHeaderBytes. The runtime broke the protocol.
+enum class ReceiveStatus { Frame, Closed, TimedOut, TooLarge, Malformed };
+enum class SendStatus { Sent, Closed, TimedOut };
+
+constexpr uint32_t kMaxFrameHeaderBytes = 1u << 20;
+
+// Where a channel puts what arrives on the instance's output while it waits.
+using OutputSink = std::function<void(std::string_view)>;
 
 struct Received {
   ReceiveStatus status = ReceiveStatus::Closed;
@@ -38,18 +47,26 @@ class FrameChannel {
   FrameChannel(UniqueFd in, UniqueFd out) : in_(std::move(in)), out_(std::move(out)) {}
   int in_fd() const { return in_.get(); }
 
-  // Returns false when the peer is gone.
+  // Writes one frame, giving up at `deadline`: the peer holds the other end
+  // and may stop reading (or shrink the pipe) at any moment. Meanwhile
+  // `side_fd` is drained into `on_side_data`, so a runtime that logs while
+  // it reads a large event never waits on thawd while thawd waits on it.
+  // The write end must be non-blocking (make_channel_pipes makes thawd's so).
+  SendStatus send(const nlohmann::json& header, std::string_view body,
+                  std::chrono::steady_clock::time_point deadline, int side_fd = -1,
+                  const OutputSink& on_side_data = {});
+  // For the runtime's side of the channel, whose peer is thawd: blocking.
   bool send(const nlohmann::json& header, std::string_view body = {});
 
   // Waits for one frame until `deadline`. While waiting, `side_fd` (the
   // instance's log pipe) is drained into `on_side_data`, so a chatty function
   // never blocks on a full pipe. Bodies over `max_body` are not read.
   Received receive(std::chrono::steady_clock::time_point deadline, uint64_t max_body, int side_fd,
-                   const std::function<void(std::string_view)>& on_side_data);
+                   const OutputSink& on_side_data);
 
  private:
   bool read_exact(char* out, size_t n, std::chrono::steady_clock::time_point deadline, int side_fd,
-                  const std::function<void(std::string_view)>& on_side_data, bool& timed_out);
+                  const OutputSink& on_side_data, bool& timed_out);
   UniqueFd in_;
   UniqueFd out_;
 };
@@ -59,11 +76,12 @@ struct ChannelPipes {
   UniqueFd thawd_in, thawd_out;      // thawd's ends
   UniqueFd runtime_in, runtime_out;  // the instance's ends
 };
-ChannelPipes make_channel_pipes();  // close-on-exec; throws Error
+// Close-on-exec; thawd's write end non-blocking; throws Error.
+ChannelPipes make_channel_pipes();
 constexpr int kRuntimeChannelIn = 3;
 constexpr int kRuntimeChannelOut = 4;
 
 // Reads whatever `fd` holds now, without blocking.
-void drain_available(int fd, const std::function<void(std::string_view)>& sink);
+void drain_available(int fd, const OutputSink& sink);
 
 }  // namespace thaw::invoker

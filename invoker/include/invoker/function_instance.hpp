@@ -20,6 +20,8 @@
 
 namespace thaw::invoker {
 
+constexpr uint64_t kDefaultMaxOutputBytes = 1 << 20;
+
 // What every instance on this host shares.
 struct HostEnvironment {
   std::string state_dir;      // instances/ and rootfs/ live here
@@ -33,6 +35,9 @@ struct HostEnvironment {
   std::shared_ptr<sandbox::WorkQueue> background;
   std::string cgroup_parent = "thaw";
   std::chrono::milliseconds init_timeout{10000};  // Lambda's limit for the init phase
+  // What thawd keeps of an instance's output (stdout and stderr) per
+  // invocation, or of its init; the rest is counted and dropped.
+  uint64_t max_output_bytes = kDefaultMaxOutputBytes;
 };
 
 // Builds the root template and the namespace pool under `state_dir`.
@@ -54,6 +59,7 @@ struct InitOutcome {
   double init_ms = 0;
   std::optional<FunctionError> error;
   std::string log;  // what the runtime printed during init
+  uint64_t output_dropped_bytes = 0;
 };
 
 struct InvokeRequest {
@@ -75,6 +81,7 @@ struct InvokeResult {
   std::string start_mode = "warm";   // "cold", "restore" or "warm"
   std::string log;                   // START ... END, REPORT of this invocation
   std::string report_line;
+  uint64_t output_dropped_bytes = 0;  // over HostEnvironment::max_output_bytes
   std::string log_tail() const;  // the last 4 KB of `log`
   // Where the time went, as an HTTP Server-Timing value: sandbox, init or
   // restore, handler (milliseconds).
@@ -115,7 +122,13 @@ class FunctionInstance {
   friend class InstanceSnapshots;
   FunctionInstance() = default;
   FunctionError exit_error(const std::string& request_id);
+  // Keeps the instance's output up to the host's cap, and counts the rest.
   void append_log(std::string_view text);
+  // A frame that breaks the protocol, or an unexpected one: the runtime is
+  // not to be trusted with another invocation.
+  FunctionError invalid_response(const std::string& request_id, const std::string& what);
+  // Output up to now as the log's text, with a line that says what was dropped.
+  std::string take_log();
   // A restored instance runs before CRIU has exited, and becomes our child
   // only when it has: reap CRIU (if `wait`, or once it exited) before waiting
   // for the instance, and remove its work directory.
@@ -135,6 +148,8 @@ class FunctionInstance {
   std::unique_ptr<FrameChannel> channel_;
   UniqueFd log_;
   std::string pending_log_;
+  uint64_t max_output_bytes_ = kDefaultMaxOutputBytes;
+  uint64_t dropped_output_bytes_ = 0;
   bool reusable_ = false;
   std::optional<double> pending_cpus_;  // see apply_pending_cpus
   bool answered_ = false;

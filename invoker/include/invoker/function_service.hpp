@@ -35,6 +35,7 @@ struct ServiceOptions {
   std::string cgroup_parent = "thaw";
   SchedulerLimits limits;
   uint64_t log_cap_bytes = 8ull << 20;  // per function
+  uint64_t max_output_bytes = kDefaultMaxOutputBytes;  // per invocation (HostEnvironment)
   uint64_t warm_memory_bytes = 0;       // reserve freed before restores (warm_memory.hpp)
   std::string snapshot_cache_dir;       // memory-backed copies restores read; "": none
 };

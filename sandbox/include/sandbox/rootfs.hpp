@@ -24,6 +24,9 @@ struct RootTemplateOptions {
 // instance needs no bind mount of anything in the host's /etc.
 std::string prepare_root_template(const std::string& dir, const RootTemplateOptions& options = {});
 
+// How many files and directories a /tmp of `size_bytes` may hold.
+uint64_t scratch_inodes(uint64_t size_bytes);
+
 // A private /tmp for one instance: a tmpfs of `size_bytes` mounted by thawd at
 // `dir`, owned by the instance's root. Unmounted and removed on destruction.
 class ScratchMount {

@@ -23,6 +23,18 @@ struct SeccompProfile {
   bool filter_clone_namespace_flags = true;
   // ioctl(TIOCSTI) would let a process inject input into a terminal it shares.
   bool refuse_tiocsti = true;
+  // socket() and socketpair() only for these address families; the others
+  // get EAFNOSUPPORT, as from a kernel without them. Empty: any family.
+  // AF_VSOCK is why: a network namespace does not confine it, and on a VM
+  // host it reaches the hypervisor.
+  std::vector<int> socket_families;
+  // With AF_NETLINK among the families, only these netlink protocols; the
+  // others (NETLINK_AUDIT, ...) get EPROTONOSUPPORT.
+  std::vector<int> netlink_protocols;
+  // setrlimit and prlimit64 may not set RLIMIT_CORE: the sandbox sets it so
+  // that the kernel writes no core dump and runs no core_pattern helper
+  // (sandbox/src/spawn.cpp says why 1), and the function may not undo that.
+  bool lock_core_limit = false;
 
   // A stable text of the profile; the cache key.
   std::string fingerprint() const;

@@ -11,7 +11,8 @@
 
 namespace thaw::snapshots {
 
-constexpr int kManifestFormat = 1;
+// 2: file names percent-encoded (any bytes, not only UTF-8).
+constexpr int kManifestFormat = 2;
 
 struct SnapshotManifest {
   int format = kManifestFormat;

@@ -17,7 +17,9 @@ NR = dict(mount=165, umount2=166, unshare=272, setns=308, ptrace=101, init_modul
           finit_module=313, delete_module=176, keyctl=250, add_key=248, bpf=321,
           perf_event_open=298, userfaultfd=323, process_vm_readv=310, chroot=161,
           pivot_root=155, sethostname=170, open_by_handle_at=304, kexec_load=246,
-          reboot=169, clone=56, prlimit64=302, iopl=172, ioperm=173, syslog=103, swapon=167, acct=163)
+          reboot=169, clone=56, prlimit64=302, iopl=172, ioperm=173, syslog=103, swapon=167, acct=163,
+          io_uring_setup=425, socket=41, setrlimit=160)
+AF_VSOCK, AF_NETLINK, NETLINK_AUDIT, RLIMIT_CORE = 40, 16, 9, 4
 
 
 def syscall(name, *args):
@@ -123,7 +125,46 @@ def attack(name, arg):
     if name == "raw_socket":
         return expect_oserror(lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP), EPERM, "raw socket")
     if name == "packet_socket":
-        return expect_oserror(lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0), EPERM, "packet socket")
+        return expect_oserror(lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0), {errno.EAFNOSUPPORT}, "packet socket")
+    if name == "io_uring":
+        params = ctypes.create_string_buffer(120)  # struct io_uring_params
+        return expect_errno("io_uring_setup", EPERM, 8, params)
+    if name == "vsock":
+        # AF_VSOCK, with high bits set by hand too: the kernel reads an int.
+        first = expect_errno("socket", {errno.EAFNOSUPPORT}, AF_VSOCK, socket.SOCK_STREAM, 0)
+        if not first.startswith("CONTAINED"):
+            return first
+        return expect_errno("socket", {errno.EAFNOSUPPORT}, (1 << 32) | AF_VSOCK, socket.SOCK_STREAM, 0)
+    if name == "netlink_audit":
+        return expect_errno("socket", {errno.EPROTONOSUPPORT}, AF_NETLINK, socket.SOCK_RAW, NETLINK_AUDIT)
+    if name == "netlink_route":
+        # What getaddrinfo and interface listings use stays open.
+        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+        s.close()
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        u.close()
+        return "CONTAINED netlink route and unix sockets open as before"
+    if name == "core_dump":
+        class Rlimit(ctypes.Structure):
+            _fields_ = [("cur", ctypes.c_ulong), ("max", ctypes.c_ulong)]
+        zero = Rlimit(0, 0)
+        # RLIMIT_CORE set to 0 would let a piped core_pattern helper run again.
+        for call, args in (("setrlimit", (RLIMIT_CORE, ctypes.byref(zero))),
+                           ("setrlimit", ((1 << 32) | RLIMIT_CORE, ctypes.byref(zero))),
+                           ("prlimit64", (0, RLIMIT_CORE, ctypes.byref(zero), None))):
+            got = expect_errno(call, EPERM, *args)
+            if not got.startswith("CONTAINED"):
+                return got
+        import resource
+        os.chdir("/tmp")
+        pid = os.fork()
+        if pid == 0:
+            os.kill(os.getpid(), 11)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        if os.WCOREDUMP(status) or os.path.exists("/tmp/core"):
+            return "ESCAPED a crash dumped core (status %d)" % status
+        return "CONTAINED crash without a core dump (limit %s): EPERM" % (resource.getrlimit(resource.RLIMIT_CORE),)
     if name == "sethostname":
         return expect_errno("sethostname", EPERM, b"pwned", 5)
     if name == "write_proc_sys":
@@ -163,7 +204,7 @@ def attack(name, arg):
         import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         core = resource.getrlimit(resource.RLIMIT_CORE)
-        if (soft, hard) != (1024, 1024) or core != (0, 0):
+        if (soft, hard) != (1024, 1024) or core != (1, 1):
             return "ESCAPED limits not applied: nofile %s core %s" % ((soft, hard), core)
 
         class Rlimit(ctypes.Structure):

@@ -201,7 +201,22 @@ TEST_F(Escape, RawSocket) {
   expect_contained("raw_socket", "", "EPERM");
 }
 TEST_F(Escape, PacketSocket) {
-  expect_contained("packet_socket", "", "EPERM");
+  expect_contained("packet_socket", "", "EAFNOSUPPORT");
+}
+TEST_F(Escape, IoUring) {
+  expect_contained("io_uring", "", "EPERM");
+}
+TEST_F(Escape, VsockReachesNoHypervisor) {
+  expect_contained("vsock", "", "EAFNOSUPPORT");
+}
+TEST_F(Escape, NetlinkAuditSocket) {
+  expect_contained("netlink_audit", "", "EPROTONOSUPPORT");
+}
+TEST_F(Escape, RouteNetlinkAndUnixSocketsStillOpen) {
+  expect_contained("netlink_route");
+}
+TEST_F(Escape, CoreDumpsStayOffAndTheLimitStays) {
+  expect_contained("core_dump", "", "EPERM");
 }
 
 TEST_F(Escape, ChangeTheHostsHostname) {

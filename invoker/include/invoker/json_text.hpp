@@ -1,0 +1,29 @@
+#pragma once
+// JSON that cannot throw on its way out. Much of what thawd writes as JSON
+// (error messages, log lines, events) carries bytes a function chose, and a
+// function may choose bytes that are not UTF-8: nlohmann's dump() throws on
+// those, and a throw out of a worker thread ends thawd. Text from an instance
+// is made valid UTF-8 where it enters (valid_utf8), and every dump goes
+// through json_text, which replaces what is left instead of throwing.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace thaw::invoker {
+
+// `bytes` with every sequence that is not UTF-8 replaced by U+FFFD.
+std::string valid_utf8(std::string_view bytes);
+
+// `bytes` cut to at most `max_bytes`, at a character boundary, as valid UTF-8.
+std::string bounded_utf8(std::string_view bytes, size_t max_bytes);
+
+// value.dump(indent), never throwing on invalid UTF-8.
+std::string json_text(const nlohmann::json& value, int indent = -1);
+
+// The string at `key` of `object`, or `fallback` when `object` is no object,
+// has no such key or holds something else there. Never throws.
+std::string string_field(const nlohmann::json& object, const char* key,
+                         const std::string& fallback = "");
+
+}  // namespace thaw::invoker

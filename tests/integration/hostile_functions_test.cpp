@@ -1,0 +1,330 @@
+// Functions that attack thawd itself, each against the real thawd and the real
+// sandbox: bytes that are not UTF-8 in errors and file names, a runtime that
+// stops reading its channel, output without end, headers that would split the
+// HTTP answer, a /tmp full of files, a /tmp that changes under the snapshot's
+// copy. Each time thawd answers in Lambda's shape and keeps serving.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <boost/beast/core/detail/base64.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "http_client.hpp"
+#include "lambda_client.hpp"
+#include "lambda_requests.hpp"
+#include "thawd_process.hpp"
+
+using namespace thaw::itest;
+using http::status;
+using http::verb;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A function's code written by the test: handler.py in a directory of its own.
+class Handler {
+ public:
+  explicit Handler(const std::string& source) {
+    char templ[] = "/tmp/thaw-hostile-XXXXXX";
+    dir_ = mkdtemp(templ);
+    std::ofstream(dir_ + "/handler.py") << source;
+  }
+  ~Handler() { fs::remove_all(dir_); }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+void create(Lambda& l, const std::string& name, const Handler& code,
+            const json& extra = json::object()) {
+  json body = {{"FunctionName", name},
+               {"Runtime", "python3.11"},
+               {"Handler", "handler.handler"},
+               {"Role", "arn:aws:iam::000000000000:role/test"},
+               {"Code", {{"ZipFile", zip_base64(code.dir())}}}};
+  body.update(extra);
+  const auto r = l.client.request(verb::post, kFunctions, body.dump());
+  ASSERT_EQ(r.result(), status::created) << r.body();
+}
+
+bool alive(pid_t pid) {
+  return kill(pid, 0) == 0;
+}
+
+// Writes one frame on the runtime's side of the channel by hand.
+constexpr const char* kFrameByHand = R"(
+import json, os, struct
+def frame(kind, body):
+    h = json.dumps({"type": kind}).encode()
+    os.write(4, struct.pack(">II", len(h), len(body)) + h + body)
+)";
+
+const json kNoSnapshot = {{"SnapStart", {{"ApplyOn", "None"}}}};
+
+}  // namespace
+
+TEST(HostileFunctions, AnErrorThatIsNotUtf8NeitherEndsThawdNorLosesItsBytes) {
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  Handler code(std::string(kFrameByHand) + R"(
+def handler(event, context):
+    frame("error", b"\xff\xfe not UTF-8 \xc3")
+    os._exit(0)
+)");
+  create(l, "bytes", code, kNoSnapshot);
+  // Synchronously: the caller gets the function's bytes as they were.
+  const auto sync = l.invoke("bytes");
+  EXPECT_EQ(sync.result(), status::ok);
+  EXPECT_EQ(sync["X-Amz-Function-Error"], "Unhandled");
+  EXPECT_EQ(sync.body(), "\xff\xfe not UTF-8 \xc3");
+  // Asynchronously: the failed attempt is logged and queued for a retry.
+  ASSERT_EQ(l.invoke("bytes", "{}", {{"X-Amz-Invocation-Type", "Event"}}).result(),
+            status::accepted);
+  EXPECT_TRUE(eventually([&] { return thawd.log().find("\"event_retry\"") != std::string::npos; }))
+      << thawd.log();
+  EXPECT_TRUE(alive(thawd.pid()));
+  EXPECT_EQ(l.client.request(verb::get, "/healthz").result(), status::ok);
+}
+
+TEST(HostileFunctions, AFileNameThatIsNotUtf8InTmpIsSnapshottedAndRestored) {
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  Handler code(R"(
+import os
+fd = os.open(b"/tmp/\xff\xfe-name", os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, b"kept")
+os.close(fd)
+def handler(event, context):
+    with open(b"/tmp/\xff\xfe-name", "rb") as f:
+        return {"names": [n.hex() for n in os.listdir(b"/tmp")], "content": f.read().decode()}
+)");
+  create(l, "names", code);
+  ASSERT_EQ(l.invoke("names", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+  ASSERT_TRUE(eventually([&] {
+    return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1;
+  })) << thawd.log();
+  const auto restored = l.invoke("names", "{}", {{"X-Thaw-Start-Mode", "restore"}});
+  ASSERT_EQ(restored.result(), status::ok) << restored.body();
+  EXPECT_EQ(restored["X-Thaw-Start-Mode"], "restore");
+  const auto answer = json::parse(restored.body());
+  EXPECT_EQ(answer["names"], json::array({"fffe2d6e616d65"}));
+  EXPECT_EQ(answer["content"], "kept");
+  EXPECT_TRUE(alive(thawd.pid()));
+}
+
+TEST(HostileFunctions, ARuntimeThatStopsReadingItsChannelTimesOut) {
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  // It answers its first invocation by hand, shrinks the pipe it reads
+  // events from and never reads again.
+  Handler code(std::string(kFrameByHand) + R"(
+import fcntl, time
+def handler(event, context):
+    fcntl.fcntl(3, 1031, 4096)  # F_SETPIPE_SZ
+    frame("response", b'{"answered": "by hand"}')
+    time.sleep(3600)
+)");
+  create(l, "stall", code, {{"Timeout", 2}, {"SnapStart", {{"ApplyOn", "None"}}}});
+  ASSERT_EQ(l.invoke("stall").body(), R"({"answered": "by hand"})");
+  const std::string large = json{{"pad", std::string(1 << 20, 'x')}}.dump();
+  const auto started = std::chrono::steady_clock::now();
+  auto second = std::async(std::launch::async, [&] { return l.invoke("stall", large); });
+  if (second.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    ADD_FAILURE() << "the invocation did not end with the function's timeout";
+    thawd.kill_hard();  // ends the request the future waits for
+    return;
+  }
+  const auto r = second.get();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(15));
+  EXPECT_EQ(r["X-Amz-Function-Error"], "Unhandled");
+  EXPECT_NE(r.body().find("Sandbox.Timedout"), std::string::npos) << r.body();
+  // Its slot is free again: nothing of it is left running.
+  EXPECT_TRUE(eventually([&] { return l.instances().empty(); })) << l.instances();
+  EXPECT_EQ(l.client.request(verb::get, "/healthz").result(), status::ok);
+}
+
+TEST(HostileFunctions, OutputIsCappedPerInvocationAndTheRestCounted) {
+  ThawdProcess thawd({"--max-output-kb", "64"});
+  Lambda l(thawd);
+  Handler code(R"(
+import sys
+def handler(event, context):
+    line = "x" * 1023 + "\n"
+    for _ in range(event["kb"]):
+        sys.stdout.write(line)
+    return {"done": True}
+)");
+  create(l, "chatty", code, kNoSnapshot);
+  const auto pid_status = "/proc/" + std::to_string(thawd.pid()) + "/status";
+  const auto rss_kb = [&] {
+    std::ifstream in(pid_status);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+    return 0ull;
+  };
+  ASSERT_EQ(l.invoke("chatty", R"({"kb": 1})").result(), status::ok);
+  const auto before = rss_kb();
+  const auto r = l.invoke("chatty", R"({"kb": 131072})", {{"X-Amz-Log-Type", "Tail"}});
+  ASSERT_EQ(r.result(), status::ok) << r.body();
+  EXPECT_EQ(r.body(), R"({"done": true})");
+  std::string tail;
+  tail.resize(boost::beast::detail::base64::decoded_size(r["X-Amz-Log-Result"].size()));
+  const auto decoded = boost::beast::detail::base64::decode(
+      tail.data(), r["X-Amz-Log-Result"].data(), r["X-Amz-Log-Result"].size());
+  tail.resize(decoded.first);
+  // 128 MiB written, 64 KiB kept.
+  EXPECT_TRUE(std::regex_search(
+      tail, std::regex(R"(\[thaw: 134152192 bytes of output dropped over the limit of 65536)")))
+      << tail.substr(0, 300);
+  EXPECT_LT(rss_kb(), before + 64 * 1024) << "thawd grew from " << before << " kB";
+  const auto metrics = l.client.request(verb::get, "/metrics").body();
+  EXPECT_NE(metrics.find("thaw_output_dropped_bytes_total{function=\"chatty\"} 134152192"),
+            std::string::npos)
+      << metrics;
+}
+
+TEST(HostileFunctions, HeadersThatWouldSplitTheAnswerGet502) {
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  Handler code(R"(
+def handler(event, context):
+    kind = event["rawPath"].rsplit("/", 1)[1]
+    headers = {"ok": {"X-Fine": "yes"},
+               "crlf": {"X-Fine": "a\r\nX-Injected: 1"},
+               "lf": {"X-Fine": "a\nX-Injected: 1"},
+               "nul": {"X-Fine": "a\x00b"},
+               "name": {"X-Bad Name": "v"},
+               "colon": {"X-Injected: 1\r\nX": "v"},
+               "length": {"Content-Length": "0"}}[kind]
+    cookies = ["a=b\r\nX-Injected: 1"] if kind == "cookie" else []
+    return {"statusCode": 200, "headers": headers, "cookies": cookies, "body": "hello"}
+)");
+  create(l, "split", code, kNoSnapshot);
+  const auto ok = l.client.request(verb::get, "/function/split/ok");
+  EXPECT_EQ(ok.result(), status::ok);
+  EXPECT_EQ(ok["X-Fine"], "yes");
+  for (const char* kind : {"crlf", "lf", "nul", "name", "colon"}) {
+    const auto r = l.client.request(verb::get, std::string("/function/split/") + kind);
+    EXPECT_EQ(r.result(), status::bad_gateway) << kind;
+    EXPECT_EQ(r.find("X-Injected"), r.end()) << kind;
+    EXPECT_EQ(r.body(), R"({"message":"Internal Server Error"})") << kind;
+  }
+  // A framing header is thawd's to write: the body still arrives whole.
+  const auto length = l.client.request(verb::get, "/function/split/length");
+  EXPECT_EQ(length.result(), status::ok);
+  EXPECT_EQ(length.body(), "hello");
+}
+
+TEST(HostileFunctions, TmpHoldsABoundedNumberOfFiles) {
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  Handler code(R"(
+import errno, os
+def handler(event, context):
+    n = 0
+    try:
+        while n < 300000:
+            os.close(os.open("/tmp/f%d" % n, os.O_CREAT | os.O_WRONLY, 0o600))
+            n += 1
+    except OSError as e:
+        return {"files": n, "error": errno.errorcode[e.errno]}
+    return {"files": n, "error": None}
+)");
+  create(l, "inodes", code, kNoSnapshot);
+  const auto r = l.invoke("inodes");
+  ASSERT_EQ(r.result(), status::ok) << r.body();
+  const auto answer = json::parse(r.body());
+  EXPECT_EQ(answer["error"], "ENOSPC");
+  // 512 MB of /tmp: an inode per 16 KiB, as ext4 makes by default.
+  EXPECT_LE(answer["files"].get<int>(), 32768);
+  EXPECT_GT(answer["files"].get<int>(), 30000);
+}
+
+TEST(HostileFunctions, TheSnapshotsCopyOfTmpNeverLeavesTheInstance) {
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  // Init leaves a thread that keeps exchanging a directory with a link to
+  // the host's /etc, and a FIFO nobody writes to.
+  Handler code(R"(
+import ctypes, os, threading
+libc = ctypes.CDLL(None, use_errno=True)
+os.makedirs("/tmp/d/inner")
+with open("/tmp/d/inner/mine", "w") as f:
+    f.write("the instance's own")
+os.symlink("/etc", "/tmp/l")
+os.mkfifo("/tmp/fifo")
+def swap():
+    while True:
+        libc.syscall(316, -100, b"/tmp/d", -100, b"/tmp/l", 2)  # renameat2 RENAME_EXCHANGE
+threading.Thread(target=swap, daemon=True).start()
+def handler(event, context):
+    return {"tmp": sorted(os.listdir("/tmp"))}
+)");
+  create(l, "swap", code);
+  ASSERT_EQ(l.invoke("swap", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+  // Made (or refused) in bounded time: the FIFO does not hold the copy up.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1 ||
+               thawd.log().find("snapshot of swap failed") != std::string::npos;
+      },
+      std::chrono::seconds(60)))
+      << thawd.log();
+  // Nothing of the host's /etc was copied, whatever the copy met.
+  size_t host_files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(
+           thawd.state_dir() + "/snapshots", fs::directory_options::skip_permission_denied)) {
+    const auto name = e.path().filename().string();
+    if (name == "passwd" || name == "apt" || name == "hostname" || name == "fstab") ++host_files;
+  }
+  EXPECT_EQ(host_files, 0u);
+  EXPECT_TRUE(alive(thawd.pid()));
+  if (l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1) {
+    const auto r = l.invoke("swap", "{}", {{"X-Thaw-Start-Mode", "restore"}});
+    EXPECT_EQ(r.result(), status::ok) << r.body();
+    EXPECT_EQ(r["X-Thaw-Start-Mode"], "restore");
+    EXPECT_EQ(r.body().find("fifo"), std::string::npos) << "a FIFO is not copied: " << r.body();
+  }
+}
+
+TEST(HostileThawd, ARestartRightAfterKill9StartsAndASecondThawdIsRefused) {
+  ThawdProcess first;
+  const auto state = first.state_dir();
+  first.kill_hard();
+  ThawdProcess second({}, state);
+  HttpClient c(second.port(), second.token());
+  EXPECT_EQ(c.request(verb::get, "/healthz").result(), status::ok);
+  // The lock, not a pid, says the directory is taken.
+  const auto [st, out] = run_program({THAWD_PATH, "--listen", "127.0.0.1:0", "--state-dir", state,
+                                      "--cgroup-parent", second.cgroup_parent()});
+  EXPECT_NE(st, 0);
+  EXPECT_NE(out.find("holds this state directory's lock"), std::string::npos) << out;
+  EXPECT_NE(out.find(std::to_string(second.pid())), std::string::npos) << out;
+}
+
+TEST(HostileThawd, TheStateIsPrivate) {
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  Handler code("def handler(event, context):\n    print('a line')\n    return {}\n");
+  create(l, "private", code, kNoSnapshot);
+  ASSERT_EQ(l.invoke("private").result(), status::ok);
+  const auto mode = [](const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(stat(path.c_str(), &st), 0) << path;
+    return st.st_mode & 07777;
+  };
+  const auto& dir = thawd.state_dir();
+  EXPECT_EQ(mode(dir) & 0066, 0u) << "others may list the state directory";
+  EXPECT_EQ(mode(dir + "/thaw.db"), 0600u);
+  EXPECT_EQ(mode(dir + "/thawd.pid"), 0600u);
+  EXPECT_EQ(mode(dir + "/admin-token"), 0600u);
+  EXPECT_EQ(mode(dir + "/logs"), 0700u);
+}
