@@ -21,9 +21,12 @@ Api::Api(FunctionService* functions, std::string admin_token, AsyncInvoker* asyn
       async_(async),
       started_(std::chrono::steady_clock::now()) {}
 
-Response Api::handle(const Request& req) {
-  const auto target = parse_target(std::string(req.target()));
-  Response res;
+std::optional<Response> Api::refuse_headers(const Request& header) const {
+  return credential_refusal(header, parse_target(std::string(header.target())), true);
+}
+
+std::optional<Response> Api::credential_refusal(const Request& req, const RequestTarget& target,
+                                                bool headers_only) const {
   // Everything but /healthz needs a credential, the admin token or a SigV4
   // signature; a refused request does nothing.
   const std::string authorization(req[http::field::authorization]);
@@ -43,7 +46,9 @@ Response Api::handle(const Request& req) {
     for (const auto& field : req)
       signed_request.headers.push_back(
           {std::string(field.name_string()), std::string(field.value())});
-    const auto verdict = verify_sigv4(signed_request, access_keys_, std::time(nullptr));
+    const auto verdict =
+        headers_only ? verify_sigv4_headers(signed_request, access_keys_, std::time(nullptr))
+                     : verify_sigv4(signed_request, access_keys_, std::time(nullptr));
     if (!verdict.ok)
       refused = lambda_error(static_cast<http::status>(verdict.status), verdict.error_type,
                              verdict.message);
@@ -58,7 +63,13 @@ Response Api::handle(const Request& req) {
       refused = lambda_error(http::status::forbidden, "UnrecognizedClientException",
                              "The security token included in the request is invalid");
   }
-  if (refused) {
+  return refused;
+}
+
+Response Api::handle(const Request& req) {
+  const auto target = parse_target(std::string(req.target()));
+  Response res;
+  if (auto refused = credential_refusal(req, target, false)) {
     res = std::move(*refused);
   } else {
     try {

@@ -100,6 +100,12 @@ void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
       c.snapshot_cache_mb = number(a, value(), 0, 1 << 20);
     } else if (a == "--log-cap-mb") {
       c.log_cap_mb = number(a, value(), 1, 1024);
+    } else if (a == "--max-connections") {
+      c.max_connections = number(a, value(), 1, 1 << 20);
+    } else if (a == "--max-connections-per-client") {
+      c.max_connections_per_client = number(a, value(), 1, 1 << 20);
+    } else if (a == "--max-buffered-body-mb") {
+      c.max_buffered_body_mb = number(a, value(), 8, 1 << 20);
     } else if (a == "--max-output-kb") {
       c.max_output_kb = number(a, value(), 4, 1024 * 1024);
     } else {
@@ -162,6 +168,12 @@ Flags:
   --retry-backoff-ms MS    wait before retrying a failed Event invocation; doubles
                            with each retry (default 60000, as Lambda's first retry)
   --log-cap-mb MB          function logs kept per function (default 8)
+  --max-connections N      HTTP connections at once (default 1024); past it 503
+  --max-connections-per-client N
+                           from one client address (default 128)
+  --max-buffered-body-mb MB
+                           request bodies buffered at once, all connections
+                           (default 512); past it 503
   --max-output-kb KB       output kept per invocation, the rest dropped and counted
                            (default 1024)
   --read-timeout SECONDS   a request's headers and body must arrive within this;

@@ -223,7 +223,8 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   const auto got = self->channel_->receive(deadline, kMaxResponseBytes, self->log_.get(),
                                            [raw](std::string_view s) { raw->append_log(s); });
   init.init_ms = ms_between(started, Clock::now());
-  const auto& type = got.frame.type;
+  // A frame's type counts only for a frame read whole (a TooLarge one has a type too).
+  const std::string type = got.status == ReceiveStatus::Frame ? got.frame.type : "";
   if (type == "ready") {
     self->pending_cpus_ = sandbox::cpus_for_memory(config.memory_mb);
     init.ok = true;
@@ -342,7 +343,8 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
   answered_ = true;
   for (auto& job : std::exchange(after_first_answer_, {})) run_guarded(job);
   r.duration_ms = ms_between(started, finished);
-  const auto& type = got.frame.type;
+  // A frame's type counts only for a frame read whole (a TooLarge one has a type too).
+  const std::string type = got.status == ReceiveStatus::Frame ? got.frame.type : "";
   if (type == "response") {
     r.payload = std::move(got.frame.body);
     reusable_ = true;

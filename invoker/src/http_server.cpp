@@ -5,7 +5,9 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <limits>
+#include <map>
 #include <optional>
+#include <utility>
 
 namespace thaw::invoker {
 
@@ -21,6 +23,36 @@ struct HttpServer::Impl {
   std::mutex mutex;
   std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions;
   std::atomic<bool> stopping{false};
+  // Open connections, in all and per client address (mutex held).
+  size_t connections = 0;
+  std::map<asio::ip::address, size_t> per_address;
+  std::atomic<uint64_t> buffered_body_bytes{0};
+
+  // Counts a new connection; false when it is one too many.
+  bool admit(const asio::ip::address& from) {
+    std::lock_guard lock(mutex);
+    if (connections >= limits.max_connections ||
+        per_address[from] >= limits.max_connections_per_address) {
+      if (per_address[from] == 0) per_address.erase(from);
+      return false;
+    }
+    ++connections;
+    ++per_address[from];
+    return true;
+  }
+  void release(const asio::ip::address& from) {
+    std::lock_guard lock(mutex);
+    --connections;
+    if (--per_address[from] == 0) per_address.erase(from);
+  }
+  // Reserves `bytes` of the body budget; false when they do not fit.
+  bool reserve_body(uint64_t bytes) {
+    uint64_t now = buffered_body_bytes.load();
+    do {
+      if (now + bytes > limits.max_buffered_body_bytes) return false;
+    } while (!buffered_body_bytes.compare_exchange_weak(now, now + bytes));
+    return true;
+  }
 
   Impl(asio::io_context& ctx, const tcp::endpoint& ep, Handler h, HttpLimits l)
       : io(ctx), acceptor(asio::make_strand(ctx)), handler(std::move(h)), limits(std::move(l)) {
@@ -34,11 +66,22 @@ struct HttpServer::Impl {
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {}
+      : stream_(std::move(socket)), server_(std::move(server)) {
+    beast::error_code ec;
+    peer_ = stream_.socket().remote_endpoint(ec).address();
+    admitted_ = !ec && server_->admit(peer_);
+  }
+  ~Session() {
+    release_body();
+    if (admitted_) server_->release(peer_);
+  }
 
   void start() {
-    asio::dispatch(stream_.get_executor(),
-                   [self = shared_from_this()] { self->read_header(true); });
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->admitted_)
+        return self->send(unavailable("Too many connections to thawd; try again"), false);
+      self->read_header(true);
+    });
   }
 
   // Called from stop(): an idle connection closes now, a busy one after its answer.
@@ -79,8 +122,24 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                                ? server_->limits.body_bytes(std::string(h.target()), h.method())
                                : 6u * 1024 * 1024;
     parser_->body_limit(limit);
-    if (h.has_content_length() && parser_->content_length() && *parser_->content_length() > limit)
-      return too_large(limit);
+    // Credentials first: nothing of a refused request's body is buffered.
+    if (server_->limits.check_header) {
+      std::optional<Response> refused;
+      try {
+        refused = server_->limits.check_header(h);
+      } catch (const std::exception& e) {
+        refused = lambda_error(http::status::internal_server_error, "ServiceException", e.what(),
+                               "Service");
+      }
+      if (refused) return send(std::move(*refused), false);
+    }
+    const bool sized = h.has_content_length() && parser_->content_length();
+    if (sized && *parser_->content_length() > limit) return too_large(limit);
+    const uint64_t body = sized ? *parser_->content_length() : (parser_->chunked() ? limit : 0);
+    if (body && !server_->reserve_body(body))
+      return send(unavailable("thawd is buffering as many request bodies as it may; try again"),
+                  false);
+    reserved_ = body;
     stream_.expires_after(server_->limits.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this(), limit](beast::error_code e, size_t) {
@@ -88,6 +147,15 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                        if (e) return self->close();
                        self->handle();
                      });
+  }
+
+  static Response unavailable(const std::string& message) {
+    return lambda_error(http::status::service_unavailable, "ServiceUnavailableException", message,
+                        "Service");
+  }
+
+  void release_body() {
+    server_->buffered_body_bytes -= std::exchange(reserved_, 0);
   }
 
   void too_large(uint64_t limit) {
@@ -107,6 +175,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                          "Service");
     }
     const bool keep = req.keep_alive() && !server_->stopping;
+    req = {};  // its body no longer counts against the budget
+    release_body();
     send(std::move(res), keep);
   }
 
@@ -154,6 +224,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Impl> server_;
   bool idle_ = true;
+  asio::ip::address peer_;
+  bool admitted_ = false;
+  uint64_t reserved_ = 0;  // of the body budget, until the request is handled
   static constexpr size_t kMaxDrainBytes = 128u * 1024 * 1024;
   std::shared_ptr<std::array<char, 65536>> drain_;
   size_t drained_ = 0;

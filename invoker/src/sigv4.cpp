@@ -183,8 +183,10 @@ std::string sign(const SignedRequest& r, const std::vector<std::string>& signed_
   return hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
 }
 
-SigV4Verdict verify_sigv4(const SignedRequest& r, const std::map<std::string, std::string>& keys,
-                          time_t now) {
+namespace {
+
+SigV4Verdict check_sigv4(const SignedRequest& r, const std::map<std::string, std::string>& keys,
+                         time_t now, bool headers_only) {
   const std::string prefix = "AWS4-HMAC-SHA256 ";
   const auto authorization = header(r, "authorization");
   if (authorization.rfind(prefix, 0) != 0)
@@ -220,20 +222,38 @@ SigV4Verdict verify_sigv4(const SignedRequest& r, const std::map<std::string, st
     return refuse(
         "InvalidSignatureException",
         "Signature expired: " + amz_date + " is more than 5 minutes away from thawd's clock");
-  // A body that does not match its declared hash was changed on the way.
   const auto declared = header(r, "x-amz-content-sha256");
-  if (!declared.empty() && declared != "UNSIGNED-PAYLOAD" && declared != sha256_hex(r.body))
+  // Lambda's API signs its payloads; an unsigned one would let a body be
+  // swapped under a valid signature.
+  if (declared == "UNSIGNED-PAYLOAD")
+    return refuse("InvalidSignatureException", "UNSIGNED-PAYLOAD is not accepted: sign the payload");
+  SigV4Verdict ok;
+  ok.ok = true;
+  ok.status = 200;
+  ok.access_key = scope[0];
+  // Before the body: the signature can be checked only over a declared hash.
+  if (headers_only && declared.empty()) return ok;
+  // A body that does not match its declared hash was changed on the way.
+  if (!headers_only && !declared.empty() && declared != sha256_hex(r.body))
     return refuse("InvalidSignatureException", "The payload does not match X-Amz-Content-Sha256");
   const auto expected = sign(r, signed_headers, key->second, amz_date, scope[2], scope[3]);
   if (CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) != 0)
     return refuse("InvalidSignatureException",
                   "The request signature we calculated does not match the signature you "
                   "provided. Check your AWS Secret Access Key and signing method.");
-  SigV4Verdict ok;
-  ok.ok = true;
-  ok.status = 200;
-  ok.access_key = scope[0];
   return ok;
+}
+
+}  // namespace
+
+SigV4Verdict verify_sigv4(const SignedRequest& r, const std::map<std::string, std::string>& keys,
+                          time_t now) {
+  return check_sigv4(r, keys, now, false);
+}
+
+SigV4Verdict verify_sigv4_headers(const SignedRequest& r,
+                                  const std::map<std::string, std::string>& keys, time_t now) {
+  return check_sigv4(r, keys, now, true);
 }
 
 }  // namespace thaw::invoker

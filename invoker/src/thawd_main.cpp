@@ -234,6 +234,10 @@ int run(const DaemonConfig& config) {
   HttpLimits limits;
   limits.body_bytes = body_limit;
   limits.read_timeout = std::chrono::seconds(config.read_timeout_s);
+  limits.check_header = [&api](const Request& header) { return api.refuse_headers(header); };
+  limits.max_connections = config.max_connections;
+  limits.max_connections_per_address = config.max_connections_per_client;
+  limits.max_buffered_body_bytes = config.max_buffered_body_mb << 20;
   const auto address = asio::ip::make_address(config.listen_host);
   HttpServer server(
       io, {address, config.listen_port}, [&api](const Request& r) { return api.handle(r); },

@@ -238,10 +238,11 @@ def handler(event, context):
         return {"files": n, "error": errno.errorcode[e.errno]}
     return {"files": n, "error": None}
 )");
-  create(l, "inodes", code, kNoSnapshot);
+  create(l, "inodes", code, {{"Timeout", 120}, {"SnapStart", {{"ApplyOn", "None"}}}});
   const auto r = l.invoke("inodes");
   ASSERT_EQ(r.result(), status::ok) << r.body();
   const auto answer = json::parse(r.body());
+  ASSERT_TRUE(answer.contains("files")) << r.body();
   EXPECT_EQ(answer["error"], "ENOSPC");
   // 512 MB of /tmp: an inode per 16 KiB, as ext4 makes by default.
   EXPECT_LE(answer["files"].get<int>(), 32768);
@@ -327,4 +328,75 @@ TEST(HostileThawd, TheStateIsPrivate) {
   EXPECT_EQ(mode(dir + "/thawd.pid"), 0600u);
   EXPECT_EQ(mode(dir + "/admin-token"), 0600u);
   EXPECT_EQ(mode(dir + "/logs"), 0700u);
+}
+
+namespace {
+
+std::string post_header(const std::string& target, uint64_t length, const std::string& extra = "") {
+  return "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+         extra + "Content-Length: " + std::to_string(length) + "\r\n\r\n";
+}
+
+}  // namespace
+
+TEST(HostileRequests, ACredentialIsCheckedBeforeAnyBodyByte) {
+  ThawdProcess thawd;
+  const auto started = std::chrono::steady_clock::now();
+  // 60 MB announced and none sent: the refusal comes from the header alone.
+  HttpClient anonymous(thawd.port());
+  anonymous.send(post_header(kFunctions, 60'000'000));
+  const auto missing = anonymous.read_response(std::chrono::seconds(5));
+  EXPECT_EQ(missing.result(), status::unauthorized);
+  EXPECT_EQ(missing["x-amzn-ErrorType"], "UnrecognizedClientException");
+  EXPECT_FALSE(missing.keep_alive());
+  HttpClient wrong(thawd.port());
+  wrong.send(post_header(kFunctions, 60'000'000, "Authorization: Bearer not-the-token\r\n"));
+  EXPECT_EQ(wrong.read_response(std::chrono::seconds(5)).result(), status::forbidden);
+  // A signature by an unknown key, likewise.
+  HttpClient unsigned_key(thawd.port());
+  unsigned_key.send(post_header(
+      kFunctions, 60'000'000,
+      "X-Amz-Date: 20260101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 "
+      "Credential=AKIANOTAKEY/20260101/us-east-1/lambda/aws4_request, "
+      "SignedHeaders=host;x-amz-date, Signature=" +
+          std::string(64, 'a') + "\r\n"));
+  EXPECT_EQ(unsigned_key.read_response(std::chrono::seconds(5)).result(), status::forbidden);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+TEST(HostileRequests, ConnectionsAreCappedPerClientAndInAll) {
+  ThawdProcess thawd({"--max-connections-per-client", "4"});
+  std::vector<std::unique_ptr<HttpClient>> held;
+  for (int i = 0; i < 4; ++i) {
+    held.push_back(std::make_unique<HttpClient>(thawd.port(), thawd.token()));
+    ASSERT_EQ(held.back()->request(verb::get, "/healthz").result(), status::ok);
+  }
+  HttpClient fifth(thawd.port(), thawd.token());
+  const auto refused = fifth.read_response(std::chrono::seconds(5));
+  EXPECT_EQ(refused.result(), status::service_unavailable);
+  EXPECT_EQ(refused["x-amzn-ErrorType"], "ServiceUnavailableException");
+  // A closed connection makes room.
+  held.pop_back();
+  EXPECT_TRUE(eventually([&] {
+    HttpClient again(thawd.port(), thawd.token());
+    return again.request(verb::get, "/healthz").result() == status::ok;
+  }));
+}
+
+TEST(HostileRequests, BodiesBufferedAtOnceAreCapped) {
+  ThawdProcess thawd({"--max-buffered-body-mb", "8"});
+  // One authenticated body of 6 MB on its way holds 6 of the 8 MB.
+  HttpClient slow(thawd.port());
+  slow.send(post_header(std::string(kFunctions) + "/f/invocations", 6'000'000,
+                        "Authorization: Bearer " + thawd.token() + "\r\n") +
+            "{\"a\":\"");
+  HttpClient second(thawd.port());
+  second.send(post_header(std::string(kFunctions) + "/f/invocations", 6'000'000,
+                          "Authorization: Bearer " + thawd.token() + "\r\n"));
+  const auto refused = second.read_response(std::chrono::seconds(5));
+  EXPECT_EQ(refused.result(), status::service_unavailable);
+  EXPECT_EQ(refused["x-amzn-ErrorType"], "ServiceUnavailableException");
+  // Small requests still pass.
+  HttpClient small(thawd.port(), thawd.token());
+  EXPECT_EQ(small.request(verb::get, "/healthz").result(), status::ok);
 }

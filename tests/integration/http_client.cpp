@@ -27,8 +27,17 @@ http::response<http::string_body> HttpClient::request(
 }
 
 http::response<http::string_body> HttpClient::raw(const std::string& bytes) {
+  send(bytes);
+  return read_response();
+}
+
+void HttpClient::send(const std::string& bytes) {
   stream_.expires_after(std::chrono::seconds(30));
   boost::asio::write(stream_.socket(), boost::asio::buffer(bytes));
+}
+
+http::response<http::string_body> HttpClient::read_response(std::chrono::seconds limit) {
+  stream_.expires_after(limit);
   http::response<http::string_body> res;
   http::read(stream_, buffer_, res);
   return res;

@@ -20,6 +20,11 @@ class HttpClient {
       const std::vector<std::pair<std::string, std::string>>& headers = {});
   // Writes raw bytes and reads one response (for malformed requests).
   http::response<http::string_body> raw(const std::string& bytes);
+  // Writes bytes without waiting for anything (a request still being sent).
+  void send(const std::string& bytes);
+  // Reads one response, waiting at most `limit` (throws past it).
+  http::response<http::string_body> read_response(
+      std::chrono::seconds limit = std::chrono::seconds(30));
   bool connected();
 
  private:

@@ -39,11 +39,16 @@ class Api {
     access_keys_[id] = secret;
   }
   Response handle(const Request& request);
+  // Run when a request's header is in and its body is not: a refusal is
+  // answered at once and the body never buffered (HttpLimits::check_header).
+  std::optional<Response> refuse_headers(const Request& header) const;
   bool ready() const { return ready_.load(); }
   void set_ready(bool ready) { ready_.store(ready); }
 
  private:
   Response route(const Request& request, const RequestTarget& target);
+  std::optional<Response> credential_refusal(const Request& request, const RequestTarget& target,
+                                             bool headers_only) const;
   Response metrics() const;
   // AWS Lambda's operations; null when the path is not one of theirs.
   std::optional<Response> lambda_api(const Request& request, const RequestTarget& target);

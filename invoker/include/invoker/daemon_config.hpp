@@ -26,6 +26,9 @@ struct DaemonConfig {
   uint64_t retry_backoff_ms = 60000;  // first retry of a failed event; doubles after
   uint64_t log_cap_mb = 8;            // function logs kept per function
   uint64_t max_output_kb = 1024;      // an instance's output kept per invocation
+  uint64_t max_connections = 1024;            // HTTP connections at once
+  uint64_t max_connections_per_client = 128;  // ... from one address
+  uint64_t max_buffered_body_mb = 512;        // request bodies held at once
   unsigned read_timeout_s = 30;       // a request's headers and body must arrive within this
   uint64_t warm_memory_mb = 256;      // kept warm for restores; 0: off
   uint64_t snapshot_cache_mb = 0;     // memory-backed copies of snapshots; 0: off

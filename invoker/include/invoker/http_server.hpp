@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "invoker/http.hpp"
@@ -23,6 +24,16 @@ struct HttpLimits {
   std::chrono::seconds read_timeout{30};
   std::chrono::seconds write_timeout{30};
   std::chrono::seconds idle_timeout{75};
+  // Looks at a request's header before any body byte is read; a response
+  // (401, 403) is sent at once and the connection closed.
+  std::function<std::optional<Response>(const Request& header)> check_header;
+  // Connections at once, in all and from one client address; past either,
+  // a new connection is answered 503 and closed.
+  size_t max_connections = 1024;
+  size_t max_connections_per_address = 128;
+  // Body bytes buffered across all connections (a request reserves its
+  // Content-Length, or its route's limit when it has none); past it, 503.
+  uint64_t max_buffered_body_bytes = 512ull << 20;
 };
 
 using Handler = std::function<Response(const Request&)>;

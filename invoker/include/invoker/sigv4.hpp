@@ -46,4 +46,10 @@ inline constexpr time_t kMaxClockSkewSeconds = 5 * 60;
 SigV4Verdict verify_sigv4(const SignedRequest& request,
                           const std::map<std::string, std::string>& keys, time_t now);
 
+// What can be checked before the body is read: the form, the key, the date,
+// and the signature itself when X-Amz-Content-Sha256 declares the payload's
+// hash. verify_sigv4 still runs once the body is in.
+SigV4Verdict verify_sigv4_headers(const SignedRequest& request,
+                                  const std::map<std::string, std::string>& keys, time_t now);
+
 }  // namespace thaw::invoker
