@@ -128,17 +128,16 @@ bool succeeded(const RunResult& r) {
 
 // Probes run a binary an operator may have named wrongly: a bounded wait and
 // output, so that none can hold thawd's start-up.
-constexpr int kProbeTimeoutMs = 10000;
+constexpr std::chrono::milliseconds kProbeTimeout{10000};
 constexpr size_t kProbeOutputCap = 64 << 10;
 
-// Like run(), bounded: once kProbeTimeoutMs pass, the binary is killed and
-// Error says so; output beyond kProbeOutputCap is dropped. (A binary that
-// leaves a child holding its output runs into the deadline too.)
-RunResult run_probe(const std::vector<std::string>& argv) {
+// Like run(), bounded: once `limit` passes, the binary is killed and Error
+// says so; output beyond kProbeOutputCap is dropped. (A binary that leaves a
+// child holding its output runs into the deadline too.)
+RunResult run_bounded(const std::vector<std::string>& argv, std::chrono::milliseconds limit) {
   auto child = spawn_captured(argv, {});
   UniqueFd exited(static_cast<int>(syscall(SYS_pidfd_open, child.pid, 0)));
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(kProbeTimeoutMs);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   // Whether `fd` became readable before the deadline.
   const auto in_time = [&](int fd) {
     for (;;) {
@@ -167,7 +166,7 @@ RunResult run_probe(const std::vector<std::string>& argv) {
   }
   if (!ended)
     throw Error(argv[0] + " " + argv[1] + " did not end within " +
-                std::to_string(kProbeTimeoutMs / 1000) + " s");
+                std::to_string(limit.count() / 1000) + " s");
   return result;
 }
 
@@ -239,8 +238,8 @@ CriuInfo probe_criu(const std::string& path) {
   }
   if (info.path.empty()) return info;
   try {
-    info.version = version_in(run_probe({info.path, "--version"}).output);
-    const auto check = run_probe({info.path, "check"});
+    info.version = version_in(run_bounded({info.path, "--version"}, kProbeTimeout).output);
+    const auto check = run_bounded({info.path, "check"}, kProbeTimeout);
     info.check_passed = succeeded(check);
     if (!info.check_passed)
       info.check_output =
@@ -269,7 +268,9 @@ void dump(const std::string& criu, const DumpRequest& r) {
   if (r.leave_running) argv.push_back("--leave-running");
   if (r.tcp_connections) argv.push_back("--tcp-established");
   argv.insert(argv.end(), r.extra_args.begin(), r.extra_args.end());
-  const auto result = run(argv);
+  // An instance's tree is the function's to shape: the dump may not take
+  // the snapshot worker with it.
+  const auto result = run_bounded(argv, r.timeout);
   if (!succeeded(result))
     throw Error("criu dump of pid " + std::to_string(r.pid) + ": " +
                 error_lines(work + "/dump.log", result.output));

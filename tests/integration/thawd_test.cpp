@@ -238,10 +238,19 @@ TEST(ThawdAuth, RequestsWithoutTheTokenGet401AndWithAWrongOne403AndDoNothing) {
   auto missing = anonymous.request(verb::post, "/2015-03-31/functions", create);
   EXPECT_EQ(missing.result(), status::unauthorized);
   EXPECT_EQ(missing["x-amzn-ErrorType"], "UnrecognizedClientException");
-  EXPECT_EQ(anonymous.request(verb::get, "/metrics").result(), status::unauthorized);
-  HttpClient wrong(thawd.port(), std::string(64, 'a'));
-  EXPECT_EQ(wrong.request(verb::post, "/2015-03-31/functions", create).result(), status::forbidden);
-  EXPECT_EQ(wrong.request(verb::get, "/2015-03-31/functions/").result(), status::forbidden);
+  // A refused request ends its connection (its body is never read).
+  EXPECT_FALSE(missing.keep_alive());
+  EXPECT_EQ(HttpClient(thawd.port()).request(verb::get, "/metrics").result(),
+            status::unauthorized);
+  const std::string wrong_token(64, 'a');
+  EXPECT_EQ(HttpClient(thawd.port(), wrong_token)
+                .request(verb::post, "/2015-03-31/functions", create)
+                .result(),
+            status::forbidden);
+  EXPECT_EQ(HttpClient(thawd.port(), wrong_token)
+                .request(verb::get, "/2015-03-31/functions/")
+                .result(),
+            status::forbidden);
   // Nothing was created.
   HttpClient admin(thawd.port(), thawd.token());
   auto list = nlohmann::json::parse(admin.request(verb::get, "/2015-03-31/functions/").body());
@@ -252,10 +261,12 @@ TEST(Thawd, SlowClientsAreDisconnectedAndOthersAreServedMeanwhile) {
   ThawdProcess thawd({"--read-timeout", "1"});
   namespace asio = boost::asio;
   asio::io_context io;
-  // Headers that never end, and a body that stops short of its Content-Length.
+  // Headers that never end, and a body that stops short of its Content-Length
+  // (with the credential: without, it is refused before its body).
   std::vector<std::string> stalls = {
       "GET /healthz HTTP/1.1\r\nHost: x\r\n",
-      "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":"};
+      "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+          thawd.token() + "\r\nContent-Length: 100\r\n\r\n{\"a\":"};
   for (const auto& stall : stalls) {
     asio::ip::tcp::socket slow(io);
     slow.connect({asio::ip::make_address("127.0.0.1"), thawd.port()});

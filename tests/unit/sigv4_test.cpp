@@ -118,3 +118,40 @@ TEST(SigV4, MalformedAuthorizationHeadersAreRefused) {
   EXPECT_EQ(verify_sigv4(no_host, {{kKey, kSecret}}, example_time()).error_type,
             "IncompleteSignatureException");
 }
+
+TEST(SigV4, BeforeTheBodyTheHeadersAreCheckedAndADeclaredHashSigned) {
+  auto r = vanilla();
+  r.method = "POST";
+  r.body = R"({"x":1})";
+  r.headers.push_back({"X-Amz-Content-Sha256", sha256_hex(r.body)});
+  const auto sig = sign(r, {"host", "x-amz-content-sha256", "x-amz-date"}, kSecret, kDate,
+                        "us-east-1", "lambda");
+  authorize(r, sig, "20150830/us-east-1/lambda/aws4_request", "host;x-amz-content-sha256;x-amz-date");
+  auto header_only = r;
+  header_only.body.clear();
+  EXPECT_TRUE(verify_sigv4_headers(header_only, {{kKey, kSecret}}, example_time()).ok);
+  EXPECT_TRUE(verify_sigv4(r, {{kKey, kSecret}}, example_time()).ok);
+  // A wrong signature over a declared hash is refused before any body byte.
+  auto forged = header_only;
+  forged.headers.back().second.replace(forged.headers.back().second.size() - 64, 64,
+                                       std::string(64, '0'));
+  EXPECT_EQ(verify_sigv4_headers(forged, {{kKey, kSecret}}, example_time()).error_type,
+            "InvalidSignatureException");
+  // Without a declared hash, what the header shows is checked: the key.
+  auto undeclared = vanilla();
+  authorize(undeclared, std::string(64, '0'));
+  EXPECT_TRUE(verify_sigv4_headers(undeclared, {{kKey, kSecret}}, example_time()).ok);
+  EXPECT_EQ(verify_sigv4_headers(undeclared, {{"AKIDOTHER", kSecret}}, example_time()).error_type,
+            "UnrecognizedClientException");
+}
+
+TEST(SigV4, AnUnsignedPayloadIsRefused) {
+  auto r = vanilla();
+  r.headers.push_back({"X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"});
+  const auto sig = sign(r, {"host", "x-amz-content-sha256", "x-amz-date"}, kSecret, kDate,
+                        "us-east-1", "lambda");
+  authorize(r, sig, "20150830/us-east-1/lambda/aws4_request", "host;x-amz-content-sha256;x-amz-date");
+  const auto v = verify_sigv4(r, {{kKey, kSecret}}, example_time());
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.message.find("UNSIGNED-PAYLOAD"), std::string::npos) << v.message;
+}

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,8 @@ struct DumpRequest {
   // and come back established (CRIU's --tcp-established).
   bool tcp_connections = false;
   std::vector<std::string> extra_args;
+  // criu is killed past it, and dump() throws.
+  std::chrono::milliseconds timeout{60000};
 };
 
 // A descriptor of ours handed to the restored tree in place of a dumped file
