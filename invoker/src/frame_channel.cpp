@@ -27,25 +27,6 @@ void store_be32(char* p, uint32_t v) {
   p[3] = static_cast<char>(v);
 }
 
-// Blocking writes, for the runtime's side (its peer is thawd).
-bool write_all(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        pollfd p{fd, POLLOUT, 0};
-        poll(&p, 1, 1000);
-        continue;
-      }
-      return false;
-    }
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 int ms_until(std::chrono::steady_clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
@@ -111,10 +92,7 @@ std::string frame_prefix(const std::string& header, std::string_view body) {
 }  // namespace
 
 bool FrameChannel::send(const nlohmann::json& header, std::string_view body) {
-  const auto h = json_text(header);
-  const auto prefix = frame_prefix(h, body);
-  return write_all(out_.get(), prefix.data(), 8) && write_all(out_.get(), h.data(), h.size()) &&
-         write_all(out_.get(), body.data(), body.size());
+  return send(header, body, std::chrono::steady_clock::time_point::max()) == SendStatus::Sent;
 }
 
 SendStatus FrameChannel::send(const nlohmann::json& header, std::string_view body,
@@ -195,14 +173,11 @@ Received FrameChannel::receive(std::chrono::steady_clock::time_point deadline, u
     return out;
   }
   out.frame.header = nlohmann::json::parse(header, nullptr, false);
-  const auto type = out.frame.header.is_object() ? out.frame.header.find("type")
-                                                 : out.frame.header.end();
-  if (out.frame.header.is_discarded() || !out.frame.header.is_object() ||
-      type == out.frame.header.end() || !type->is_string()) {
+  auto type = string_field(out.frame.header, "type");
+  if (type.empty()) {
     out.status = ReceiveStatus::Malformed;
     return out;
   }
-  out.frame.type = type->get<std::string>();
   if (body_len > max_body) {
     out.status = ReceiveStatus::TooLarge;
     out.announced_body_bytes = body_len;
@@ -213,6 +188,8 @@ Received FrameChannel::receive(std::chrono::steady_clock::time_point deadline, u
     out.status = timed_out ? ReceiveStatus::TimedOut : ReceiveStatus::Closed;
     return out;
   }
+  // Only a frame read whole has a type: callers need not ask for the status too.
+  out.frame.type = std::move(type);
   out.status = ReceiveStatus::Frame;
   return out;
 }

@@ -136,9 +136,9 @@ void FunctionInstance::append_log(std::string_view text) {
 
 std::string FunctionInstance::take_log() {
   std::string out = std::exchange(pending_log_, {});
-  if (dropped_output_bytes_) {
+  if (const uint64_t dropped = std::exchange(dropped_output_bytes_, 0)) {
     if (!out.empty() && out.back() != '\n') out += '\n';
-    out += "[thaw: " + std::to_string(dropped_output_bytes_) +
+    out += "[thaw: " + std::to_string(dropped) +
            " bytes of output dropped over the limit of " + std::to_string(max_output_bytes_) +
            " bytes]\n";
   }
@@ -223,8 +223,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   const auto got = self->channel_->receive(deadline, kMaxResponseBytes, self->log_.get(),
                                            [raw](std::string_view s) { raw->append_log(s); });
   init.init_ms = ms_between(started, Clock::now());
-  // A frame's type counts only for a frame read whole (a TooLarge one has a type too).
-  const std::string type = got.status == ReceiveStatus::Frame ? got.frame.type : "";
+  const auto& type = got.frame.type;
   if (type == "ready") {
     self->pending_cpus_ = sandbox::cpus_for_memory(config.memory_mb);
     init.ok = true;
@@ -247,7 +246,6 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   drain_available(self->log_.get(), [raw](std::string_view s) { raw->append_log(s); });
   init.output_dropped_bytes = self->dropped_output_bytes_;
   init.log = self->take_log();
-  self->dropped_output_bytes_ = 0;
   return self;
 }
 
@@ -321,8 +319,7 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
   auto* raw = this;
   const auto sink = [raw](std::string_view s) { raw->append_log(s); };
   drain_available(log_.get(), sink);
-  pending_log_.clear();
-  dropped_output_bytes_ = 0;
+  take_log();  // what it printed while idle belongs to no invocation
   const auto started = Clock::now();
   const auto deadline = started + std::chrono::seconds(config_.timeout_s);
   const uint64_t deadline_epoch = epoch_ms() + uint64_t{config_.timeout_s} * 1000;
@@ -343,8 +340,7 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
   answered_ = true;
   for (auto& job : std::exchange(after_first_answer_, {})) run_guarded(job);
   r.duration_ms = ms_between(started, finished);
-  // A frame's type counts only for a frame read whole (a TooLarge one has a type too).
-  const std::string type = got.status == ReceiveStatus::Frame ? got.frame.type : "";
+  const auto& type = got.frame.type;
   if (type == "response") {
     r.payload = std::move(got.frame.body);
     reusable_ = true;
@@ -392,7 +388,6 @@ InvokeResult FunctionInstance::invoke(InvokeRequest request) {
   if (!r.log.empty() && r.log.back() != '\n') r.log += '\n';
   if (r.error && r.error->type == "Sandbox.Timedout") r.log += r.error->message + "\n";
   r.log += "END RequestId: " + r.request_id + "\n" + r.report_line + "\n";
-  dropped_output_bytes_ = 0;
   return r;
 }
 

@@ -23,14 +23,17 @@ struct HttpServer::Impl {
   std::mutex mutex;
   std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions;
   std::atomic<bool> stopping{false};
-  // Open connections, in all and per client address (mutex held).
+  // Open connections, in all and per client address (count_mutex held). A
+  // mutex of their own: a session's destructor counts, and stop() may drop
+  // the last reference to one while it holds `mutex`.
+  std::mutex count_mutex;
   size_t connections = 0;
   std::map<asio::ip::address, size_t> per_address;
   std::atomic<uint64_t> buffered_body_bytes{0};
 
   // Counts a new connection; false when it is one too many.
   bool admit(const asio::ip::address& from) {
-    std::lock_guard lock(mutex);
+    std::lock_guard lock(count_mutex);
     if (connections >= limits.max_connections ||
         per_address[from] >= limits.max_connections_per_address) {
       if (per_address[from] == 0) per_address.erase(from);
@@ -41,7 +44,7 @@ struct HttpServer::Impl {
     return true;
   }
   void release(const asio::ip::address& from) {
-    std::lock_guard lock(mutex);
+    std::lock_guard lock(count_mutex);
     --connections;
     if (--per_address[from] == 0) per_address.erase(from);
   }

@@ -27,19 +27,20 @@ bool plain_file(const fs::directory_entry& entry) {
 
 namespace {
 
+constexpr char kHex[] = "0123456789abcdef";
+
 // File names are bytes an instance chose (its /tmp is in the snapshot), and
 // JSON holds only UTF-8: names are written with every byte outside printable
 // ASCII, and '%', as %XX, and read back the same way.
 std::string encode_name(const std::string& name) {
-  static const char* hex = "0123456789ABCDEF";
   std::string out;
   for (const unsigned char c : name) {
     if (c > 0x20 && c < 0x7f && c != '%') {
       out += static_cast<char>(c);
     } else {
       out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
     }
   }
   return out;
@@ -47,7 +48,7 @@ std::string encode_name(const std::string& name) {
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
 }
 
@@ -132,11 +133,10 @@ std::string sha256_file(const std::string& path) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  static const char* hex = "0123456789abcdef";
   std::string out;
   for (unsigned i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
   }
   return out;
 }

@@ -20,7 +20,7 @@
 namespace thaw::invoker {
 
 struct Frame {
-  std::string type;  // the header's "type", checked to be a string
+  std::string type;  // the header's "type", a string; empty unless the frame was read whole
   nlohmann::json header;
   std::string body;
 };

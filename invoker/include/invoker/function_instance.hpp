@@ -127,7 +127,8 @@ class FunctionInstance {
   // A frame that breaks the protocol, or an unexpected one: the runtime is
   // not to be trusted with another invocation.
   FunctionError invalid_response(const std::string& request_id, const std::string& what);
-  // Output up to now as the log's text, with a line that says what was dropped.
+  // Output up to now as the log's text, with a line that says what was
+  // dropped; starts the count again.
   std::string take_log();
   // A restored instance runs before CRIU has exited, and becomes our child
   // only when it has: reap CRIU (if `wait`, or once it exited) before waiting
