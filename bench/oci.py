@@ -59,6 +59,7 @@ class OciRuntimes:
         self.cgroup_parent = "thaw-bench-oci-%d" % os.getpid()
         self.ids = itertools.count()
         self.bundles = {}
+        self.code_copies = {}
         os.makedirs(self.work)
         self.rootfs = self._rootfs()
         self.crun_ns = None
@@ -78,11 +79,23 @@ class OciRuntimes:
             os.symlink("usr/" + link, os.path.join(root, link))
         return root
 
+    def _reachable(self, code):
+        """A copy of `code` under the work directory. CRIU opens a restored
+        container's bind sources from inside its user namespace, whose root
+        cannot pass a directory only root may enter (a checkout in /root or
+        a mktemp -d directory); the work directory is open to it."""
+        if code not in self.code_copies:
+            copy = os.path.join(self.work, "code-%d" % len(self.code_copies))
+            shutil.copytree(code, copy, symlinks=True)
+            self.code_copies[code] = copy
+        return self.code_copies[code]
+
     def bundle(self, key, argv, code, memory_mb, cgroup=None):
         """The bundle directory for one program (created once); its container's
         cgroup is `cgroup` (absolute, below the benchmark's parent) if given."""
         if key in self.bundles:
             return self.bundles[key]
+        code = self._reachable(code)
         path = os.path.join(self.work, "bundle-%d" % len(self.bundles))
         os.makedirs(path)
         ids = [{"containerID": 0, "hostID": HOST_ID_BASE, "size": 65536}]

@@ -7,14 +7,20 @@
 # its CPU quota (7% of a CPU) would be measured instead of thawd. The memory
 # budget is raised to match; a no-op touches almost none of it.
 #   bench/warm_throughput.sh [SECONDS] [CONNECTIONS]
-#   (environment: memory_mb, rate_connections for the fixed-rate run, default 8)
+#   (environment: memory_mb, rate_connections for the fixed-rate run, default 8;
+#    THAWD=path runs that thawd binary instead of building ./build's, to
+#    compare two builds on one machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 connections=${2:-64}
 [ "$(id -u)" = 0 ] || { echo "warm_throughput: needs root" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "warm_throughput: wrk missing (scripts/install-deps)" >&2; exit 1; }
-./scripts/build >/dev/null
+thawd=${THAWD:-}
+if [ -z "$thawd" ]; then
+  ./scripts/build >/dev/null
+  thawd=./build/invoker/thawd
+fi
 
 work=$(mktemp -d /tmp/thaw-warm-XXXXXX)
 thawd_pid=
@@ -24,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-./build/invoker/thawd --listen 127.0.0.1:0 --state-dir "$work/state" \
+"$thawd" --listen 127.0.0.1:0 --state-dir "$work/state" \
   --max-concurrency "$connections" --memory-budget-mb 131072 --cgroup-parent "thaw-bench-$$" 2>"$work/thawd.log" &
 thawd_pid=$!
 port=

@@ -30,6 +30,8 @@ struct HttpServer::Impl {
   size_t connections = 0;
   std::map<asio::ip::address, size_t> per_address;
   std::atomic<uint64_t> buffered_body_bytes{0};
+  std::atomic<uint64_t> refused_connections{0};
+  std::atomic<uint64_t> refused_bodies{0};
 
   // Counts a new connection; false when it is one too many.
   bool admit(const asio::ip::address& from) {
@@ -37,6 +39,7 @@ struct HttpServer::Impl {
     if (connections >= limits.max_connections ||
         per_address[from] >= limits.max_connections_per_address) {
       if (per_address[from] == 0) per_address.erase(from);
+      ++refused_connections;
       return false;
     }
     ++connections;
@@ -52,7 +55,10 @@ struct HttpServer::Impl {
   bool reserve_body(uint64_t bytes) {
     uint64_t now = buffered_body_bytes.load();
     do {
-      if (now + bytes > limits.max_buffered_body_bytes) return false;
+      if (now + bytes > limits.max_buffered_body_bytes) {
+        ++refused_bodies;
+        return false;
+      }
     } while (!buffered_body_bytes.compare_exchange_weak(now, now + bytes));
     return true;
   }
@@ -262,6 +268,18 @@ void HttpServer::accept() {
         session->start();
         accept();
       });
+}
+
+HttpServer::Load HttpServer::load() const {
+  Load l;
+  {
+    std::lock_guard lock(impl_->count_mutex);
+    l.connections = impl_->connections;
+  }
+  l.buffered_body_bytes = impl_->buffered_body_bytes.load();
+  l.refused_connections = impl_->refused_connections.load();
+  l.refused_bodies = impl_->refused_bodies.load();
+  return l;
 }
 
 void HttpServer::stop() {

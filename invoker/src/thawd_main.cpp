@@ -243,6 +243,25 @@ int run(const DaemonConfig& config) {
       io, {address, config.listen_port}, [&api](const Request& r) { return api.handle(r); },
       limits);
   const auto ep = server.local_endpoint();
+  auto& metrics = functions.metrics();
+  metrics.gauge_callback("thaw_http_connections", "HTTP connections open now.", [&server] {
+    return std::vector<std::pair<Labels, double>>{
+        {{}, static_cast<double>(server.load().connections)}};
+  });
+  metrics.gauge_callback(
+      "thaw_http_buffered_body_bytes", "Request body bytes reserved by connections now.",
+      [&server] {
+        return std::vector<std::pair<Labels, double>>{
+            {{}, static_cast<double>(server.load().buffered_body_bytes)}};
+      });
+  metrics.counter_callback(
+      "thaw_http_refused_total", "Connections and bodies refused with 503 over thawd's caps.",
+      [&server] {
+        const auto l = server.load();
+        return std::vector<std::pair<Labels, double>>{
+            {{{"reason", "connections"}}, static_cast<double>(l.refused_connections)},
+            {{{"reason", "buffered_bodies"}}, static_cast<double>(l.refused_bodies)}};
+      });
 
   api.set_ready(true);
   log_event("info", "listening",

@@ -7,8 +7,14 @@
 
 namespace thaw::itest {
 
+// Where example() looks: the checkout's, or where reachable.hpp exposed them.
+inline std::string& examples_root() {
+  static std::string root = std::string(THAW_SOURCE_DIR) + "/images/examples";
+  return root;
+}
+
 inline std::string example(const std::string& name) {
-  return std::string(THAW_SOURCE_DIR) + "/images/examples/" + name;
+  return examples_root() + "/" + name;
 }
 
 // A provided function's package as a user would build it on the npm package

@@ -390,13 +390,20 @@ TEST(HostileRequests, BodiesBufferedAtOnceAreCapped) {
   slow.send(post_header(std::string(kFunctions) + "/f/invocations", 6'000'000,
                         "Authorization: Bearer " + thawd.token() + "\r\n") +
             "{\"a\":\"");
+  Lambda l(thawd);
+  ASSERT_TRUE(eventually([&] {
+    return l.client.request(verb::get, "/metrics").body().find(
+               "thaw_http_buffered_body_bytes 6000000") != std::string::npos;
+  }));
   HttpClient second(thawd.port());
   second.send(post_header(std::string(kFunctions) + "/f/invocations", 6'000'000,
                           "Authorization: Bearer " + thawd.token() + "\r\n"));
   const auto refused = second.read_response(std::chrono::seconds(5));
   EXPECT_EQ(refused.result(), status::service_unavailable);
   EXPECT_EQ(refused["x-amzn-ErrorType"], "ServiceUnavailableException");
-  // Small requests still pass.
-  HttpClient small(thawd.port(), thawd.token());
-  EXPECT_EQ(small.request(verb::get, "/healthz").result(), status::ok);
+  // Small requests still pass, and the refusal is counted.
+  const auto metrics = l.client.request(verb::get, "/metrics").body();
+  EXPECT_NE(metrics.find("thaw_http_refused_total{reason=\"buffered_bodies\"} 1"),
+            std::string::npos)
+      << metrics;
 }

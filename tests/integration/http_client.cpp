@@ -37,9 +37,14 @@ void HttpClient::send(const std::string& bytes) {
 }
 
 http::response<http::string_body> HttpClient::read_response(std::chrono::seconds limit) {
+  // tcp_stream's timeout applies to asynchronous operations only.
   stream_.expires_after(limit);
   http::response<http::string_body> res;
-  http::read(stream_, buffer_, res);
+  beast::error_code result;
+  http::async_read(stream_, buffer_, res, [&result](beast::error_code ec, size_t) { result = ec; });
+  io_.restart();
+  io_.run();
+  if (result) throw beast::system_error(result);
   return res;
 }
 

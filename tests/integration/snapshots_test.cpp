@@ -17,6 +17,7 @@
 #include "examples.hpp"
 #include "invoker/instance_factory.hpp"
 #include "invoker/instance_snapshots.hpp"
+#include "reachable.hpp"
 #include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
@@ -103,10 +104,11 @@ class Snapshots : public ::testing::Test {
     if (auto why = itest::sandbox_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     criu_ = snapshots::probe_criu();
     if (!criu_.usable()) GTEST_SKIP() << "CRIU 4.2+ with a passing criu check is needed";
+    // First, before any thread: the checkout may be where instances cannot reach.
+    const auto runtimes = itest::expose_checkout();
     char tmpl[] = "/tmp/thaw-snap-XXXXXX";
     state_ = mkdtemp(tmpl);
-    host_ =
-        std::make_unique<HostEnvironment>(prepare_host_environment(state_, THAW_RUNTIMES_DIR, 4));
+    host_ = std::make_unique<HostEnvironment>(prepare_host_environment(state_, runtimes, 4));
     host_->cgroup_parent = "thaw-test-snap-" + std::to_string(getpid());
     store_ = std::make_unique<snapshots::SnapshotStore>(state_ + "/snapshots");
   }

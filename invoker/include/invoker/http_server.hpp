@@ -47,6 +47,15 @@ class HttpServer {
   // Stops accepting; connections finish the request in hand, then close.
   void stop();
 
+  // What the server holds now, and what it refused over its caps (metrics).
+  struct Load {
+    uint64_t connections = 0;
+    uint64_t buffered_body_bytes = 0;
+    uint64_t refused_connections = 0;  // over max_connections(_per_address)
+    uint64_t refused_bodies = 0;       // over max_buffered_body_bytes
+  };
+  Load load() const;
+
   class Session;
 
  private:
