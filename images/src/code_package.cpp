@@ -28,6 +28,13 @@ constexpr uint64_t kRatioFloor = 1024 * 1024;
 
 using Fd = UniqueFd;
 
+// libarchive's message for the last error; it may have none (a null pointer,
+// which a std::string cannot take: found by tests/fuzz/code_package_fuzz).
+std::string archive_reason(archive* a) {
+  const char* reason = archive_error_string(a);
+  return reason ? reason : "no reason given";
+}
+
 // A directory in the store that disappears with its contents unless renamed away first.
 class TempDir {
  public:
@@ -346,7 +353,7 @@ StoredPackage CodeStore::add_archive(std::string_view bytes, const PackageLimits
   archive_read_support_filter_gzip(a.get());
   if (archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK)
     throw Error(std::string("refused package: not a zip or tar.gz archive (") +
-                archive_error_string(a.get()) + ")");
+                archive_reason(a.get()) + ")");
 
   TempDir tmp(root_);
   Fd root(open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -358,7 +365,7 @@ StoredPackage CodeStore::add_archive(std::string_view bytes, const PackageLimits
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN)
       throw Error("refused package: corrupt archive after " + std::to_string(w.budget.entries) +
-                  " entries (" + archive_error_string(a.get()) + ")");
+                  " entries (" + archive_reason(a.get()) + ")");
     if (w.budget.entries == 0) check_format(a.get());
     const auto name = entry_string(archive_entry_pathname(e), archive_entry_pathname_utf8(e));
     w.write(name, archive_entry_filetype(e), archive_entry_perm(e),
@@ -368,7 +375,7 @@ StoredPackage CodeStore::add_archive(std::string_view bytes, const PackageLimits
             [&](char* buf, size_t size) -> size_t {
               const la_ssize_t n = archive_read_data(a.get(), buf, size);
               if (n < 0)
-                throw Error("package entry '" + name + "': " + archive_error_string(a.get()));
+                throw Error("package entry '" + name + "': " + archive_reason(a.get()));
               return static_cast<size_t>(n);
             });
   }

@@ -36,12 +36,12 @@ void write_proc_file(pid_t pid, const char* name, const std::string& text) {
 // memory it shares with them.
 #define THAW_HOLDER_CODE __attribute__((no_sanitize("address", "undefined"), noinline))
 
-THAW_HOLDER_CODE [[noreturn]] void holder_exit(int code) {
+[[noreturn]] THAW_HOLDER_CODE void holder_exit(int code) {
   syscall(SYS_exit, code);
   __builtin_unreachable();
 }
 
-THAW_HOLDER_CODE [[noreturn]] void run_holder(int sock) {
+[[noreturn]] THAW_HOLDER_CODE void run_holder(int sock) {
   // Descriptors inherited from other threads' work (their sockets and pipes)
   // would keep those alive for as long as we live: drop them all.
   if (sock > 3) syscall(SYS_close_range, 3, sock - 1, 0);

@@ -38,6 +38,12 @@ void check(int rc, const std::string& what) {
   if (rc < 0) throw_errno("seccomp: " + what, -rc);
 }
 
+// libseccomp's SCMP_A0()... macros are C compound literals: the same
+// comparison, in C++.
+scmp_arg_cmp arg_cmp(unsigned arg, scmp_compare op, uint64_t a, uint64_t b = 0) {
+  return scmp_arg_cmp{arg, op, a, b};
+}
+
 // The kernel reads rlimit resources as ints: refusals compare only the low
 // 32 bits.
 constexpr uint64_t kInt = 0xffffffffu;
@@ -58,31 +64,31 @@ void add_socket_rules(scmp_filter_ctx ctx, const SeccompProfile& profile, const 
                                         profile.socket_families.end());
   const auto refuse_family = SCMP_ACT_ERRNO(EAFNOSUPPORT);
   check(seccomp_rule_add(ctx, refuse_family, nr, 1,
-                         SCMP_A0(SCMP_CMP_GT, static_cast<uint64_t>(highest))),
+                         arg_cmp(0, SCMP_CMP_GT, static_cast<uint64_t>(highest))),
         "refuse " + what + " above the families allowed");
   for (int family = 0; family < highest; ++family)
     if (!contains(profile.socket_families, family))
       check(seccomp_rule_add(ctx, refuse_family, nr, 1,
-                             SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(family))),
+                             arg_cmp(0, SCMP_CMP_EQ, static_cast<uint64_t>(family))),
             "refuse " + what + " of a family");
   for (int family : profile.socket_families) {
-    const auto arg0 = SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(family));
+    const auto arg0 = arg_cmp(0, SCMP_CMP_EQ, static_cast<uint64_t>(family));
     if (family != AF_NETLINK) {
       check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, arg0), "allow " + what + " of a family");
       continue;
     }
     for (int protocol : profile.netlink_protocols)
       check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, arg0,
-                             SCMP_A2(SCMP_CMP_EQ, static_cast<uint64_t>(protocol))),
+                             arg_cmp(2, SCMP_CMP_EQ, static_cast<uint64_t>(protocol))),
             "allow " + what + " of a netlink protocol");
     // Refused as above: the protocols the kernel knows (MAX_LINKS), and past them.
     const auto refuse_protocol = SCMP_ACT_ERRNO(EPROTONOSUPPORT);
-    check(seccomp_rule_add(ctx, refuse_protocol, nr, 2, arg0, SCMP_A2(SCMP_CMP_GT, 31)),
+    check(seccomp_rule_add(ctx, refuse_protocol, nr, 2, arg0, arg_cmp(2, SCMP_CMP_GT, 31)),
           "refuse " + what + " past the netlink protocols");
     for (int protocol = 0; protocol < 32; ++protocol)
       if (!contains(profile.netlink_protocols, protocol))
         check(seccomp_rule_add(ctx, refuse_protocol, nr, 2, arg0,
-                               SCMP_A2(SCMP_CMP_EQ, static_cast<uint64_t>(protocol))),
+                               arg_cmp(2, SCMP_CMP_EQ, static_cast<uint64_t>(protocol))),
               "refuse " + what + " of a netlink protocol");
   }
 }
@@ -97,22 +103,22 @@ void add_core_limit_rules(scmp_filter_ctx ctx) {
     const auto value = static_cast<uint64_t>(resource);
     if (resource != RLIMIT_CORE) {
       check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, setrlimit_nr, 1,
-                             SCMP_A0(SCMP_CMP_MASKED_EQ, kInt, value)),
+                             arg_cmp(0, SCMP_CMP_MASKED_EQ, kInt, value)),
             "allow setrlimit");
       check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, prlimit_nr, 1,
-                             SCMP_A1(SCMP_CMP_MASKED_EQ, kInt, value)),
+                             arg_cmp(1, SCMP_CMP_MASKED_EQ, kInt, value)),
             "allow prlimit64");
       continue;
     }
     check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), setrlimit_nr, 1,
-                           SCMP_A0(SCMP_CMP_MASKED_EQ, kInt, value)),
+                           arg_cmp(0, SCMP_CMP_MASKED_EQ, kInt, value)),
           "refuse setrlimit(RLIMIT_CORE)");
     // Reading it (no new limit) is fine: Python and Node.js do at start-up.
     check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, prlimit_nr, 2,
-                           SCMP_A1(SCMP_CMP_MASKED_EQ, kInt, value), SCMP_A2(SCMP_CMP_EQ, 0)),
+                           arg_cmp(1, SCMP_CMP_MASKED_EQ, kInt, value), arg_cmp(2, SCMP_CMP_EQ, 0)),
           "allow prlimit64 reading RLIMIT_CORE");
     check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), prlimit_nr, 2,
-                           SCMP_A1(SCMP_CMP_MASKED_EQ, kInt, value), SCMP_A2(SCMP_CMP_NE, 0)),
+                           arg_cmp(1, SCMP_CMP_MASKED_EQ, kInt, value), arg_cmp(2, SCMP_CMP_NE, 0)),
           "refuse prlimit64 setting RLIMIT_CORE");
   }
 }
@@ -167,9 +173,9 @@ std::shared_ptr<const CompiledFilter> compile(const SeccompProfile& profile) {
     if (profile.refuse_tiocsti && name == "ioctl") {
       // The kernel reads the request as 32 bits: compare only those.
       check(seccomp_rule_add(c.ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
-                             SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI)),
+                             arg_cmp(1, SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI)),
             "refuse ioctl(TIOCSTI)");
-      check(seccomp_rule_add(c.ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A1(SCMP_CMP_NE, TIOCSTI)),
+      check(seccomp_rule_add(c.ctx, SCMP_ACT_ALLOW, nr, 1, arg_cmp(1, SCMP_CMP_NE, TIOCSTI)),
             "allow ioctl");
       continue;
     }
@@ -183,13 +189,13 @@ std::shared_ptr<const CompiledFilter> compile(const SeccompProfile& profile) {
   if (profile.filter_clone_namespace_flags) {
     const int clone_nr = resolve("clone");
     check(seccomp_rule_add(c.ctx, SCMP_ACT_ALLOW, clone_nr, 1,
-                           SCMP_A0(SCMP_CMP_MASKED_EQ, kNamespaceCloneFlags, 0)),
+                           arg_cmp(0, SCMP_CMP_MASKED_EQ, kNamespaceCloneFlags, 0)),
           "allow clone without namespace flags");
     // Any one namespace flag is enough to refuse the call.
     for (uint64_t bit = 1; bit != 0; bit <<= 1) {
       if (!(kNamespaceCloneFlags & bit)) continue;
       check(seccomp_rule_add(c.ctx, SCMP_ACT_ERRNO(EPERM), clone_nr, 1,
-                             SCMP_A0(SCMP_CMP_MASKED_EQ, bit, bit)),
+                             arg_cmp(0, SCMP_CMP_MASKED_EQ, bit, bit)),
             "refuse clone with a namespace flag");
     }
   }

@@ -11,9 +11,9 @@ namespace http = boost::beast::http;
 using namespace thaw::invoker;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static Api api = [] {
-    Api a(nullptr, "fuzz-admin-token");
-    a.add_access_key("AKIAFUZZ", "fuzz-secret");
+  static Api& api = *[] {
+    auto* a = new Api(nullptr, "fuzz-admin-token");  // lives for the process
+    a->add_access_key("AKIAFUZZ", "fuzz-secret");
     return a;
   }();
   http::request_parser<http::string_body> parser;
