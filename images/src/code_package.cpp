@@ -338,6 +338,12 @@ CodeStore::CodeStore(std::string root)
     throw Error("code store " + root_ + (ec ? "" : ": not a directory"), ec.value());
 }
 
+void CodeStore::discard_unfinished() {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(root_, ec))
+    if (e.path().filename().string().rfind(".tmp-", 0) == 0) std::filesystem::remove_all(e.path(), ec);
+}
+
 StoredPackage CodeStore::add_archive(std::string_view bytes, const PackageLimits& limits) {
   StoredPackage pkg;
   pkg.sha256 = sha256_hex(bytes);

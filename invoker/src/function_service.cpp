@@ -1,5 +1,6 @@
 #include "invoker/function_service.hpp"
 
+#include <cerrno>
 #include <filesystem>
 #include <set>
 
@@ -50,8 +51,10 @@ FunctionService::FunctionService(ServiceOptions options)
       registry_(host_.state_dir + "/thaw.db") {
   host_.cgroup_parent = options_.cgroup_parent;
   host_.max_output_bytes = options_.max_output_bytes;
-  // Instances and cgroups a killed thawd left behind go first.
+  // Instances, cgroups and half-unpacked code a killed thawd left behind go
+  // first (thawd holds the state directory's lock: nothing else unpacks).
   end_orphan_instances(host_);
+  code_.discard_unfinished();
   sandbox::reap_orphan_cgroups(host_.cgroup_parent);
   // Groups for the next starts, made ahead (a few: starts come in bursts).
   sandbox::keep_cgroup_spares(host_.cgroup_parent, 4);
@@ -110,6 +113,10 @@ FunctionRecord FunctionService::store_code(FunctionRecord r, const std::string& 
   try {
     stored = code_.add_archive(zip);
   } catch (const Error& e) {
+    // The host's disk, not the package: Lambda's error for code storage that is full.
+    if (e.error_number() == ENOSPC || e.error_number() == EDQUOT)
+      throw ApiError(400, "CodeStorageExceededException",
+                     std::string("thawd's code storage is full: ") + e.what());
     throw ApiError(400, "InvalidParameterValueException", std::string("Code.ZipFile: ") + e.what());
   }
   r.code_sha256 = stored.sha256;

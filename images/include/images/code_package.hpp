@@ -50,6 +50,10 @@ class CodeStore {
   std::optional<StoredPackage> find(const std::string& sha256) const;
   // Removing a package that is not there does nothing.
   void remove(const std::string& sha256);
+  // Removes what unpacking left unfinished (a process killed while it
+  // unpacked: its temporary tree and sizes file). Only for the store's one
+  // writer at its start, when no other unpacking can be under way.
+  void discard_unfinished();
 
  private:
   // Moves a checked tree from `tmp_dir` into place (or drops it if the package
