@@ -25,6 +25,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -269,6 +270,10 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("soak: needs root")
+    # Stopped early (a shell started it in the background, where SIGINT is
+    # ignored, or a test's timeout ended it): thawd goes down with it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: sys.exit("soak: stopped"))
 
     work = tempfile.mkdtemp(prefix="thaw-soak-")
     keep_alive = 5

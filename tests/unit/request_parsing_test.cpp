@@ -139,3 +139,23 @@ TEST(FunctionRequests, LambdasOwnFieldsAreAcceptedAndUnknownOnesRefused) {
             }).find("Zip"),
             std::string::npos);
 }
+
+// Found by tests/fuzz/lambda_request_fuzz: base64 of a length that is no
+// multiple of 4 was decoded past the end of its buffer.
+TEST(FunctionRequests, Base64OfAnyLengthDecodesWithinItsBuffer) {
+  EXPECT_EQ(from_base64("QQ"), "A");
+  EXPECT_EQ(from_base64("QUI"), "AB");
+  EXPECT_EQ(from_base64("QUJD"), "ABC");
+  EXPECT_EQ(from_base64("QUJDRA"), "ABCD");
+  size_t read = 0;
+  EXPECT_EQ(from_base64("QUJD!x", &read), "ABC");
+  EXPECT_EQ(read, 4u);
+  // A package's base64 without its padding.
+  std::string unpadded = kEmptyZip;
+  unpadded.erase(unpadded.find_last_not_of('=') + 1);
+  const auto req = parse_create_function({{"FunctionName", "f"},
+                                          {"Runtime", "python3.11"},
+                                          {"Handler", "handler.handler"},
+                                          {"Code", {{"ZipFile", unpadded}}}});
+  EXPECT_EQ(req.zip.size(), 22u);
+}
