@@ -9,6 +9,7 @@
 #include "invoker/function_service.hpp"
 #include "invoker/http_trigger.hpp"
 #include "invoker/json_text.hpp"
+#include "invoker/log_followers.hpp"
 #include "invoker/metrics.hpp"
 #include "invoker/sigv4.hpp"
 #include "thaw/build_info.hpp"
@@ -64,6 +65,23 @@ std::optional<Response> Api::credential_refusal(const Request& req, const Reques
                              "The security token included in the request is invalid");
   }
   return refused;
+}
+
+void Api::handle(const Request& req, Reply reply) {
+  const auto target = parse_target(std::string(req.target()));
+  const auto poll = credential_refusal(req, target, false) ? std::nullopt : long_poll(req, target);
+  if (!poll) return reply(handle(req));
+  ++counters_.requests;
+  followers_->follow(poll->function, poll->offset,
+                     std::chrono::steady_clock::now() + std::chrono::seconds(poll->wait_s),
+                     [this, poll = *poll, reply = std::move(reply)] {
+                       try {
+                         reply(log_page(poll.function, poll.offset));
+                       } catch (const std::exception& e) {
+                         reply(lambda_error(http::status::internal_server_error,
+                                            "ServiceException", e.what(), "Service"));
+                       }
+                     });
 }
 
 Response Api::handle(const Request& req) {

@@ -63,21 +63,43 @@ nlohmann::json usage_json(const UsageTotals& u) {
 Response Api::logs(const RequestTarget& t, const std::string& name) {
   functions_->get(name);  // 404 when it does not exist
   auto& logs = functions_->logs();
-  LogChunk chunk;
   if (!t.query.count("offset")) {
-    chunk = logs.read_tail(name, kLogPageBytes);
-  } else {
-    const auto offset = number_param(t, "offset", 0, UINT64_MAX / 2);
-    const auto wait = number_param(t, "wait", 0, kMaxLogWaitSeconds);
-    // A long poll for `thaw logs --follow`: held until there is more, or the wait is over.
-    if (wait > 0)
-      logs.wait_for_more(name, offset,
-                         std::chrono::steady_clock::now() + std::chrono::seconds(wait));
-    chunk = logs.read(name, offset, kLogPageBytes);
+    const auto chunk = logs.read_tail(name, kLogPageBytes);
+    return json_ok({{"Text", chunk.text},
+                    {"NextOffset", chunk.next_offset},
+                    {"FirstAvailableOffset", chunk.first_available_offset}});
   }
+  const auto offset = number_param(t, "offset", 0, UINT64_MAX / 2);
+  const auto wait = number_param(t, "wait", 0, kMaxLogWaitSeconds);
+  // A long poll for `thaw logs --follow` that has no followers' thread
+  // (Api::handle(request, reply) gives it one) waits here.
+  if (wait > 0)
+    logs.wait_for_more(name, offset, std::chrono::steady_clock::now() + std::chrono::seconds(wait));
+  return log_page(name, offset);
+}
+
+Response Api::log_page(const std::string& name, uint64_t offset) {
+  const auto chunk = functions_->logs().read(name, offset, kLogPageBytes);
   return json_ok({{"Text", chunk.text},
                   {"NextOffset", chunk.next_offset},
                   {"FirstAvailableOffset", chunk.first_available_offset}});
+}
+
+std::optional<Api::LongPoll> Api::long_poll(const Request& req, const RequestTarget& t) {
+  const auto& s = t.segments;
+  if (!followers_ || !functions_ || req.method() != http::verb::get || s.size() != 5 ||
+      s[0] != "thaw" || s[1] != "v1" || s[2] != "functions" || s[4] != "logs" ||
+      !t.query.count("offset") || !t.query.count("wait"))
+    return std::nullopt;
+  try {
+    LongPoll poll{s[3], number_param(t, "offset", 0, UINT64_MAX / 2),
+                  number_param(t, "wait", 0, kMaxLogWaitSeconds)};
+    functions_->get(poll.function);
+    if (poll.wait_s == 0) return std::nullopt;
+    return poll;
+  } catch (const std::exception&) {
+    return std::nullopt;  // handle() gives the error its answer
+  }
 }
 
 std::optional<Response> Api::thaw_api(const Request& req, const RequestTarget& t) {

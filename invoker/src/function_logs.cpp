@@ -81,7 +81,28 @@ void FunctionLogs::save_offsets(const std::string& function, const Files& f) con
 
 void FunctionLogs::append(const std::string& function, std::string_view text) {
   if (text.empty()) return;
+  std::function<void()> observer;
+  {
+    std::lock_guard lock(mutex_);
+    append_locked(function, text);
+    observer = on_growth_;
+  }
+  if (observer) observer();
+}
+
+void FunctionLogs::on_growth(std::function<void()> observer) {
   std::lock_guard lock(mutex_);
+  on_growth_ = std::move(observer);
+}
+
+bool FunctionLogs::grew_past(const std::string& function, uint64_t offset) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return true;
+  const auto it = files_.find(function);
+  return it == files_.end() ? files(function).end() > offset : it->second.end() > offset;
+}
+
+void FunctionLogs::append_locked(const std::string& function, std::string_view text) {
   auto& f = files(function);
   if (f.current_size > 0 && f.current_size + text.size() > cap_) {
     if (f.fd >= 0) close(std::exchange(f.fd, -1));

@@ -174,18 +174,51 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
          false);
   }
 
+  // An answer given while the handler still runs is sent when it returns,
+  // on this strand; one given later is posted to it.
+  struct PendingAnswer {
+    std::mutex mutex;
+    bool in_handler = true;
+    bool answered = false;
+    std::optional<Response> response;
+  };
+
   void handle() {
     Request req = parser_->release();
-    Response res;
+    const bool keep = req.keep_alive();
+    auto pending = std::make_shared<PendingAnswer>();
+    Reply reply = [self = shared_from_this(), pending, keep](Response res) {
+      std::unique_lock lock(pending->mutex);
+      if (std::exchange(pending->answered, true)) return;
+      if (pending->in_handler) {
+        pending->response = std::move(res);
+        return;
+      }
+      lock.unlock();
+      asio::post(self->stream_.get_executor(), [self, keep, res = std::move(res)]() mutable {
+        self->answer(std::move(res), keep);
+      });
+    };
     try {
-      res = server_->handler(req);
+      server_->handler(req, reply);
     } catch (const std::exception& e) {
-      res = lambda_error(http::status::internal_server_error, "ServiceException", e.what(),
-                         "Service");
+      reply(lambda_error(http::status::internal_server_error, "ServiceException", e.what(),
+                         "Service"));
     }
-    const bool keep = req.keep_alive() && !server_->stopping;
     req = {};  // its body no longer counts against the budget
     release_body();
+    std::unique_lock lock(pending->mutex);
+    pending->in_handler = false;
+    if (pending->response) {
+      auto res = std::move(*pending->response);
+      lock.unlock();
+      answer(std::move(res), keep);
+    }
+  }
+
+  void answer(Response res, bool keep_alive) {
+    release_body();
+    const bool keep = keep_alive && !server_->stopping;
     send(std::move(res), keep);
   }
 

@@ -21,6 +21,7 @@
 #include "invoker/function_service.hpp"
 #include "invoker/http_server.hpp"
 #include "invoker/log.hpp"
+#include "invoker/log_followers.hpp"
 #include "invoker/metrics.hpp"
 #include "invoker/system_facts.hpp"
 #include "sandbox/error.hpp"
@@ -239,9 +240,12 @@ int run(const DaemonConfig& config) {
   limits.max_connections_per_address = config.max_connections_per_client;
   limits.max_buffered_body_bytes = config.max_buffered_body_mb << 20;
   const auto address = asio::ip::make_address(config.listen_host);
+  // Log long polls wait here, not on HTTP threads; bounded in number.
+  LogFollowers followers(functions.logs(), 4096);
+  api.set_log_followers(&followers);
   HttpServer server(
-      io, {address, config.listen_port}, [&api](const Request& r) { return api.handle(r); },
-      limits);
+      io, {address, config.listen_port},
+      [&api](const Request& r, Reply reply) { api.handle(r, std::move(reply)); }, limits);
   const auto ep = server.local_endpoint();
   auto& metrics = functions.metrics();
   metrics.gauge_callback("thaw_http_connections", "HTTP connections open now.", [&server] {
@@ -254,6 +258,10 @@ int run(const DaemonConfig& config) {
         return std::vector<std::pair<Labels, double>>{
             {{}, static_cast<double>(server.load().buffered_body_bytes)}};
       });
+  metrics.gauge_callback("thaw_log_followers", "Log long polls waiting now.", [&followers] {
+    return std::vector<std::pair<Labels, double>>{
+        {{}, static_cast<double>(followers.waiting())}};
+  });
   metrics.counter_callback(
       "thaw_http_refused_total", "Connections and bodies refused with 503 over thawd's caps.",
       [&server] {
@@ -286,6 +294,7 @@ int run(const DaemonConfig& config) {
     log_event("info", "stopping", {{"signal", sig}});
     api.set_ready(false);
     functions.logs().stop_waiting();  // log followers' long polls end now
+    followers.stop();
     server.stop();
   });
 

@@ -418,3 +418,36 @@ TEST(HostileRequests, BodiesBufferedAtOnceAreCapped) {
             std::string::npos)
       << metrics;
 }
+
+TEST(HostileRequests, LogFollowersHoldNoHttpThread) {
+  // Two HTTP threads in all: one per invocation at once, and one more.
+  ThawdProcess thawd({"--max-concurrency", "1", "--http-threads", "1"});
+  Lambda l(thawd);
+  Handler code("def handler(event, context):\n    print('line', event['n'])\n    return event\n");
+  create(l, "logged", code, kNoSnapshot);
+  ASSERT_EQ(l.invoke("logged", R"({"n": 1})").result(), status::ok);
+  const auto end = l.get_json("/thaw/v1/functions/logged/logs")["NextOffset"].get<uint64_t>();
+  // More followers than threads, each waiting up to 30 s for the log to grow.
+  std::vector<std::unique_ptr<HttpClient>> followers;
+  for (int i = 0; i < 6; ++i) {
+    followers.push_back(std::make_unique<HttpClient>(thawd.port(), thawd.token()));
+    followers.back()->send("GET /thaw/v1/functions/logged/logs?offset=" + std::to_string(end) +
+                           "&wait=30 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                           thawd.token() + "\r\n\r\n");
+  }
+  ASSERT_TRUE(eventually([&] {
+    return l.client.request(verb::get, "/metrics").body().find("thaw_log_followers 6") !=
+           std::string::npos;
+  }));
+  // An invocation is still served at once, and its lines reach every follower.
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_EQ(l.invoke("logged", R"({"n": 2})").result(), status::ok);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  for (auto& f : followers) {
+    const auto page = f->read_response(std::chrono::seconds(10));
+    EXPECT_EQ(page.result(), status::ok);
+    EXPECT_NE(json::parse(page.body())["Text"].get<std::string>().find("line 2"),
+              std::string::npos)
+        << page.body();
+  }
+}

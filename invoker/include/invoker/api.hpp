@@ -21,6 +21,7 @@ struct ApiCounters {
 
 class FunctionService;
 class AsyncInvoker;
+class LogFollowers;
 
 class Api {
  public:
@@ -39,6 +40,10 @@ class Api {
     access_keys_[id] = secret;
   }
   Response handle(const Request& request);
+  // handle(), but a log long poll waits with `followers` (set_log_followers)
+  // instead of on the calling thread, and answers through `reply` later.
+  void handle(const Request& request, Reply reply);
+  void set_log_followers(LogFollowers* followers) { followers_ = followers; }
   // Run when a request's header is in and its body is not: a refusal is
   // answered at once and the body never buffered (HttpLimits::check_header).
   std::optional<Response> refuse_headers(const Request& header) const;
@@ -56,6 +61,15 @@ class Api {
   // thaw's own: /thaw/v1/...
   std::optional<Response> thaw_api(const Request& request, const RequestTarget& target);
   Response logs(const RequestTarget& target, const std::string& name);
+  // The page of `name`'s log from `offset` (no waiting).
+  Response log_page(const std::string& name, uint64_t offset);
+  // A long poll to hand to the followers: its function and offset, and how long.
+  struct LongPoll {
+    std::string function;
+    uint64_t offset = 0;
+    uint64_t wait_s = 0;
+  };
+  std::optional<LongPoll> long_poll(const Request& request, const RequestTarget& target);
   // /function/NAME[/...]: the HTTP trigger (API Gateway payload 2.0).
   Response trigger(const Request& request, const RequestTarget& target);
   bool emulator_request(const Request& request, const RequestTarget& target) const;
@@ -63,6 +77,7 @@ class Api {
   FunctionService* functions_;
   std::string admin_token_;
   AsyncInvoker* async_;
+  LogFollowers* followers_ = nullptr;
   bool emulator_path_ = false;
   bool public_trigger_ = false;
   std::map<std::string, std::string> access_keys_;  // id -> secret

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -39,6 +40,10 @@ class FunctionLogs {
   bool wait_for_more(const std::string& function, uint64_t offset,
                      std::chrono::steady_clock::time_point deadline);
   void remove(const std::string& function);
+  // Whether the log has bytes past `offset` (or is gone, or thawd stops).
+  bool grew_past(const std::string& function, uint64_t offset);
+  // Called after every append, outside the lock (log_followers.hpp).
+  void on_growth(std::function<void()> observer);
   // Wakes every follower and makes later waits return at once (thawd stopping:
   // a long poll must not hold a graceful stop up).
   void stop_waiting();
@@ -54,6 +59,7 @@ class FunctionLogs {
     uint64_t first() const { return has_previous ? previous_start : current_start; }
   };
   Files& files(const std::string& function);  // mutex_ held
+  void append_locked(const std::string& function, std::string_view text);
   std::string path(const std::string& function, const char* suffix) const;
   void save_offsets(const std::string& function, const Files& f) const;
   std::string read_locked(const std::string& function, const Files& f, uint64_t from,
@@ -65,6 +71,7 @@ class FunctionLogs {
   std::condition_variable grew_;
   std::map<std::string, Files> files_;
   bool stopping_ = false;
+  std::function<void()> on_growth_;
 };
 
 }  // namespace thaw::invoker

@@ -2,6 +2,7 @@
 // HTTP message types shared by the server and the API, and Lambda's error shape.
 
 #include <boost/beast/http.hpp>
+#include <functional>
 #include <string>
 
 namespace thaw::invoker {
@@ -9,6 +10,9 @@ namespace thaw::invoker {
 namespace http = boost::beast::http;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
+// A request's answer goes to a Reply, once, from any thread: at once for
+// most requests, later for a long poll, which then holds no thread.
+using Reply = std::function<void(Response)>;
 
 // An error as AWS Lambda sends it: status, x-amzn-ErrorType and
 // {"Type": ..., "message": ...}. `kind` is "User" or "Service".

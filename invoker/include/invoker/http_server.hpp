@@ -36,7 +36,7 @@ struct HttpLimits {
   uint64_t max_buffered_body_bytes = 512ull << 20;
 };
 
-using Handler = std::function<Response(const Request&)>;
+using Handler = std::function<void(const Request&, Reply)>;
 
 class HttpServer {
  public:
