@@ -55,6 +55,21 @@ int remount_read_only(const char* target) {
   return mount(nullptr, target, nullptr, flags, nullptr);
 }
 
+// A remount changes the top mount only: mounts below a bound host tree (a
+// file system mounted inside /usr or inside a code directory) would stay
+// writable. mount_setattr (Linux 5.12) sets the whole tree at once; an older
+// kernel has no such call, and the top mount is what it gets. Not for the
+// root, whose tree holds the instance's own /tmp and device nodes.
+int make_tree_read_only(const char* target) {
+  if (remount_read_only(target) != 0) return -1;
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (syscall(SYS_mount_setattr, AT_FDCWD, target, AT_RECURSIVE, &attr, sizeof attr) != 0 &&
+      errno != ENOSYS)
+    return -1;
+  return 0;
+}
+
 void apply_mount(const ChildPlan& plan, const ChildMount& m) {
   const int fd = plan.report_fd;
   switch (m.kind) {
@@ -71,7 +86,7 @@ void apply_mount(const ChildPlan& plan, const ChildMount& m) {
     case MountKind::ReadOnlyBind:
       if (mount(m.source, m.target, nullptr, MS_BIND | MS_REC, nullptr) != 0)
         fail(fd, "mount bind", m.target, errno);
-      if (remount_read_only(m.target) != 0) fail(fd, "remount read-only", m.target, errno);
+      if (make_tree_read_only(m.target) != 0) fail(fd, "make read-only", m.target, errno);
       break;
     case MountKind::Proc:
       if (mount("proc", m.target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)

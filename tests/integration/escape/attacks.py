@@ -68,6 +68,9 @@ def attack(name, arg):
         return expect_oserror(lambda: write_file("/usr/bin/thaw-was-here"), {errno.EROFS, errno.EACCES}, "write /usr")
     if name == "write_task":
         return expect_oserror(lambda: write_file("/var/task/thaw-was-here"), {errno.EROFS, errno.EACCES}, "write /var/task")
+    if name == "write_submount":
+        # A host file system mounted below the code directory, open to all.
+        return expect_oserror(lambda: write_file("/var/task/mounted/x"), {errno.EROFS}, "write below a read-only bind")
     if name == "write_root":
         return expect_oserror(lambda: write_file("/thaw-was-here"), {errno.EROFS, errno.EACCES}, "write /")
     if name == "list_host_processes":

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -126,6 +127,17 @@ TEST_F(Escape, WriteToUsr) {
 }
 TEST_F(Escape, WriteToVarTask) {
   expect_contained("write_task", "", "EROFS");
+}
+TEST_F(Escape, WriteToAFileSystemMountedBelowAReadOnlyBind) {
+  const auto below = harness_->code_dir() + "/mounted";
+  fs::create_directories(below);
+  ASSERT_EQ(mount("thaw-test-below", below.c_str(), "tmpfs", 0, "mode=0777,size=1m"), 0)
+      << strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{below};
+  expect_contained("write_submount", "", "EROFS");
 }
 TEST_F(Escape, WriteToTheRoot) {
   expect_contained("write_root", "", "EROFS");
