@@ -319,7 +319,10 @@ def main():
         for t in threads:
             t.join(120)
 
-        # Every accepted event runs; then idle instances expire.
+        # Every accepted event runs; then idle instances expire. The first
+        # connection sat idle through the load, and thawd has closed it.
+        thawd.conn.close()
+        thawd.conn = thawd.connect()
         deadline = time.time() + 300
         while time.time() < deadline:
             _, _, body = thawd.call("GET", "/thaw/v1/usage")

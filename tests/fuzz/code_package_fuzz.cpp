@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <string_view>
 
@@ -10,9 +11,12 @@
 #include "sandbox/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string root = [] {
+  // Never destroyed, so the exit handler that removes it can still read it.
+  static const std::string& root = *[] {
     char tmpl[] = "/tmp/thaw-fuzz-code-XXXXXX";
-    return std::string(mkdtemp(tmpl));
+    static const auto* dir = new std::string(mkdtemp(tmpl));
+    std::atexit([] { std::filesystem::remove_all(*dir); });
+    return dir;
   }();
   thaw::images::CodeStore store(root + "/store");
   thaw::images::PackageLimits limits;

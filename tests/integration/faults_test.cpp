@@ -71,6 +71,23 @@ class SmallStateDir {
   bool mounted_ = false;
 };
 
+// A directory for a test's code, removed with it whatever happens.
+class CodeParent {
+ public:
+  CodeParent() {
+    char tmpl[] = "/tmp/thaw-fault-code-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  ~CodeParent() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
 // A code directory of `files` files of random (incompressible) bytes beside a
 // handler: unpacking it takes a while.
 std::string big_code_dir(const std::string& parent, int files, size_t bytes_each) {
@@ -136,9 +153,8 @@ TEST(Faults, AFullDiskRefusesInLambdasShapeAndThawdRecoversWhenSpaceReturns) {
   l.create("small", "handler.handler", "python-hello", kNoSnapshot);
   ASSERT_EQ(l.invoke("small", R"({"name":"before"})").result(), status::ok);
 
-  char tmpl[] = "/tmp/thaw-fault-code-XXXXXX";
-  const std::string code_parent = mkdtemp(tmpl);
-  const auto big = big_code_dir(code_parent, 4, 4 << 20);
+  const CodeParent code_parent;
+  const auto big = big_code_dir(code_parent.dir(), 4, 4 << 20);
   small.fill();
   // A code upload: refused with the reason, nothing half-unpacked left.
   const auto refused = l.client.request(verb::post, kFunctions, create_body_for("big", big).dump());
@@ -169,14 +185,12 @@ TEST(Faults, AFullDiskRefusesInLambdasShapeAndThawdRecoversWhenSpaceReturns) {
       return thawd.log().find(std::string(event["X-Amz-Request-Id"])) != std::string::npos;
     }));
   }
-  fs::remove_all(code_parent);
 }
 
 TEST(Faults, Kill9DuringACodeUploadLeavesNoHalfUnpackedCode) {
   ThawdProcess first({"--warm-memory-mb", "0"});
-  char tmpl[] = "/tmp/thaw-fault-code-XXXXXX";
-  const std::string code_parent = mkdtemp(tmpl);
-  const auto body = create_body_for("big", big_code_dir(code_parent, 6000, 2048)).dump();
+  const CodeParent code_parent;
+  const auto body = create_body_for("big", big_code_dir(code_parent.dir(), 6000, 2048)).dump();
   auto upload = std::async(std::launch::async, [&] {
     try {
       HttpClient c(first.port(), first.token());
@@ -202,7 +216,6 @@ TEST(Faults, Kill9DuringACodeUploadLeavesNoHalfUnpackedCode) {
   EXPECT_EQ(l.client.request(verb::get, std::string(kFunctions) + "/big").result(),
             status::not_found);
   EXPECT_EQ(l.client.request(verb::post, kFunctions, body).result(), status::created);
-  fs::remove_all(code_parent);
 }
 
 TEST(Faults, Kill9DuringASnapshotDumpLosesNoFunctionAndNoSnapshotIsHalfWritten) {
