@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
   const auto root = sandbox::prepare_root_template(dir + "/root");
   std::filesystem::create_directories(dir + "/code");
   sandbox::IdMapping mapping;
-  sandbox::NamespacePool pool(mapping, 8);
-  pool.wait_ready(8);
+  sandbox::NamespacePool pool(8);
+  pool.wait_ready(mapping, 8);
   const auto filter = sandbox::compiled(sandbox::default_profile());
   const std::string parent = "thaw-bench-" + std::to_string(getpid());
 
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     {
       const auto t = Clock::now();
       const auto t_ns = Clock::now();
-      auto ns = pool.acquire();
+      auto ns = pool.acquire(mapping);
       const double ns_ms = ms_since(t_ns);
       const auto t_tmp = Clock::now();
       sandbox::ScratchMount tmp(dir + "/tmp-" + std::to_string(i + 100), 512ull << 20,

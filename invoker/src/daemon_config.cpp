@@ -108,6 +108,10 @@ void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
       c.max_buffered_body_mb = number(a, value(), 8, 1 << 20);
     } else if (a == "--max-output-kb") {
       c.max_output_kb = number(a, value(), 4, 1024 * 1024);
+    } else if (a == "--id-pool-first") {
+      c.id_pool_first = static_cast<uint32_t>(number(a, value(), 0, 0xfffffffe));
+    } else if (a == "--id-pool-ranges") {
+      c.id_pool_ranges = static_cast<uint32_t>(number(a, value(), 1, 65535));
     } else {
       throw Error("unknown flag \"" + a + "\" (see thawd --help)");
     }
@@ -144,6 +148,7 @@ DaemonConfig parse_daemon_args(const std::vector<std::string>& args) {
     }
   }
   apply_flags(c, args);
+  validate(IdPoolConfig{c.id_pool_first, c.id_pool_ranges});
   return c;
 }
 
@@ -176,6 +181,10 @@ Flags:
                            (default 512); past it 503
   --max-output-kb KB       output kept per invocation, the rest dropped and counted
                            (default 1024)
+  --id-pool-first UID      first host uid and gid of the ranges functions get, one
+                           of 65536 ids per function; no host user, group or
+                           /etc/subuid range may use them (default 1048576)
+  --id-pool-ranges N       how many ranges, so how many functions (default 4096)
   --read-timeout SECONDS   a request's headers and body must arrive within this;
                            slower clients are disconnected (default 30)
   --runtimes-dir DIR       where the runtimes are (default: images/runtimes of the

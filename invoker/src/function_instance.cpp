@@ -116,7 +116,7 @@ HostEnvironment prepare_host_environment(const std::string& state_dir,
   std::filesystem::permissions(host.state_dir, std::filesystem::perms(0711));
   std::filesystem::permissions(host.state_dir + "/instances", std::filesystem::perms(0711));
   host.root_template = sandbox::prepare_root_template(host.state_dir + "/rootfs");
-  host.namespaces = std::make_shared<sandbox::NamespacePool>(host.mapping, namespace_pool_size);
+  host.namespaces = std::make_shared<sandbox::NamespacePool>(namespace_pool_size);
   host.background = std::make_shared<sandbox::WorkQueue>();
   // Restored instances are re-parented to the nearest subreaper when CRIU
   // exits: that must be us, so we can wait for them.
@@ -168,15 +168,15 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
 
   const auto dir = host.state_dir + "/instances/" + self->id_;
   self->tmp_ = std::make_unique<sandbox::ScratchMount>(
-      dir + "-tmp", uint64_t{config.ephemeral_storage_mb} << 20, host.mapping.to_host(0),
-      host.mapping.to_host(0));
+      dir + "-tmp", uint64_t{config.ephemeral_storage_mb} << 20, config.id_mapping().to_host(0),
+      config.id_mapping().to_host(0));
   auto pipes = make_channel_pipes();
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("instance: pipe");
   self->log_.reset(pipe_fds[0]);
   UniqueFd log_write(pipe_fds[1]);
 
-  auto namespaces = host.namespaces->acquire();
+  auto namespaces = host.namespaces->acquire(config.id_mapping());
   auto env = lambda_environment(config);
   // A provided runtime reaches the Runtime API on its own loopback (runtime_api_server.hpp).
   if (config.runtime != "provided") env["THAW_CHANNEL_FD"] = "3";

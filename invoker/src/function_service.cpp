@@ -72,7 +72,12 @@ FunctionService::FunctionService(ServiceOptions options)
                                                  log_event("info", "snapshot", {{"message", line}});
                                                });
   scheduler_ = std::make_unique<Scheduler>(options_.limits);
-  for (const auto& r : registry_.list()) {
+  for (auto r : registry_.list()) {
+    // Recorded before functions had host ids of their own.
+    if (r.config.host_id_base == 0) {
+      assign_id_range(r);
+      registry_.put(r);
+    }
     catalog_[r.config.name] = {r, digest_of(r)};
     scheduler_->set_current_digest(r.config.name, digest_of(r));
     if (r.reserved_concurrency) {
@@ -93,6 +98,20 @@ FunctionService::~FunctionService() {
   factory_.reset();
   meter_.reset();
   sandbox::remove_cgroup_parent(host_.cgroup_parent);
+}
+
+void FunctionService::assign_id_range(FunctionRecord& r) {
+  std::set<uint32_t> in_use;
+  for (const auto& other : registry_.list())
+    if (other.config.name != r.config.name) in_use.insert(other.config.host_id_base);
+  const auto picked = pick_range(options_.id_pool, registry_.id_cursor(), in_use);
+  if (!picked)
+    throw ApiError(500, "ServiceException",
+                   "thawd has no host id range left for another function: all " +
+                       std::to_string(options_.id_pool.ranges) +
+                       " are taken (see thawd's --id-pool-ranges)");
+  r.config.host_id_base = picked->base;
+  registry_.set_id_cursor(picked->index + 1);
 }
 
 void FunctionService::save(const FunctionRecord& r) {
@@ -140,6 +159,7 @@ FunctionRecord FunctionService::create(const nlohmann::json& body) {
                    "Function already exist: " + req.record.config.name);
   auto r = store_code(std::move(req.record), req.zip);
   r.last_modified = lambda_timestamp_now();
+  assign_id_range(r);
   save(r);
   deployed(r);
   log_event("info", "function_created", {{"function", r.config.name}, {"code", r.code_sha256}});

@@ -61,8 +61,9 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
       out.instance = InstanceSnapshots::restore(host_, config, code_dir, criu_.path, dir, manifest,
                                                 spares_.get(), &through_spare);
       // The next restore of this snapshot finds a criu started ahead.
-      out.instance->after_first_answer([spares = std::weak_ptr(spares_), images = dir + "/images"] {
-        if (auto s = spares.lock()) s->prepare(images);
+      out.instance->after_first_answer([spares = std::weak_ptr(spares_), images = dir + "/images",
+                                        owner = config.id_mapping().owner()] {
+        if (auto s = spares.lock()) s->prepare(images, owner);
       });
       if (through_spare) ++counters_.restores_with_spare;
       chooser_.record(digest, true, out.instance->restore_phases().total_ms());

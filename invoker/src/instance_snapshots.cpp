@@ -145,7 +145,9 @@ std::string function_digest(const FunctionConfig& c, const std::string& code_sha
   nlohmann::json j = {{"code", code_sha256},    {"runtime", c.runtime},
                       {"handler", c.handler},   {"memory", c.memory_mb},
                       {"timeout", c.timeout_s}, {"storage", c.ephemeral_storage_mb},
-                      {"env", c.environment},   {"thaw", kVersion}};
+                      {"env", c.environment},   {"thaw", kVersion},
+                      // The images hold the id map and their owner's files.
+                      {"ids", c.host_id_base}};
   return images::sha256_hex(json_text(j));
 }
 
@@ -200,6 +202,7 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
     dump.extra_args.push_back(h);
   }
   dump.tcp_connections = holds_tcp_connections(inst->config_);
+  dump.owner = inst->config_.id_mapping().owner();
   try {
     snapshots::dump(criu.path, dump);
   } catch (...) {
@@ -227,7 +230,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   self->instance_dir_ = host.state_dir + "/instances/" + self->id_;
   self->tmp_ = std::make_unique<sandbox::ScratchMount>(
       self->instance_dir_ + "-tmp", uint64_t{config.ephemeral_storage_mb} << 20,
-      host.mapping.to_host(0), host.mapping.to_host(0));
+      config.id_mapping().to_host(0), config.id_mapping().to_host(0));
   if (fs::exists(snapshot_dir + "/tmp-files"))
     copy_tree(snapshot_dir + "/tmp-files", self->tmp_->dir(), config);
   const auto runtime_dir = host.runtimes_dir + "/" + config.runtime;
@@ -273,7 +276,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
       // CRIU then asks its user-namespace helper, ~0.1 ms per pipe. Owned by
       // the instance's root, the task opens it itself. (It holds the pipe
       // anyway: nothing more is given away.)
-      if (fchown(fresh.at(fd), host.mapping.to_host(0), host.mapping.to_host(0)) != 0)
+      if (fchown(fresh.at(fd), config.id_mapping().to_host(0), config.id_mapping().to_host(0)) != 0)
         throw_errno("restore: give the instance its pipe");
     }
     if (auto it = manifest.inherited_flags.find(fd); it != manifest.inherited_flags.end()) {
@@ -283,6 +286,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     }
   }
   req.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};
+  req.owner = config.id_mapping().owner();
   req.tcp_connections = holds_tcp_connections(config);
   for (const auto& c : group->controllers()) {
     req.extra_args.push_back("--cgroup-root");

@@ -34,7 +34,8 @@ nlohmann::json to_json(const FunctionRecord& r) {
           {"reserved_concurrency",
            r.reserved_concurrency ? nlohmann::json(*r.reserved_concurrency) : nlohmann::json()},
           {"max_retry_attempts", r.max_retry_attempts},
-          {"max_event_age_s", r.max_event_age_s}};
+          {"max_event_age_s", r.max_event_age_s},
+          {"host_id_base", c.host_id_base}};
 }
 
 FunctionRecord from_json(const std::string& name, const std::string& text) {
@@ -57,6 +58,8 @@ FunctionRecord from_json(const std::string& name, const std::string& text) {
     r.reserved_concurrency = j["reserved_concurrency"].get<unsigned>();
   r.max_retry_attempts = j.value("max_retry_attempts", 2);
   r.max_event_age_s = j.value("max_event_age_s", 21600);
+  // 0: none yet (FunctionService hands one out when it loads the record).
+  r.config.host_id_base = j.value("host_id_base", 0u);
   return r;
 }
 
@@ -97,7 +100,9 @@ Registry::Registry(const std::string& path) {
       "CREATE TABLE IF NOT EXISTS functions (name TEXT PRIMARY KEY, record TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS usage (function TEXT PRIMARY KEY, invocations INTEGER,"
       " errors INTEGER, throttles INTEGER, duration_ms REAL, billed_ms INTEGER,"
-      " gb_seconds REAL);";
+      " gb_seconds REAL);"
+      "CREATE TABLE IF NOT EXISTS id_cursor (one INTEGER PRIMARY KEY CHECK (one = 0),"
+      " next INTEGER NOT NULL);";
   char* err = nullptr;
   if (sqlite3_exec(db_, setup, nullptr, nullptr, &err) != SQLITE_OK) {
     const std::string why = err ? err : "?";
@@ -142,6 +147,19 @@ bool Registry::remove(const std::string& name) {
   if (sqlite3_step(st.s) != SQLITE_DONE)
     throw Error(std::string("registry: remove: ") + sqlite3_errmsg(db_));
   return sqlite3_changes(db_) > 0;
+}
+
+uint32_t Registry::id_cursor() const {
+  Statement st(db_, "SELECT next FROM id_cursor WHERE one = 0");
+  if (sqlite3_step(st.s) != SQLITE_ROW) return 0;
+  return static_cast<uint32_t>(sqlite3_column_int64(st.s, 0));
+}
+
+void Registry::set_id_cursor(uint32_t next) {
+  Statement st(db_, "INSERT OR REPLACE INTO id_cursor (one, next) VALUES (0, ?)");
+  sqlite3_bind_int64(st.s, 1, next);
+  if (sqlite3_step(st.s) != SQLITE_DONE)
+    throw Error(std::string("registry: id cursor: ") + sqlite3_errmsg(db_));
 }
 
 void Registry::add_usage(const std::map<std::string, UsageTotals>& deltas) {

@@ -193,6 +193,8 @@ int run(const DaemonConfig& config) {
   options.limits.keep_alive = std::chrono::seconds(config.keep_alive_s);
   options.log_cap_bytes = config.log_cap_mb << 20;
   options.max_output_bytes = config.max_output_kb << 10;
+  options.id_pool = {config.id_pool_first, config.id_pool_ranges};
+  check_pool_is_unused(options.id_pool);
   options.warm_memory_bytes = config.warm_memory_mb << 20;
   std::string snapshot_cache = "off";
   if (config.snapshot_cache_mb && criu_ok) {

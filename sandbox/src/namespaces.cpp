@@ -12,10 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
 #include "sandbox/error.hpp"
+#include "sandbox/namespace_owner.hpp"
 #include "sandbox/namespaces.hpp"
 
 namespace thaw::sandbox {
@@ -113,8 +115,13 @@ UserNetNamespaces make_user_net_namespaces(const IdMapping& mapping) {
   // Outlives the holder: reap() below waits for it before this returns.
   HolderStack stack;
   HolderArgs holder{theirs.get(), mine.get()};
-  const pid_t pid =
-      clone(holder_main, stack.top(), CLONE_NEWUSER | CLONE_NEWNET | CLONE_VM | SIGCHLD, &holder);
+  pid_t pid;
+  {
+    // The namespaces' owner is the effective uid that creates them.
+    ActingAsOwner owner(mapping.owner(), mapping.owner());
+    pid = clone(holder_main, stack.top(), CLONE_NEWUSER | CLONE_NEWNET | CLONE_VM | SIGCHLD,
+                &holder);
+  }
   if (pid < 0) throw_errno("namespaces: clone(CLONE_NEWUSER|CLONE_NEWNET|CLONE_VM)");
   theirs.reset();
 
@@ -150,8 +157,8 @@ UserNetNamespaces make_user_net_namespaces(const IdMapping& mapping) {
   }
 }
 
-NamespacePool::NamespacePool(IdMapping mapping, size_t target)
-    : mapping_(mapping), target_(target), refill_([this] { refill_loop(); }) {}
+NamespacePool::NamespacePool(size_t target, size_t mappings)
+    : target_(target), mappings_(std::max<size_t>(mappings, 1)), refill_([this] { refill_loop(); }) {}
 
 NamespacePool::~NamespacePool() {
   {
@@ -162,28 +169,63 @@ NamespacePool::~NamespacePool() {
   refill_.join();
 }
 
-UserNetNamespaces NamespacePool::acquire() {
+NamespacePool::Shelf* NamespacePool::find(const IdMapping& mapping) {
+  for (auto& shelf : shelves_)
+    if (shelf.mapping == mapping) return &shelf;
+  return nullptr;
+}
+
+NamespacePool::Shelf& NamespacePool::touch(const IdMapping& mapping,
+                                           std::deque<UserNetNamespaces>& released) {
+  // This mapping becomes the most recent; the least recent beyond the limit
+  // gives its pairs up.
+  auto it = std::find_if(shelves_.begin(), shelves_.end(),
+                         [&](const Shelf& s) { return s.mapping == mapping; });
+  if (it == shelves_.end()) {
+    shelves_.push_front(Shelf{mapping, {}});
+  } else if (it != shelves_.begin()) {
+    Shelf moved = std::move(*it);
+    shelves_.erase(it);
+    shelves_.push_front(std::move(moved));
+  }
+  while (shelves_.size() > mappings_) {
+    for (auto& ns : shelves_.back().ready) released.push_back(std::move(ns));
+    shelves_.pop_back();
+  }
+  wake_refill_.notify_one();
+  return shelves_.front();
+}
+
+UserNetNamespaces NamespacePool::acquire(const IdMapping& mapping) {
+  std::deque<UserNetNamespaces> released;  // closed after the lock is let go
   {
     std::lock_guard lock(mutex_);
-    if (!ready_.empty()) {
-      auto ns = std::move(ready_.front());
-      ready_.pop_front();
-      wake_refill_.notify_one();
+    auto& ready = touch(mapping, released).ready;
+    if (!ready.empty()) {
+      auto ns = std::move(ready.front());
+      ready.pop_front();
       return ns;
     }
   }
-  wake_refill_.notify_one();
-  return make_user_net_namespaces(mapping_);
+  return make_user_net_namespaces(mapping);
 }
 
-size_t NamespacePool::ready() const {
+size_t NamespacePool::ready(const IdMapping& mapping) const {
   std::lock_guard lock(mutex_);
-  return ready_.size();
+  for (const auto& shelf : shelves_)
+    if (shelf.mapping == mapping) return shelf.ready.size();
+  return 0;
 }
 
-void NamespacePool::wait_ready(size_t n) {
+void NamespacePool::wait_ready(const IdMapping& mapping, size_t n) {
+  std::deque<UserNetNamespaces> released;
   std::unique_lock lock(mutex_);
-  filled_.wait(lock, [&] { return stopping_ || ready_.size() >= std::min(n, target_); });
+  touch(mapping, released);
+  filled_.wait(lock, [&] {
+    if (stopping_) return true;
+    const auto* shelf = find(mapping);
+    return !shelf || shelf->ready.size() >= std::min(n, target_);
+  });
 }
 
 void NamespacePool::refill_loop() {
@@ -193,15 +235,24 @@ void NamespacePool::refill_loop() {
   pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    if (ready_.size() >= target_) {
+    // The most recently acquired mapping that lacks pairs.
+    const Shelf* wanting = nullptr;
+    for (const auto& shelf : shelves_) {
+      if (shelf.ready.size() < target_) {
+        wanting = &shelf;
+        break;
+      }
+    }
+    if (!wanting) {
       wake_refill_.wait(lock);
       continue;
     }
+    const IdMapping mapping = wanting->mapping;
     lock.unlock();
     UserNetNamespaces ns;
     bool made = true;
     try {
-      ns = make_user_net_namespaces(mapping_);
+      ns = make_user_net_namespaces(mapping);
     } catch (const Error&) {
       made = false;  // acquire() makes its own and reports the error
     }
@@ -210,8 +261,15 @@ void NamespacePool::refill_loop() {
       wake_refill_.wait(lock);
       continue;
     }
-    ready_.push_back(std::move(ns));
-    filled_.notify_all();
+    // The mapping may have dropped out meanwhile: then the pair is released.
+    if (auto* shelf = find(mapping)) {
+      shelf->ready.push_back(std::move(ns));
+      filled_.notify_all();
+    } else {
+      lock.unlock();
+      ns = {};
+      lock.lock();
+    }
   }
 }
 

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "sandbox/error.hpp"
+#include "sandbox/namespace_owner.hpp"
 #include "sandbox/unique_fd.hpp"
 #include "snapshots/criu_environment.hpp"
 
@@ -45,8 +46,10 @@ struct Spawned {
 // placed at kFirstPassedFd, kFirstPassedFd + 1, ... in the child.
 // `options`: a socket placed at kOptionsFd, named to criu in its environment
 // (a spare waits for its options there).
+// `owner`: the uid that owns the namespaces criu works on (0: root), as
+// its effective uid (namespace_owner.hpp).
 Spawned spawn_captured(const std::vector<std::string>& argv, const std::vector<int>& pass,
-                       std::pair<int, int> options = {-1, -1}) {
+                       uid_t owner, std::pair<int, int> options = {-1, -1}) {
   // The child's dup2s run in order, so a descriptor to pass that already sits
   // in the target range (a busy thawd has hundreds open) could be overwritten
   // by an earlier dup2 before it is copied: move such ones above the range.
@@ -94,8 +97,12 @@ Spawned spawn_captured(const std::vector<std::string>& argv, const std::vector<i
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  const int rc = posix_spawn(&child.pid, args[0], &actions, nullptr, args.data(),
-                             env.empty() ? environ : env.data());
+  int rc;
+  {
+    sandbox::ActingAsOwner as_owner(owner, owner, sandbox::ActingAsOwner::Exec::KeepCapabilities);
+    rc = posix_spawn(&child.pid, args[0], &actions, nullptr, args.data(),
+                     env.empty() ? environ : env.data());
+  }
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw_errno("criu: spawn " + argv[0], rc);
   return child;
@@ -118,7 +125,7 @@ RunResult collect(Spawned& child) {
 }
 
 RunResult run(const std::vector<std::string>& argv, const std::vector<int>& pass = {}) {
-  auto child = spawn_captured(argv, pass);
+  auto child = spawn_captured(argv, pass, 0);
   return collect(child);
 }
 
@@ -134,8 +141,9 @@ constexpr size_t kProbeOutputCap = 64 << 10;
 // Like run(), bounded: once `limit` passes, the binary is killed and Error
 // says so; output beyond kProbeOutputCap is dropped. (A binary that leaves a
 // child holding its output runs into the deadline too.)
-RunResult run_bounded(const std::vector<std::string>& argv, std::chrono::milliseconds limit) {
-  auto child = spawn_captured(argv, {});
+RunResult run_bounded(const std::vector<std::string>& argv, std::chrono::milliseconds limit,
+                      uid_t owner = 0) {
+  auto child = spawn_captured(argv, {}, owner);
   UniqueFd exited(static_cast<int>(syscall(SYS_pidfd_open, child.pid, 0)));
   const auto deadline = std::chrono::steady_clock::now() + limit;
   // Whether `fd` became readable before the deadline.
@@ -270,7 +278,7 @@ void dump(const std::string& criu, const DumpRequest& r) {
   argv.insert(argv.end(), r.extra_args.begin(), r.extra_args.end());
   // An instance's tree is the function's to shape: the dump may not take
   // the snapshot worker with it.
-  const auto result = run_bounded(argv, r.timeout);
+  const auto result = run_bounded(argv, r.timeout, r.owner);
   if (!succeeded(result))
     throw Error("criu dump of pid " + std::to_string(r.pid) + ": " +
                 error_lines(work + "/dump.log", result.output));
@@ -333,7 +341,7 @@ RestoreRun::RestoreRun(const std::string& criu, const RestoreRequest& r)
   std::vector<int> pass;
   const auto own = own_restore_args(r, pass);
   argv.insert(argv.end(), own.begin(), own.end());
-  auto child = spawn_captured(argv, pass);
+  auto child = spawn_captured(argv, pass, r.owner);
   criu_pid_ = child.pid;
   output_ = std::move(child.output);
 }
@@ -342,7 +350,7 @@ RestoreRun::RestoreRun(CriuSpare& spare, const RestoreRequest& r)
     : images_dir_(spare.images_dir_),
       work_dir_(spare.work_dir_),
       pidfile_(work_dir_ + "/restored.pid") {
-  if (r.images_dir != spare.images_dir_ || !spare.usable())
+  if (r.images_dir != spare.images_dir_ || r.owner != spare.owner_ || !spare.usable())
     throw Error("criu spare for " + spare.images_dir_ + " is not usable");
   std::vector<int> pass;
   const auto own = own_restore_args(r, pass);
@@ -383,8 +391,9 @@ RestoreRun::RestoreRun(CriuSpare& spare, const RestoreRequest& r)
   spare.work_dir_.clear();
 }
 
-CriuSpare::CriuSpare(const std::string& criu, std::string images_dir, std::string work_dir)
-    : images_dir_(std::move(images_dir)), work_dir_(std::move(work_dir)) {
+CriuSpare::CriuSpare(const std::string& criu, std::string images_dir, std::string work_dir,
+                     uid_t owner)
+    : images_dir_(std::move(images_dir)), work_dir_(std::move(work_dir)), owner_(owner) {
   struct stat st {};
   if (stat(images_dir_.c_str(), &st) != 0) throw_errno("criu spare: " + images_dir_);
   dev_ = st.st_dev;
@@ -398,7 +407,7 @@ CriuSpare::CriuSpare(const std::string& criu, std::string images_dir, std::strin
   socket_.reset(pair[0]);
   UniqueFd theirs(pair[1]);
   try {
-    auto child = spawn_captured(common_restore_args(criu, images_dir_, work_dir_), {},
+    auto child = spawn_captured(common_restore_args(criu, images_dir_, work_dir_), {}, owner_,
                                 {theirs.get(), kOptionsFd});
     pid_ = child.pid;
     output_ = std::move(child.output);

@@ -63,11 +63,12 @@ std::unique_ptr<CriuSpare> CriuSpares::take(const std::string& images_dir) {
   return found;  // RestoreRun checks it is still usable
 }
 
-void CriuSpares::prepare(const std::string& images_dir) {
+void CriuSpares::prepare(const std::string& images_dir, uid_t owner) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || std::find(wanted_.begin(), wanted_.end(), images_dir) != wanted_.end()) return;
-    wanted_.push_back(images_dir);
+    const auto same = [&](const Wanted& w) { return w.images_dir == images_dir; };
+    if (stopping_ || std::any_of(wanted_.begin(), wanted_.end(), same)) return;
+    wanted_.push_back({images_dir, owner});
   }
   wake_.notify_one();
 }
@@ -78,7 +79,9 @@ void CriuSpares::drop(const std::string& dir) {
   const auto under = [&](const std::string& d) { return d.rfind(prefix, 0) == 0; };
   {
     std::lock_guard lock(mutex_);
-    wanted_.erase(std::remove_if(wanted_.begin(), wanted_.end(), under), wanted_.end());
+    wanted_.erase(std::remove_if(wanted_.begin(), wanted_.end(),
+                                 [&](const Wanted& w) { return under(w.images_dir); }),
+                  wanted_.end());
     if (wanted_.empty() && !busy_) idle_.notify_all();
   }
   end_where([&](const CriuSpare& s) { return under(s.images_dir()); });
@@ -119,7 +122,7 @@ void CriuSpares::worker() {
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !wanted_.empty(); });
     if (stopping_) break;
-    const auto dir = wanted_.front();
+    const auto [dir, owner] = wanted_.front();
     wanted_.pop_front();
     const bool have = std::any_of(spares_.begin(), spares_.end(),
                                   [&](const auto& s) { return s->images_dir() == dir; });
@@ -134,7 +137,7 @@ void CriuSpares::worker() {
     lock.unlock();
     std::unique_ptr<CriuSpare> spare;
     try {
-      spare = std::make_unique<CriuSpare>(criu_, dir, work);
+      spare = std::make_unique<CriuSpare>(criu_, dir, work, owner);
       // A spare waits beside requests (and finishes starting): at the lowest priority
       // it yields to them (to tasks of the same CPU cgroup: thawd's
       // instances are, where thawd runs in the root of the cpu hierarchy, as

@@ -85,7 +85,8 @@ struct DumpedSandbox {
       dump.external_mounts.push_back({"/" + m.target, key});
       mount_map.push_back({key, m.source});
     }
-    dump.extra_args = {"--empty-ns", "net"};
+    dump.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};  // as thawd
+    dump.owner = h.mapping().owner();
     snapshots::dump(criu, dump);
     inst->wait();  // the dump ended it
   }
@@ -113,7 +114,7 @@ TEST(CriuSpare, WaitsForItsOptionsAndEndsWithoutThemLeavingNothing) {
   pid_t pid;
   std::string work;
   {
-    snapshots::CriuSpare spare(criu, d.images, d.h.dir() + "/spare");
+    snapshots::CriuSpare spare(criu, d.images, d.h.dir() + "/spare", d.h.mapping().owner());
     pid = spare.pid();
     work = spare.work_dir();
     // Past its start it waits, and goes on waiting.
@@ -131,7 +132,7 @@ TEST(CriuSpare, IsNotUsableOnceItsDirectoryWasReplaced) {
   const auto criu = usable_criu();
   if (criu.empty()) GTEST_SKIP() << kNeedsCriu;
   DumpedSandbox d(criu);
-  snapshots::CriuSpare spare(criu, d.images, d.h.dir() + "/spare");
+  snapshots::CriuSpare spare(criu, d.images, d.h.dir() + "/spare", d.h.mapping().owner());
   EXPECT_TRUE(spare.usable());
   // criu opened the old directory when it started: a new one in its place
   // (a snapshot made again) must not be restored from the old one.
@@ -139,6 +140,7 @@ TEST(CriuSpare, IsNotUsableOnceItsDirectoryWasReplaced) {
   fs::create_directories(d.images);
   EXPECT_FALSE(spare.usable());
   snapshots::RestoreRequest r;
+  r.owner = d.h.mapping().owner();
   r.images_dir = d.images;
   EXPECT_THROW(snapshots::RestoreRun(spare, r), Error);
 }
@@ -148,7 +150,7 @@ TEST(CriuSpare, RestoresWithTheOptionsAndDescriptorsItIsSent) {
   if (criu.empty()) GTEST_SKIP() << kNeedsCriu;
   DumpedSandbox d(criu);
   setenv("THAW_KEEP_CRIU_LOGS", d.h.dir().c_str(), 1);  // criu's debug log, to see what it took
-  snapshots::CriuSpare spare(criu, d.images, d.h.dir() + "/spare");
+  snapshots::CriuSpare spare(criu, d.images, d.h.dir() + "/spare", d.h.mapping().owner());
   unsetenv("THAW_KEEP_CRIU_LOGS");
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let it get to its wait
 
@@ -157,11 +159,12 @@ TEST(CriuSpare, RestoresWithTheOptionsAndDescriptorsItIsSent) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);
   snapshots::RestoreRequest r;
+  r.owner = d.h.mapping().owner();
   r.images_dir = d.images;
   r.root = d.spec.root_dir;
   r.mount_map = d.mount_map;
   r.inherit.push_back({p[1], "pipe:[1]"});
-  r.extra_args = {"--empty-ns", "net"};
+  r.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};  // as thawd
   for (const auto& c : group.controllers()) {
     r.extra_args.push_back("--cgroup-root");
     r.extra_args.push_back(c + ":/" + group.path());
@@ -199,7 +202,7 @@ TEST(CriuSpares, ASpareWaitsAtTheLowestPriorityAndRestoresAtTheNormalOne) {
   const auto root = d.h.dir() + "/spares";
   fs::create_directories(root);
   snapshots::CriuSpares spares(criu, root, 1);
-  spares.prepare(d.images);
+  spares.prepare(d.images, d.h.mapping().owner());
   spares.settle();
   auto spare = spares.take(d.images);
   ASSERT_NE(spare, nullptr);
@@ -208,10 +211,11 @@ TEST(CriuSpares, ASpareWaitsAtTheLowestPriorityAndRestoresAtTheNormalOne) {
 
   sandbox::InstanceCgroup group(d.h.cgroup_parent() + "/restored", d.spec.cgroup);
   snapshots::RestoreRequest r;
+  r.owner = d.h.mapping().owner();
   r.images_dir = d.images;
   r.root = d.spec.root_dir;
   r.mount_map = d.mount_map;
-  r.extra_args = {"--empty-ns", "net"};
+  r.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};  // as thawd
   for (const auto& c : group.controllers()) {
     r.extra_args.push_back("--cgroup-root");
     r.extra_args.push_back(c + ":/" + group.path());
@@ -243,8 +247,8 @@ TEST(CriuSpares, KeepsOneSparePerDirectoryUpToItsLimitAndEndsThemAll) {
   fs::copy(d.images, b);
   {
     snapshots::CriuSpares spares(criu, root, 1);
-    spares.prepare(a);
-    spares.prepare(a);
+    spares.prepare(a, d.h.mapping().owner());
+    spares.prepare(a, d.h.mapping().owner());
     spares.settle();
     EXPECT_EQ(spares.waiting(), 1u);
     EXPECT_EQ(criu_children(), 1);
@@ -256,20 +260,20 @@ TEST(CriuSpares, KeepsOneSparePerDirectoryUpToItsLimitAndEndsThemAll) {
     taken.reset();
 
     // Over the limit, the one asked for least recently goes.
-    spares.prepare(a);
+    spares.prepare(a, d.h.mapping().owner());
     spares.settle();
-    spares.prepare(b);
+    spares.prepare(b, d.h.mapping().owner());
     spares.settle();
     EXPECT_EQ(spares.waiting(), 1u);
     EXPECT_EQ(spares.take(a), nullptr);
-    spares.prepare(a);
+    spares.prepare(a, d.h.mapping().owner());
     spares.settle();
 
     // A snapshot removed takes its spare along; one whose directory is gone
     // goes at the next prune.
     spares.drop(d.h.dir() + "/a");
     EXPECT_EQ(spares.waiting(), 0u);
-    spares.prepare(b);
+    spares.prepare(b, d.h.mapping().owner());
     spares.settle();
     EXPECT_EQ(spares.waiting(), 1u);
     fs::remove_all(d.h.dir() + "/b");
@@ -277,7 +281,7 @@ TEST(CriuSpares, KeepsOneSparePerDirectoryUpToItsLimitAndEndsThemAll) {
     EXPECT_EQ(spares.waiting(), 0u);
     EXPECT_EQ(criu_children(), 0);
 
-    spares.prepare(a);
+    spares.prepare(a, d.h.mapping().owner());
     spares.settle();
     EXPECT_EQ(criu_children(), 1);
   }

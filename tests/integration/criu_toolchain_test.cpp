@@ -90,7 +90,8 @@ TEST(CriuToolchain, CheckpointAndRestoreASandboxedProcess) {
     dump.external_mounts.push_back({"/" + m.target, key});
     map.push_back({key, m.source});
   }
-  dump.extra_args = {"--empty-ns", "net"};
+  dump.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};  // as thawd
+  dump.owner = h.mapping().owner();
   ASSERT_NO_THROW(snapshots::dump(criu.path, dump));
   EXPECT_TRUE(inst->wait().signaled);  // dump ends the original
 
@@ -98,10 +99,11 @@ TEST(CriuToolchain, CheckpointAndRestoreASandboxedProcess) {
   sandbox::InstanceCgroup restored_group(h.cgroup_parent() + "/restored", spec.cgroup);
   snapshots::RestoreRequest restore;
   restore.images_dir = images;
+  restore.owner = h.mapping().owner();
   restore.root = spec.root_dir;
   restore.mount_map = map;
   const auto root = "/" + restored_group.path();
-  restore.extra_args = {"--empty-ns", "net"};
+  restore.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};  // as thawd
   for (const auto& c : restored_group.controllers()) {
     restore.extra_args.push_back("--cgroup-root");
     restore.extra_args.push_back(c + ":" + root);

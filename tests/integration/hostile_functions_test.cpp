@@ -18,6 +18,7 @@
 #include "http_client.hpp"
 #include "lambda_client.hpp"
 #include "lambda_requests.hpp"
+#include "python_function.hpp"
 #include "thawd_process.hpp"
 
 using namespace thaw::itest;
@@ -27,33 +28,6 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A function's code written by the test: handler.py in a directory of its own.
-class Handler {
- public:
-  explicit Handler(const std::string& source) {
-    char templ[] = "/tmp/thaw-hostile-XXXXXX";
-    dir_ = mkdtemp(templ);
-    std::ofstream(dir_ + "/handler.py") << source;
-  }
-  ~Handler() { fs::remove_all(dir_); }
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-};
-
-void create(Lambda& l, const std::string& name, const Handler& code,
-            const json& extra = json::object()) {
-  json body = {{"FunctionName", name},
-               {"Runtime", "python3.11"},
-               {"Handler", "handler.handler"},
-               {"Role", "arn:aws:iam::000000000000:role/test"},
-               {"Code", {{"ZipFile", zip_base64(code.dir())}}}};
-  body.update(extra);
-  const auto r = l.client.request(verb::post, kFunctions, body.dump());
-  ASSERT_EQ(r.result(), status::created) << r.body();
-}
 
 // Running, not a zombie the test has yet to reap.
 bool alive(pid_t pid) {
@@ -72,8 +46,6 @@ def frame(kind, body):
     h = json.dumps({"type": kind}).encode()
     os.write(4, struct.pack(">II", len(h), len(body)) + h + body)
 )";
-
-const json kNoSnapshot = {{"SnapStart", {{"ApplyOn", "None"}}}};
 
 }  // namespace
 

@@ -118,18 +118,18 @@ TEST_F(Sandbox, NetworkNamespaceIsOwnedByTheInstancesUserNamespace) {
 }
 
 TEST_F(Sandbox, PoolHandsOutEachPairOnceAndRefills) {
-  sandbox::NamespacePool pool(harness->mapping(), 3);
-  pool.wait_ready(3);
-  EXPECT_EQ(pool.ready(), 3u);
+  sandbox::NamespacePool pool(3);
+  pool.wait_ready(harness->mapping(), 3);
+  EXPECT_EQ(pool.ready(harness->mapping()), 3u);
   std::set<ino_t> seen;
   std::vector<sandbox::UserNetNamespaces> held;
   for (int i = 0; i < 6; ++i) {  // more than the pool holds: the rest are made on demand
-    held.push_back(pool.acquire());
+    held.push_back(pool.acquire(harness->mapping()));
     EXPECT_TRUE(seen.insert(inode_of(held.back().net.get())).second)
         << "a network namespace was handed out twice";
   }
-  pool.wait_ready(3);
-  EXPECT_EQ(pool.ready(), 3u);
+  pool.wait_ready(harness->mapping(), 3);
+  EXPECT_EQ(pool.ready(harness->mapping()), 3u);
 }
 
 TEST_F(Sandbox, LoopbackIsUpInside) {

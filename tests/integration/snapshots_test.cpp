@@ -440,7 +440,7 @@ TEST_F(Snapshots, HandedOverPipesBelongToTheInstancesRoot) {
     struct stat st {};
     ASSERT_EQ(stat(("/proc/" + pid + "/fd/" + std::to_string(fd)).c_str(), &st), 0) << fd;
     EXPECT_TRUE(S_ISFIFO(st.st_mode)) << fd;
-    EXPECT_EQ(st.st_uid, host_->mapping.to_host(0)) << fd;
+    EXPECT_EQ(st.st_uid, c.id_mapping().to_host(0)) << fd;
   }
 }
 
@@ -671,7 +671,7 @@ TEST_F(Snapshots, SeccompNoNewPrivsAndUidHoldAfterRestore) {
       read_text("/proc/" + std::to_string(inst2->sandbox_instance().pid()) + "/status");
   EXPECT_NE(status.find("Seccomp:\t2"), std::string::npos) << status;
   EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos);
-  EXPECT_NE(status.find("Uid:\t" + std::to_string(host_->mapping.to_host(1000))),
+  EXPECT_NE(status.find("Uid:\t" + std::to_string(env.id_mapping().to_host(1000))),
             std::string::npos);
   EXPECT_NE(status.find("CapEff:\t0000000000000000"), std::string::npos);
 }

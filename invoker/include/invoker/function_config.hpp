@@ -5,6 +5,8 @@
 #include <map>
 #include <string>
 
+#include "sandbox/namespaces.hpp"
+
 namespace thaw::invoker {
 
 enum class SnapshotPolicy { Auto, Off };
@@ -19,6 +21,11 @@ struct FunctionConfig {
   uint32_t ephemeral_storage_mb = 512;  // the size of /tmp, as Lambda's EphemeralStorage
   std::map<std::string, std::string> environment;
   SnapshotPolicy snapshot = SnapshotPolicy::Auto;
+  // Not declared by users: the first host uid and gid of the range thawd gave
+  // the function (registry), which its root inside maps to and which owns its
+  // namespaces.
+  uint32_t host_id_base = sandbox::kDefaultHostIdBase;
+  sandbox::IdMapping id_mapping() const { return {host_id_base, sandbox::kIdRangeSize}; }
 };
 
 // Throws Error naming the field and the rule, e.g.

@@ -27,7 +27,6 @@ struct HostEnvironment {
   std::string state_dir;      // instances/ and rootfs/ live here
   std::string runtimes_dir;   // images/runtimes
   std::string root_template;  // prepared by prepare_host_environment()
-  sandbox::IdMapping mapping;
   std::shared_ptr<sandbox::NamespacePool> namespaces;
   std::shared_ptr<snapshots::WarmMemory> warm_memory;  // null: restores take what the kernel has
   // Work a request need not wait for (unmounting thawd's view of a /tmp).

@@ -17,6 +17,7 @@
 #include "images/code_package.hpp"
 #include "invoker/api_error.hpp"
 #include "invoker/function_instance.hpp"
+#include "invoker/id_pool.hpp"
 #include "invoker/instance_factory.hpp"
 #include "invoker/registry.hpp"
 #include "invoker/scheduler.hpp"
@@ -38,6 +39,7 @@ struct ServiceOptions {
   uint64_t max_output_bytes = kDefaultMaxOutputBytes;  // per invocation (HostEnvironment)
   uint64_t warm_memory_bytes = 0;       // reserve freed before restores (warm_memory.hpp)
   std::string snapshot_cache_dir;       // memory-backed copies restores read; "": none
+  IdPoolConfig id_pool;                 // host ids for functions
 };
 
 struct InvokeOptions {
@@ -96,6 +98,8 @@ class FunctionService {
     std::string digest;
   };
   void save(const FunctionRecord& record);
+  // Gives the record a host id range nobody else has; deploy_mutex_ held.
+  void assign_id_range(FunctionRecord& record);
   std::optional<Deployed> lookup(const std::string& name) const;
   FunctionRecord store_code(FunctionRecord record, const std::string& zip);
   void deployed(const FunctionRecord& record);  // new code or configuration is live

@@ -55,6 +55,10 @@ class Registry {
   std::vector<FunctionRecord> list() const;  // by name
   bool remove(const std::string& name);
 
+  // Where the next search for a free host id range starts (id_pool.hpp).
+  uint32_t id_cursor() const;
+  void set_id_cursor(uint32_t next);
+
   // Adds to each function's usage totals, in one transaction.
   void add_usage(const std::map<std::string, UsageTotals>& deltas);
   std::map<std::string, UsageTotals> usage() const;

@@ -5,6 +5,10 @@
 // parent writes its id maps, the holder brings loopback up, and the pair lives
 // on as two file descriptors. Making a pair costs a few hundred microseconds, so
 // a pool keeps some ready; a pair is handed out once and never reused.
+//
+// Each function has a host id range of its own, and the host uid that its
+// root inside maps to owns its user namespaces (namespace_owner.hpp says
+// why), so pairs are made, and pooled, per mapping.
 
 #include <sys/types.h>
 
@@ -18,11 +22,17 @@
 
 namespace thaw::sandbox {
 
+constexpr uint32_t kIdRangeSize = 65536;  // ids per function, as /etc/subuid hands out
+constexpr uint32_t kDefaultHostIdBase = 100000;
+
 // Root inside the user namespace maps to `host_base` outside; `count` ids.
+// That host uid (and gid) also owns the namespaces.
 struct IdMapping {
-  uint32_t host_base = 100000;
-  uint32_t count = 65536;
+  uint32_t host_base = kDefaultHostIdBase;
+  uint32_t count = kIdRangeSize;
   uid_t to_host(uid_t inside) const { return host_base + inside; }
+  uid_t owner() const { return host_base; }
+  bool operator==(const IdMapping&) const = default;
 };
 
 struct UserNetNamespaces {
@@ -37,30 +47,41 @@ UserNetNamespaces make_user_net_namespaces(const IdMapping& mapping);
 // "uid_map" text for a mapping: "0 100000 65536\n".
 std::string id_map_text(const IdMapping& mapping);
 
+// Keeps `target` pairs ready for each of the `mappings` mappings acquired
+// most recently (the functions starting now); the pairs of a mapping that
+// drops out of that set are released.
 class NamespacePool {
  public:
-  NamespacePool(IdMapping mapping, size_t target);
+  explicit NamespacePool(size_t target, size_t mappings = 8);
   ~NamespacePool();
   NamespacePool(const NamespacePool&) = delete;
   NamespacePool& operator=(const NamespacePool&) = delete;
 
-  // A ready pair, or a freshly made one when the pool is empty (never blocks on
-  // the refill thread).
-  UserNetNamespaces acquire();
-  const IdMapping& mapping() const { return mapping_; }
-  size_t ready() const;
-  // Blocks until `n` pairs are ready (for benchmarks and tests).
-  void wait_ready(size_t n);
+  // A ready pair, or a freshly made one when none is (never blocks on the
+  // refill thread).
+  UserNetNamespaces acquire(const IdMapping& mapping);
+  size_t ready(const IdMapping& mapping) const;
+  // Makes `mapping` wanted and blocks until `n` of its pairs are ready (for
+  // benchmarks and tests).
+  void wait_ready(const IdMapping& mapping, size_t n);
 
  private:
+  struct Shelf {
+    IdMapping mapping;
+    std::deque<UserNetNamespaces> ready;
+  };
+  Shelf* find(const IdMapping& mapping);  // mutex_ held
+  // Makes `mapping` the most recent; pairs of mappings that drop out go to
+  // `released`. mutex_ held.
+  Shelf& touch(const IdMapping& mapping, std::deque<UserNetNamespaces>& released);
   void refill_loop();
 
-  IdMapping mapping_;
   size_t target_;
+  size_t mappings_;
   mutable std::mutex mutex_;
   std::condition_variable wake_refill_;
   std::condition_variable filled_;
-  std::deque<UserNetNamespaces> ready_;
+  std::deque<Shelf> shelves_;  // most recently acquired first
   bool stopping_ = false;
   std::thread refill_;
 };

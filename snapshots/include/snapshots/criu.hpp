@@ -47,6 +47,9 @@ struct DumpRequest {
   std::vector<std::string> extra_args;
   // criu is killed past it, and dump() throws.
   std::chrono::milliseconds timeout{60000};
+  // The host uid that owns the tree's user namespace: criu acts as it
+  // (sandbox/namespace_owner.hpp). 0: root owns it.
+  uid_t owner = 0;
 };
 
 // A descriptor of ours handed to the restored tree in place of a dumped file
@@ -68,6 +71,8 @@ struct RestoreRequest {
   // criu-patches/10).
   bool tcp_connections = false;
   std::vector<std::string> extra_args;
+  // Owns the restored user namespace: the dump's owner (DumpRequest::owner).
+  uid_t owner = 0;
 };
 
 // Runs criu; on failure throws Error with CRIU's own "Error" lines from its log.
@@ -111,14 +116,17 @@ class RestoreRun {
 // took ~1.5 ms of every restore; a spare has paid it before the request.
 class CriuSpare {
  public:
-  // Starts criu for images_dir with work_dir (created) as its work directory.
-  CriuSpare(const std::string& criu, std::string images_dir, std::string work_dir);
+  // Starts criu for images_dir with work_dir (created) as its work directory,
+  // acting as `owner` (RestoreRequest::owner).
+  CriuSpare(const std::string& criu, std::string images_dir, std::string work_dir,
+            uid_t owner);
   ~CriuSpare();  // ends it and removes its work directory, unless a restore took it
   CriuSpare(const CriuSpare&) = delete;
   CriuSpare& operator=(const CriuSpare&) = delete;
 
   const std::string& images_dir() const { return images_dir_; }
   const std::string& work_dir() const { return work_dir_; }
+  uid_t owner() const { return owner_; }
   pid_t pid() const { return pid_; }
   // Still waiting, for the directory now at images_dir (not one put there
   // since: criu opened the directory when it started).
@@ -128,6 +136,7 @@ class CriuSpare {
   friend class RestoreRun;
   void end();
   std::string images_dir_, work_dir_;
+  uid_t owner_ = 0;
   dev_t dev_ = 0;
   ino_t ino_ = 0;
   pid_t pid_ = -1;

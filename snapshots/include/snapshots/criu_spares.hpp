@@ -37,8 +37,9 @@ class CriuSpares {
   // The spare for images_dir if one was started, else null (whether it is
   // still usable, RestoreRun(CriuSpare&, ...) checks).
   std::unique_ptr<CriuSpare> take(const std::string& images_dir);
-  // Starts a spare for images_dir in the background unless one waits.
-  void prepare(const std::string& images_dir);
+  // Starts a spare for images_dir, acting as `owner` (the owner of the
+  // namespaces its restores make), in the background unless one waits.
+  void prepare(const std::string& images_dir, uid_t owner);
   // Ends the spares of directories under `dir` (a snapshot being removed).
   void drop(const std::string& dir);
   // Ends the spares whose directory is gone or was replaced.
@@ -59,7 +60,11 @@ class CriuSpares {
   mutable std::mutex mutex_;
   std::condition_variable wake_, idle_;
   std::deque<std::unique_ptr<CriuSpare>> spares_;  // least recently asked for first
-  std::deque<std::string> wanted_;
+  struct Wanted {
+    std::string images_dir;
+    uid_t owner;
+  };
+  std::deque<Wanted> wanted_;
   bool busy_ = false;
   bool stopping_ = false;
   unsigned next_id_ = 0;
