@@ -106,7 +106,8 @@ std::string InvokeResult::server_timing() const {
 
 HostEnvironment prepare_host_environment(const std::string& state_dir,
                                          const std::string& runtimes_dir,
-                                         size_t namespace_pool_size) {
+                                         size_t namespace_pool_size,
+                                         std::chrono::milliseconds namespace_idle_expiry) {
   HostEnvironment host;
   host.state_dir = std::filesystem::absolute(state_dir).string();
   host.runtimes_dir = std::filesystem::absolute(runtimes_dir).string();
@@ -116,7 +117,8 @@ HostEnvironment prepare_host_environment(const std::string& state_dir,
   std::filesystem::permissions(host.state_dir, std::filesystem::perms(0711));
   std::filesystem::permissions(host.state_dir + "/instances", std::filesystem::perms(0711));
   host.root_template = sandbox::prepare_root_template(host.state_dir + "/rootfs");
-  host.namespaces = std::make_shared<sandbox::NamespacePool>(namespace_pool_size);
+  host.namespaces = std::make_shared<sandbox::NamespacePool>(namespace_pool_size, 8,
+                                                             namespace_idle_expiry);
   host.background = std::make_shared<sandbox::WorkQueue>();
   // Restored instances are re-parented to the nearest subreaper when CRIU
   // exits: that must be us, so we can wait for them.

@@ -46,7 +46,9 @@ void end_orphan_instances(const HostEnvironment& host) {
 
 FunctionService::FunctionService(ServiceOptions options)
     : options_(std::move(options)),
-      host_(prepare_host_environment(options_.state_dir, options_.runtimes_dir)),
+      host_(prepare_host_environment(
+          options_.state_dir, options_.runtimes_dir, 4,
+          std::chrono::duration_cast<std::chrono::milliseconds>(options_.limits.keep_alive))),
       code_(host_.state_dir + "/code"),
       registry_(host_.state_dir + "/thaw.db") {
   host_.cgroup_parent = options_.cgroup_parent;

@@ -157,8 +157,11 @@ UserNetNamespaces make_user_net_namespaces(const IdMapping& mapping) {
   }
 }
 
-NamespacePool::NamespacePool(size_t target, size_t mappings)
-    : target_(target), mappings_(std::max<size_t>(mappings, 1)), refill_([this] { refill_loop(); }) {}
+NamespacePool::NamespacePool(size_t target, size_t mappings, std::chrono::milliseconds idle_expiry)
+    : target_(target),
+      mappings_(std::max<size_t>(mappings, 1)),
+      idle_expiry_(idle_expiry),
+      refill_([this] { refill_loop(); }) {}
 
 NamespacePool::~NamespacePool() {
   {
@@ -182,7 +185,7 @@ NamespacePool::Shelf& NamespacePool::touch(const IdMapping& mapping,
   auto it = std::find_if(shelves_.begin(), shelves_.end(),
                          [&](const Shelf& s) { return s.mapping == mapping; });
   if (it == shelves_.end()) {
-    shelves_.push_front(Shelf{mapping, {}});
+    shelves_.push_front(Shelf{mapping, {}, {}});
   } else if (it != shelves_.begin()) {
     Shelf moved = std::move(*it);
     shelves_.erase(it);
@@ -192,8 +195,26 @@ NamespacePool::Shelf& NamespacePool::touch(const IdMapping& mapping,
     for (auto& ns : shelves_.back().ready) released.push_back(std::move(ns));
     shelves_.pop_back();
   }
+  shelves_.front().last_acquired = std::chrono::steady_clock::now();
   wake_refill_.notify_one();
   return shelves_.front();
+}
+
+std::chrono::steady_clock::time_point NamespacePool::expire(
+    std::deque<UserNetNamespaces>& released) {
+  const auto now = std::chrono::steady_clock::now();
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (auto it = shelves_.begin(); it != shelves_.end();) {
+    const auto due = it->last_acquired + idle_expiry_;
+    if (due <= now) {
+      for (auto& ns : it->ready) released.push_back(std::move(ns));
+      it = shelves_.erase(it);
+    } else {
+      next = std::min(next, due);
+      ++it;
+    }
+  }
+  return next;
 }
 
 UserNetNamespaces NamespacePool::acquire(const IdMapping& mapping) {
@@ -235,6 +256,16 @@ void NamespacePool::refill_loop() {
   pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
   std::unique_lock lock(mutex_);
   while (!stopping_) {
+    // A function not started for that long has no idle instance left either
+    // (thawd passes its keep-alive): its pairs go too.
+    std::deque<UserNetNamespaces> released;
+    const auto next_expiry = expire(released);
+    if (!released.empty()) {
+      lock.unlock();
+      released.clear();
+      lock.lock();
+      continue;
+    }
     // The most recently acquired mapping that lacks pairs.
     const Shelf* wanting = nullptr;
     for (const auto& shelf : shelves_) {
@@ -244,7 +275,10 @@ void NamespacePool::refill_loop() {
       }
     }
     if (!wanting) {
-      wake_refill_.wait(lock);
+      if (next_expiry == std::chrono::steady_clock::time_point::max())
+        wake_refill_.wait(lock);
+      else
+        wake_refill_.wait_until(lock, next_expiry);
       continue;
     }
     const IdMapping mapping = wanting->mapping;
@@ -258,7 +292,7 @@ void NamespacePool::refill_loop() {
     }
     lock.lock();
     if (!made) {
-      wake_refill_.wait(lock);
+      wake_refill_.wait_until(lock, next_expiry);
       continue;
     }
     // The mapping may have dropped out meanwhile: then the pair is released.

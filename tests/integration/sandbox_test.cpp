@@ -132,6 +132,33 @@ TEST_F(Sandbox, PoolHandsOutEachPairOnceAndRefills) {
   EXPECT_EQ(pool.ready(harness->mapping()), 3u);
 }
 
+// Each mapping's pairs are owned by its host uid (the function's), and the
+// pool keeps pairs only for mappings acquired lately.
+TEST_F(Sandbox, PoolKeepsPairsPerRecentMappingOwnedByItsHostUid) {
+  const auto first = harness->mapping();
+  auto second = first;
+  second.host_base += sandbox::kIdRangeSize;
+  const auto owner_of = [](const sandbox::UserNetNamespaces& ns) {
+    uid_t owner = 0;
+    EXPECT_EQ(ioctl(ns.user.get(), NS_GET_OWNER_UID, &owner), 0) << strerror(errno);
+    return owner;
+  };
+  sandbox::NamespacePool pool(2, 1, std::chrono::milliseconds(500));
+  EXPECT_EQ(owner_of(pool.acquire(first)), first.owner());
+  pool.wait_ready(first, 2);
+  EXPECT_EQ(pool.ready(first), 2u);
+  // One mapping at a time here: the second takes the first one's place.
+  EXPECT_EQ(owner_of(pool.acquire(second)), second.owner());
+  EXPECT_EQ(pool.ready(first), 0u);
+  pool.wait_ready(second, 2);
+  EXPECT_EQ(owner_of(pool.acquire(second)), second.owner()) << "a pooled pair";
+  // Not acquired for longer than the expiry: released.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (pool.ready(second) != 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(pool.ready(second), 0u);
+}
+
 TEST_F(Sandbox, LoopbackIsUpInside) {
   auto r =
       harness->run({"/usr/bin/python3", "-S", "-c",

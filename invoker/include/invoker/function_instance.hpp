@@ -40,9 +40,11 @@ struct HostEnvironment {
 };
 
 // Builds the root template and the namespace pool under `state_dir`.
-HostEnvironment prepare_host_environment(const std::string& state_dir,
-                                         const std::string& runtimes_dir,
-                                         size_t namespace_pool_size = 4);
+// Namespaces made ahead for a function nobody started for
+// `namespace_idle_expiry` are released (thawd passes its keep-alive).
+HostEnvironment prepare_host_environment(
+    const std::string& state_dir, const std::string& runtimes_dir, size_t namespace_pool_size = 4,
+    std::chrono::milliseconds namespace_idle_expiry = std::chrono::minutes(10));
 
 constexpr uint64_t kMaxResponseBytes = 6 * 1024 * 1024;  // Lambda's synchronous limit
 constexpr size_t kLogTailBytes = 4096;                   // what X-Amz-Log-Result carries

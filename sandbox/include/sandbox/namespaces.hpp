@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -49,10 +50,12 @@ std::string id_map_text(const IdMapping& mapping);
 
 // Keeps `target` pairs ready for each of the `mappings` mappings acquired
 // most recently (the functions starting now); the pairs of a mapping that
-// drops out of that set are released.
+// drops out of that set, or that nobody acquired for `idle_expiry`, are
+// released.
 class NamespacePool {
  public:
-  explicit NamespacePool(size_t target, size_t mappings = 8);
+  explicit NamespacePool(size_t target, size_t mappings = 8,
+                         std::chrono::milliseconds idle_expiry = std::chrono::minutes(10));
   ~NamespacePool();
   NamespacePool(const NamespacePool&) = delete;
   NamespacePool& operator=(const NamespacePool&) = delete;
@@ -69,6 +72,7 @@ class NamespacePool {
   struct Shelf {
     IdMapping mapping;
     std::deque<UserNetNamespaces> ready;
+    std::chrono::steady_clock::time_point last_acquired;
   };
   Shelf* find(const IdMapping& mapping);  // mutex_ held
   // Makes `mapping` the most recent; pairs of mappings that drop out go to
@@ -76,8 +80,13 @@ class NamespacePool {
   Shelf& touch(const IdMapping& mapping, std::deque<UserNetNamespaces>& released);
   void refill_loop();
 
+  // Moves the pairs of shelves idle past idle_expiry_ to `released`; returns
+  // when the next one will be. mutex_ held.
+  std::chrono::steady_clock::time_point expire(std::deque<UserNetNamespaces>& released);
+
   size_t target_;
   size_t mappings_;
+  std::chrono::milliseconds idle_expiry_;
   mutable std::mutex mutex_;
   std::condition_variable wake_refill_;
   std::condition_variable filled_;
