@@ -1,6 +1,10 @@
 #include "invoker/function_service.hpp"
 
+#include <signal.h>
+
 #include <cerrno>
+#include <fstream>
+#include <thread>
 #include <filesystem>
 #include <set>
 
@@ -23,6 +27,39 @@ std::string digest_of(const FunctionRecord& r) {
   return function_digest(r.config, r.code_sha256);
 }
 
+// The restores a killed thawd of this state directory left running: one
+// that finished after the orphans below were ended would leave a tree
+// running that no thawd knows. Found by the cgroups they restore into (each
+// state directory has a cgroup parent of its own), ended by pid. (A dump
+// left running ends by itself when its tree is ended below.)
+void end_leftover_criu(const HostEnvironment& host) {
+  const auto ours = ":/" + host.cgroup_parent + "/";
+  std::vector<pid_t> ended;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const auto name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline");
+    std::vector<std::string> argv;
+    for (std::string arg; std::getline(in, arg, '\0');) argv.push_back(arg);
+    bool restores_here = false;
+    for (size_t i = 0; i + 1 < argv.size(); ++i)
+      restores_here = restores_here ||
+                      (argv[i] == "--cgroup-root" && argv[i + 1].find(ours) != std::string::npos);
+    if (!restores_here || argv.size() < 2 || argv[1] != "restore") continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (kill(pid, SIGKILL) == 0) ended.push_back(pid);
+  }
+  // Not our children: gone once /proc no longer has them.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (pid_t pid : ended) {
+    while (std::filesystem::exists("/proc/" + std::to_string(pid)) &&
+           std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    log_event("warn", "leftover_criu_ended", {{"pid", pid}});
+  }
+}
+
 // A killed thawd of this state directory left these instances running (a busy
 // one until its invocation ends): their groups are named like the instance
 // directories it left, so they, and never another thawd's, are ended.
@@ -40,6 +77,15 @@ void end_orphan_instances(const HostEnvironment& host) {
   }
   for (const auto& id : ids)
     sandbox::end_group_processes(host.cgroup_parent, id, std::chrono::seconds(2));
+  // Their directories (a /tmp's mount point, a dump's or restore's work
+  // directory) were the killed thawd's: none of ours exists yet.
+  for (const auto& e : std::filesystem::directory_iterator(host.state_dir + "/instances", ec)) {
+    std::error_code removing;
+    std::filesystem::remove_all(e.path(), removing);
+    if (removing)
+      log_event("warn", "orphan_instance_directory_kept",
+                {{"path", e.path().string()}, {"reason", removing.message()}});
+  }
 }
 
 }  // namespace
@@ -55,6 +101,7 @@ FunctionService::FunctionService(ServiceOptions options)
   host_.max_output_bytes = options_.max_output_bytes;
   // Instances, cgroups and half-unpacked code a killed thawd left behind go
   // first (thawd holds the state directory's lock: nothing else unpacks).
+  end_leftover_criu(host_);
   end_orphan_instances(host_);
   code_.discard_unfinished();
   sandbox::reap_orphan_cgroups(host_.cgroup_parent);

@@ -1,5 +1,7 @@
 #include "invoker/http_server.hpp"
 
+#include <fcntl.h>
+
 #include <array>
 #include <atomic>
 #include <boost/asio/strand.hpp>
@@ -14,6 +16,17 @@ namespace thaw::invoker {
 namespace beast = boost::beast;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+
+// Asio opens its sockets without close-on-exec: thawd's children (criu)
+// would inherit clients' connections and keep them open after thawd is gone,
+// for as long as they run. (Set right after accept: a spawn in that window
+// of microseconds is the one left.)
+namespace {
+void close_on_exec(int fd) {
+  const int flags = fcntl(fd, F_GETFD);
+  if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+}  // namespace
 
 struct HttpServer::Impl {
   asio::io_context& io;
@@ -66,6 +79,7 @@ struct HttpServer::Impl {
   Impl(asio::io_context& ctx, const tcp::endpoint& ep, Handler h, HttpLimits l)
       : io(ctx), acceptor(asio::make_strand(ctx)), handler(std::move(h)), limits(std::move(l)) {
     acceptor.open(ep.protocol());
+    close_on_exec(acceptor.native_handle());
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(ep);
     acceptor.listen(asio::socket_base::max_listen_connections);
@@ -291,6 +305,7 @@ void HttpServer::accept() {
   impl->acceptor.async_accept(
       asio::make_strand(impl->io), [this, impl](beast::error_code ec, tcp::socket socket) {
         if (ec) return;  // the acceptor was closed by stop()
+        close_on_exec(socket.native_handle());
         auto session = std::make_shared<Session>(std::move(socket), impl);
         {
           std::lock_guard lock(impl->mutex);

@@ -322,6 +322,15 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
       throw e.with_context("restoring " + config.name);
     }
   }
+  // criu goes into the instance's group too, and so does all it forks: a
+  // criu killed half-way leaves its half-restored tasks there, where the
+  // failure below ends them, instead of beside thawd. (criu forks its first
+  // helper milliseconds after it starts; this takes microseconds.)
+  try {
+    group->attach(self->restore_run_->criu_pid());
+  } catch (const Error& e) {
+    log_event("warn", "restore_criu_not_in_group", {{"instance", self->id_}, {"reason", e.what()}});
+  }
   // Only criu and the restored tree hold the runtime's ends now: if the
   // restore fails, they all close and the wait below ends at once.
   pipes.runtime_in.reset();
@@ -340,6 +349,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
     pid = ready ? self->restore_run_->restored_pid() : self->restore_run_->finish();
   } catch (const Error& e) {
     self->settle_restore(true);
+    sandbox::end_group_processes(host.cgroup_parent, self->id_, std::chrono::seconds(2));
     throw e.with_context("restoring " + config.name);
   }
   self->sandbox_ = sandbox::adopt(self->id_, pid, std::move(group));

@@ -3,6 +3,7 @@
 #include "sandbox/namespace_owner.hpp"
 
 #include <linux/capability.h>
+#include <linux/securebits.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,6 +44,14 @@ ActingAsOwner::ActingAsOwner(uid_t owner, gid_t group, Exec exec) {
       // become ambient. (CAP_SYS_RESOURCE, which root lacks here, stays out:
       // in the owner's namespaces the owner has it anyway.)
       ambient_ = true;
+      // And root's capabilities stay effective across the uid change, so
+      // that the exec itself may reach a binary in a directory only root
+      // may enter. (The bit is inherited: criu, which runs as root, sets
+      // the securebits of what it restores from the images.)
+      old_securebits_ = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+      if (old_securebits_ < 0) throw_errno("prctl(PR_GET_SECUREBITS)");
+      if (prctl(PR_SET_SECUREBITS, old_securebits_ | SECBIT_NO_SETUID_FIXUP, 0, 0, 0) != 0)
+        throw_errno("prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP)");
       set_inheritable_to_permitted(true);
       const auto c = thread_capabilities();
       for (unsigned cap = 0; cap < 32 * _LINUX_CAPABILITY_U32S_3; ++cap) {
@@ -79,6 +88,7 @@ void ActingAsOwner::restore() noexcept {
     active_ = false;
   }
   if (ambient_) {
+    if (old_securebits_ >= 0) prctl(PR_SET_SECUREBITS, old_securebits_, 0, 0, 0);
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     try {
       set_inheritable_to_permitted(false);

@@ -138,44 +138,72 @@ bool succeeded(const RunResult& r) {
 constexpr std::chrono::milliseconds kProbeTimeout{10000};
 constexpr size_t kProbeOutputCap = 64 << 10;
 
-// Like run(), bounded: once `limit` passes, the binary is killed and Error
-// says so; output beyond kProbeOutputCap is dropped. (A binary that leaves a
-// child holding its output runs into the deadline too.)
-RunResult run_bounded(const std::vector<std::string>& argv, std::chrono::milliseconds limit,
-                      uid_t owner = 0) {
-  auto child = spawn_captured(argv, {}, owner);
+// Like collect(), bounded: once `deadline` passes, the child is killed and
+// Error says what (`what`) did not end within `limit`; output beyond
+// kProbeOutputCap is dropped. (A child that leaves one of its own holding
+// its output runs into the deadline too.)
+RunResult collect_bounded(Spawned& child, std::chrono::steady_clock::time_point deadline,
+                          const std::string& what, std::chrono::milliseconds limit) {
   UniqueFd exited(static_cast<int>(syscall(SYS_pidfd_open, child.pid, 0)));
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  // Whether `fd` became readable before the deadline.
-  const auto in_time = [&](int fd) {
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            deadline - std::chrono::steady_clock::now())
-                            .count();
-      pollfd p = {fd, POLLIN, 0};
-      const int ready = poll(&p, 1, static_cast<int>(std::max<int64_t>(left, 0)));
-      if (ready >= 0 || errno != EINTR) return ready != 0;
-    }
-  };
   RunResult result;
-  bool ended = true;
-  char buf[4096];
-  while ((ended = in_time(child.output.get()))) {
-    const ssize_t n = read(child.output.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+  const auto take = [&](ssize_t n, const char* buf) {
     const auto room = kProbeOutputCap - std::min(kProbeOutputCap, result.output.size());
     result.output.append(buf, std::min(room, static_cast<size_t>(n)));
+  };
+  bool ended = false;
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    pollfd p[2] = {{child.output.get(), POLLIN, 0}, {exited.get(), POLLIN, 0}};
+    const int ready = poll(p, exited.get() >= 0 ? 2 : 1, static_cast<int>(std::max<int64_t>(left, 0)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;  // the deadline
+    if (p[0].revents) {
+      const ssize_t n = read(child.output.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n > 0) {
+        take(n, buf);
+        continue;
+      }
+      // End of the output: the child is exiting, or left it to one of its own.
+      if (exited.get() < 0) {
+        ended = true;
+        break;
+      }
+      p[0].fd = -1;
+    }
+    if (exited.get() >= 0 && (p[1].revents || p[0].fd < 0)) {
+      // Exited, or about to: what a child of its own (a half-restored task
+      // of a killed criu) keeps open of its output is not waited for.
+      if (!p[1].revents) {
+        pollfd e = {exited.get(), POLLIN, 0};
+        if (poll(&e, 1, static_cast<int>(std::max<int64_t>(left, 0))) <= 0) break;
+      }
+      const int flags = fcntl(child.output.get(), F_GETFL);
+      fcntl(child.output.get(), F_SETFL, flags | O_NONBLOCK);
+      for (ssize_t n; (n = read(child.output.get(), buf, sizeof buf)) > 0;) take(n, buf);
+      ended = true;
+      break;
+    }
   }
-  if (ended && exited.get() >= 0) ended = in_time(exited.get());
   if (!ended) kill(child.pid, SIGKILL);
   child.output.reset();
   while (waitpid(child.pid, &result.status, 0) < 0 && errno == EINTR) {
   }
+  child.pid = -1;
   if (!ended)
-    throw Error(argv[0] + " " + argv[1] + " did not end within " +
-                std::to_string(limit.count() / 1000) + " s");
+    throw Error(what + " did not end within " + std::to_string(limit.count() / 1000) + " s");
   return result;
+}
+
+// Like run(), bounded: once `limit` passes, the binary is killed.
+RunResult run_bounded(const std::vector<std::string>& argv, std::chrono::milliseconds limit,
+                      uid_t owner = 0) {
+  auto child = spawn_captured(argv, {}, owner);
+  return collect_bounded(child, std::chrono::steady_clock::now() + limit, argv[0] + " " + argv[1],
+                         limit);
 }
 
 std::string error_lines(const std::string& log_path, const std::string& fallback) {
@@ -335,7 +363,8 @@ constexpr size_t kMaxOptionsBytes = 65536;
 RestoreRun::RestoreRun(const std::string& criu, const RestoreRequest& r)
     : images_dir_(r.images_dir),
       work_dir_(r.work_dir.empty() ? r.images_dir : r.work_dir),
-      pidfile_(work_dir_ + "/restored.pid") {
+      pidfile_(work_dir_ + "/restored.pid"),
+      timeout_(r.timeout) {
   unlink(pidfile_.c_str());
   auto argv = common_restore_args(criu, r.images_dir, work_dir_);
   std::vector<int> pass;
@@ -349,7 +378,8 @@ RestoreRun::RestoreRun(const std::string& criu, const RestoreRequest& r)
 RestoreRun::RestoreRun(CriuSpare& spare, const RestoreRequest& r)
     : images_dir_(spare.images_dir_),
       work_dir_(spare.work_dir_),
-      pidfile_(work_dir_ + "/restored.pid") {
+      pidfile_(work_dir_ + "/restored.pid"),
+      timeout_(r.timeout) {
   if (r.images_dir != spare.images_dir_ || r.owner != spare.owner_ || !spare.usable())
     throw Error("criu spare for " + spare.images_dir_ + " is not usable");
   std::vector<int> pass;
@@ -462,10 +492,16 @@ pid_t RestoreRun::finish() {
   if (criu_pid_ >= 0) {
     Spawned child{criu_pid_, std::move(output_)};
     criu_pid_ = -1;
-    const auto result = collect(child);
-    if (!succeeded(result))
-      failure_ = "criu restore from " + images_dir_ + ": " +
-                 error_lines(work_dir_ + "/restore.log", result.output);
+    // A criu that never ends (stopped, or stuck on the restored tree) must
+    // not hold the instance's start, nor thawd's shutdown, for ever.
+    try {
+      const auto result = collect_bounded(child, started_ + timeout_, "criu restore", timeout_);
+      if (!succeeded(result))
+        failure_ = "criu restore from " + images_dir_ + ": " +
+                   error_lines(work_dir_ + "/restore.log", result.output);
+    } catch (const Error& e) {
+      failure_ = "criu restore from " + images_dir_ + ": " + e.what();
+    }
   }
   if (!failure_.empty()) throw Error(failure_);
   return restored_pid();

@@ -65,6 +65,12 @@ class SmallStateDir {
     }
   }
   void make_room() { fs::remove(state() + "/filler"); }
+  // Fills the disk, then frees `bytes` of it again.
+  void fill_leaving(uintmax_t bytes) {
+    fill();
+    const auto path = state() + "/filler";
+    fs::resize_file(path, fs::file_size(path) > bytes ? fs::file_size(path) - bytes : 0);
+  }
 
  private:
   std::string dir_;
@@ -242,4 +248,179 @@ TEST(Faults, Kill9DuringASnapshotDumpLosesNoFunctionAndNoSnapshotIsHalfWritten) 
   ASSERT_EQ(r.result(), status::ok) << r.body();
   EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; },
                          std::chrono::seconds(60)));
+}
+
+namespace {
+
+// A criu for thawd's --criu that runs the real one, and does `on_restore`
+// (bash, with $criu the real criu's pid and $work its work directory) once
+// a restore has begun making the tree: criu has forked its helper and the
+// tree's root, the middle of a restore. Spares (criu started ahead) are
+// restores too and meet it once their options came.
+class CriuWrapper {
+ public:
+  explicit CriuWrapper(const std::string& on_restore) {
+    path_ = dir_.dir() + "/criu";
+    // -p: bash keeps the effective uid thawd runs criu with (the owner's).
+    std::ofstream(path_) << R"(#!/bin/bash -p
+for real in /usr/local/sbin/criu /usr/local/bin/criu /usr/sbin/criu /usr/bin/criu /sbin/criu; do
+  [ -x "$real" ] && break
+done
+[ "$1" = restore ] && [ -e ")" << armed() << R"(" ] || exec "$real" "$@"
+work=; prev=
+for a in "$@"; do [ "$prev" = -W ] && work=$a; prev=$a; done
+"$real" "$@" &
+criu=$!
+# Builtins only: a restore takes milliseconds.
+for ((i = 0; i < 400000; i++)); do
+  [ -d /proc/$criu ] || break
+  kids=()
+  read -r -a kids </proc/$criu/task/$criu/children 2>/dev/null  # no newline: "fails"
+  [ ${#kids[@]} -ge 2 ] && break
+done
+)" << on_restore << R"(
+wait $criu
+)";
+    fs::permissions(path_, fs::perms(0755));
+  }
+  const std::string& path() const { return path_; }
+  // Restores meet on_restore only while armed.
+  std::string armed() const { return dir_.dir() + "/armed"; }
+  void arm() { std::ofstream(armed()) << ""; }
+  void disarm() { fs::remove(armed()); }
+
+ private:
+  CodeParent dir_;
+  std::string path_;
+};
+
+// Whether a process's command line names `path`.
+bool any_process_runs(const std::string& path) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    std::ifstream cmd(e.path() / "cmdline");
+    const std::string args((std::istreambuf_iterator<char>(cmd)), {});
+    if (args.find(path) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The processes in the memory cgroups under thawd's parent.
+size_t processes_under(const std::string& cgroup_parent) {
+  size_t n = 0;
+  std::error_code ec;
+  for (const auto& e :
+       fs::recursive_directory_iterator("/sys/fs/cgroup/memory/" + cgroup_parent, ec)) {
+    if (e.path().filename() != "cgroup.procs") continue;
+    std::ifstream in(e.path());
+    for (pid_t p; in >> p;) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST(Faults, CriuKilledInTheMiddleOfARestoreCostsOnlyThatRestore) {
+  CriuWrapper criu("kill -9 $criu");
+  ThawdProcess thawd({"--warm-memory-mb", "0", "--criu", criu.path()});
+  Lambda l(thawd);
+  l.create("hello", "handler.handler", "python-hello");
+  ASSERT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; },
+                         std::chrono::seconds(60)))
+      << thawd.log();
+  criu.arm();
+  const auto started = std::chrono::steady_clock::now();
+  const auto r = l.invoke("hello", R"({"name":"killed"})", {{"X-Thaw-Start-Mode", "restore"}});
+  const auto took = std::chrono::steady_clock::now() - started;
+  // Answered by a cold start instead, at once, not after the init timeout.
+  ASSERT_EQ(r.result(), status::ok) << r.body();
+  EXPECT_EQ(r["X-Thaw-Start-Mode"], "cold");
+  EXPECT_LT(took, std::chrono::seconds(8));
+  EXPECT_NE(thawd.log().find("not used, starting cold"), std::string::npos) << thawd.log();
+  // Nothing of the half-restored tree stays, in thawd's groups or beside
+  // thawd: only the cold instance runs.
+  EXPECT_TRUE(eventually([&] { return processes_under(thawd.cgroup_parent()) == 1; }))
+      << processes_under(thawd.cgroup_parent());
+  EXPECT_TRUE(eventually([&] { return !any_process_runs(":/" + thawd.cgroup_parent() + "/"); }));
+  EXPECT_TRUE(entries_starting(thawd.state_dir() + "/instances", "hello-r").empty());
+  // A new snapshot is made, and restores work again with criu left alone.
+  criu.disarm();
+  ASSERT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; },
+                         std::chrono::seconds(60)));
+  const auto again = l.invoke("hello", R"({"name":"again"})", {{"X-Thaw-Start-Mode", "restore"}});
+  ASSERT_EQ(again.result(), status::ok) << again.body();
+  EXPECT_EQ(again["X-Thaw-Start-Mode"], "restore");
+}
+
+TEST(Faults, Kill9DuringARestoreLeavesNothingRunningAfterTheRestart) {
+  // criu is held still in the middle of the restore until thawd is gone,
+  // and some seconds more (the restarted thawd finds it there), then goes
+  // on without it.
+  CriuWrapper criu(R"(kill -STOP $criu
+touch "${0%/*}/held"
+while kill -0 $PPID 2>/dev/null; do sleep 0.01; done
+sleep 5
+kill -CONT $criu)");
+  ThawdProcess first({"--warm-memory-mb", "0", "--criu", criu.path()});
+  {
+    Lambda l(first);
+    l.create("hello", "handler.handler", "python-hello");
+    ASSERT_TRUE(eventually(
+        [&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; },
+        std::chrono::seconds(60)));
+  }
+  criu.arm();
+  auto invocation = std::async(std::launch::async, [&] {
+    try {
+      HttpClient c(first.port(), first.token());
+      return c.request(verb::post, std::string(kFunctions) + "/hello/invocations", "{}",
+                       {{"X-Thaw-Start-Mode", "restore"}})
+          .result();
+    } catch (const std::exception&) {
+      return status::unknown;  // the connection ended with thawd
+    }
+  });
+  const auto held = fs::path(criu.path()).parent_path().string() + "/held";
+  ASSERT_TRUE(eventually([&] { return fs::exists(held); }, std::chrono::seconds(30)));
+  first.kill_hard();
+  invocation.wait();
+  criu.disarm();
+  ThawdProcess second({"--warm-memory-mb", "0"}, first.state_dir());
+  Lambda l(second);
+  EXPECT_NE(second.log().find("leftover_criu_ended"), std::string::npos) << second.log();
+  // The tree criu was restoring without thawd does not outlive the restart.
+  EXPECT_TRUE(eventually([&] { return processes_under(second.cgroup_parent()) == 0; },
+                         std::chrono::seconds(20)))
+      << processes_under(second.cgroup_parent());
+  const auto left = entries_starting(first.state_dir() + "/instances", "hello-r");
+  EXPECT_TRUE(left.empty()) << left.front();
+  const auto r = l.invoke("hello", R"({"name":"after"})");
+  EXPECT_EQ(r.result(), status::ok) << r.body();
+  // And so does the wrapper, which thawd ran as its criu.
+  EXPECT_TRUE(eventually([&] { return !any_process_runs(criu.path()); }, std::chrono::seconds(20)));
+}
+
+TEST(Faults, AFullDiskFailsOnlyTheSnapshotWhichIsMadeOnceSpaceReturns) {
+  SmallStateDir small("96m");
+  if (!small.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here";
+  ThawdProcess thawd({"--warm-memory-mb", "0"}, small.state());
+  Lambda l(thawd);
+  // Room for the code and the registry, not for the snapshot's memory images.
+  small.fill_leaving(4 << 20);
+  l.create("hello", "handler.handler", "python-hello");
+  ASSERT_TRUE(eventually([&] { return thawd.log().find("failed") != std::string::npos; },
+                         std::chrono::seconds(60)))
+      << thawd.log();
+  EXPECT_NE(thawd.log().find("No space left on device"), std::string::npos) << thawd.log();
+  EXPECT_TRUE(l.get_json("/thaw/v1/snapshots")["Snapshots"].empty());
+  EXPECT_TRUE(entries_starting(small.state() + "/snapshots", ".work-").empty());
+  const auto r = l.invoke("hello", R"({"name":"full"})");
+  ASSERT_EQ(r.result(), status::ok) << r.body();
+
+  // Space returns: the next cold start makes the snapshot.
+  small.make_room();
+  ASSERT_EQ(l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
+  EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; },
+                         std::chrono::seconds(60)))
+      << thawd.log();
 }

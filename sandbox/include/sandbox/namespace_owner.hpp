@@ -27,7 +27,8 @@ class ActingAsOwner {
     // them (the effective set is empty while the effective uid is not 0).
     No,
     // A program executed meanwhile (criu) runs with this effective uid and
-    // root's capabilities, made ambient for the exec.
+    // root's capabilities, made ambient for the exec (and kept effective
+    // meanwhile).
     KeepCapabilities,
   };
 
@@ -41,6 +42,7 @@ class ActingAsOwner {
   void restore() noexcept;
   bool active_ = false;
   bool ambient_ = false;
+  int old_securebits_ = -1;
 };
 
 }  // namespace thaw::sandbox

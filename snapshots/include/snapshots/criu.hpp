@@ -73,6 +73,8 @@ struct RestoreRequest {
   std::vector<std::string> extra_args;
   // Owns the restored user namespace: the dump's owner (DumpRequest::owner).
   uid_t owner = 0;
+  // criu is killed past it (from its start), and finish() throws.
+  std::chrono::milliseconds timeout{60000};
 };
 
 // Runs criu; on failure throws Error with CRIU's own "Error" lines from its log.
@@ -102,9 +104,13 @@ class RestoreRun {
   // The restored root's pid from CRIU's pid file, written before the resume.
   pid_t restored_pid() const;
   const std::string& work_dir() const { return work_dir_; }
+  // criu's own pid while it runs (-1 once finish() reaped it).
+  pid_t criu_pid() const { return criu_pid_; }
 
  private:
   std::string images_dir_, work_dir_, pidfile_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::chrono::milliseconds timeout_;
   pid_t criu_pid_ = -1;
   UniqueFd output_;
   std::string failure_;
