@@ -122,7 +122,8 @@ void CriuSpares::worker() {
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !wanted_.empty(); });
     if (stopping_) break;
-    const auto [dir, owner] = wanted_.front();
+    const auto dir = wanted_.front().images_dir;
+    const auto owner = wanted_.front().owner;
     wanted_.pop_front();
     const bool have = std::any_of(spares_.begin(), spares_.end(),
                                   [&](const auto& s) { return s->images_dir() == dir; });
