@@ -331,9 +331,10 @@ CodeStore::CodeStore(std::string root)
     : root_(std::filesystem::absolute(root).lexically_normal().string()) {
   if (root_.size() > 1 && root_.back() == '/') root_.pop_back();
   std::error_code ec;
-  // Sandboxes read the store as another uid.
-  if (std::filesystem::create_directories(root_, ec))
-    std::filesystem::permissions(root_, std::filesystem::perms(0755), ec);
+  // Sandboxes reach their package as another uid, by its name: they may
+  // traverse the store, and nobody but thawd may list it (0711).
+  std::filesystem::create_directories(root_, ec);
+  if (!ec) std::filesystem::permissions(root_, std::filesystem::perms(0711), ec);
   if (ec || !std::filesystem::is_directory(root_))
     throw Error("code store " + root_ + (ec ? "" : ": not a directory"), ec.value());
 }
@@ -441,7 +442,7 @@ StoredPackage CodeStore::commit(const std::string& tmp_dir, StoredPackage pkg) {
                            std::to_string(pkg.unpacked_bytes) + ' ' + std::to_string(pkg.entries) +
                            '\n';
   if (write(fd.get(), meta.data(), meta.size()) != static_cast<ssize_t>(meta.size()) ||
-      fchmod(fd.get(), 0644) != 0 || rename(meta_tmp.c_str(), (pkg.dir + ".meta").c_str()) != 0) {
+      fchmod(fd.get(), 0600) != 0 || rename(meta_tmp.c_str(), (pkg.dir + ".meta").c_str()) != 0) {
     const int err = errno ? errno : EIO;  // a short write leaves errno alone
     unlink(meta_tmp.c_str());
     throw_errno(where + ": writing " + pkg.dir + ".meta", err);

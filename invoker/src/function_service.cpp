@@ -1,12 +1,14 @@
 #include "invoker/function_service.hpp"
 
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
-#include <thread>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <thread>
 
 #include "invoker/function_logs.hpp"
 #include "invoker/function_requests.hpp"
@@ -14,6 +16,7 @@
 #include "invoker/log.hpp"
 #include "invoker/metrics.hpp"
 #include "sandbox/cgroup_spares.hpp"
+#include "sandbox/unique_fd.hpp"
 
 namespace thaw::invoker {
 
@@ -33,7 +36,15 @@ std::string digest_of(const FunctionRecord& r) {
 // state directory has a cgroup parent of its own), ended by pid. (A dump
 // left running ends by itself when its tree is ended below.)
 void end_leftover_criu(const HostEnvironment& host) {
-  const auto ours = ":/" + host.cgroup_parent + "/";
+  // "--cgroup-root CONTROLLER:/PARENT/INSTANCE": this parent exactly.
+  const auto ours = [&](const std::string& value) {
+    const auto colon = value.find(':');
+    if (colon == std::string::npos) return false;
+    const auto prefix = "/" + host.cgroup_parent + "/";
+    const auto group = value.substr(colon + 1);
+    return group.rfind(prefix, 0) == 0 && group.size() > prefix.size() &&
+           group.find('/', prefix.size()) == std::string::npos;
+  };
   std::vector<pid_t> ended;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
@@ -44,11 +55,18 @@ void end_leftover_criu(const HostEnvironment& host) {
     for (std::string arg; std::getline(in, arg, '\0');) argv.push_back(arg);
     bool restores_here = false;
     for (size_t i = 0; i + 1 < argv.size(); ++i)
-      restores_here = restores_here ||
-                      (argv[i] == "--cgroup-root" && argv[i + 1].find(ours) != std::string::npos);
+      restores_here = restores_here || (argv[i] == "--cgroup-root" && ours(argv[i + 1]));
     if (!restores_here || argv.size() < 2 || argv[1] != "restore") continue;
+    // Through a pidfd taken before the command line is read again: a pid
+    // reused meanwhile is not killed.
     const pid_t pid = static_cast<pid_t>(std::stol(name));
-    if (kill(pid, SIGKILL) == 0) ended.push_back(pid);
+    UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+    std::ifstream again(e.path() / "cmdline");
+    std::string now((std::istreambuf_iterator<char>(again)), {});
+    std::string before;
+    for (const auto& a : argv) before += a + '\0';
+    if (pidfd && now == before && syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) == 0)
+      ended.push_back(pid);
   }
   // Not our children: gone once /proc no longer has them.
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -122,8 +140,9 @@ FunctionService::FunctionService(ServiceOptions options)
                                                });
   scheduler_ = std::make_unique<Scheduler>(options_.limits);
   for (auto r : registry_.list()) {
-    // Recorded before functions had host ids of their own.
-    if (r.config.host_id_base == 0) {
+    // Recorded before functions had host ids of their own, or from a pool the
+    // operator has since moved (which /etc was not checked against).
+    if (!is_range_base(options_.id_pool, r.config.host_id_base)) {
       assign_id_range(r);
       registry_.put(r);
     }
@@ -152,7 +171,8 @@ FunctionService::~FunctionService() {
 void FunctionService::assign_id_range(FunctionRecord& r) {
   std::set<uint32_t> in_use;
   for (const auto& other : registry_.list())
-    if (other.config.name != r.config.name) in_use.insert(other.config.host_id_base);
+    if (other.config.name != r.config.name && is_range_base(options_.id_pool, other.config.host_id_base))
+      in_use.insert(other.config.host_id_base);
   const auto picked = pick_range(options_.id_pool, registry_.id_cursor(), in_use);
   if (!picked)
     throw ApiError(500, "ServiceException",

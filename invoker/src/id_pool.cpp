@@ -78,6 +78,10 @@ void check_pool_is_unused(const IdPoolConfig& pool, const std::string& etc) {
   check_file(pool, etc + "/subgid", true);
 }
 
+bool is_range_base(const IdPoolConfig& pool, uint32_t base) {
+  return base >= pool.first && base < end_of(pool) && (base - pool.first) % kRange == 0;
+}
+
 std::optional<PickedRange> pick_range(const IdPoolConfig& pool, uint32_t cursor,
                                       const std::set<uint32_t>& bases_in_use) {
   for (uint64_t k = 0; k < pool.ranges; ++k) {

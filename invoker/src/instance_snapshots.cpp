@@ -1,6 +1,7 @@
 #include "invoker/instance_snapshots.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -187,6 +188,11 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
   dump.pid = pid;
   dump.images_dir = claim.work_dir() + "/images";
   fs::create_directories(dump.images_dir);
+  // The function's owner alone (and root) may enter: criu writes there as
+  // that owner, and the restored tasks read some images from there as it.
+  const auto owner = inst->config_.id_mapping().owner();
+  if (chown(dump.images_dir.c_str(), owner, owner) != 0 || chmod(dump.images_dir.c_str(), 0700) != 0)
+    throw_errno("snapshot: give " + dump.images_dir + " to its owner");
   dump.work_dir = inst->instance_dir_ + "-dump";
   fs::create_directories(dump.work_dir);
   dump.external_mounts = m.external_mounts;
@@ -322,12 +328,13 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
       throw e.with_context("restoring " + config.name);
     }
   }
-  // criu goes into the instance's group too, and so does all it forks: a
-  // criu killed half-way leaves its half-restored tasks there, where the
-  // failure below ends them, instead of beside thawd. (criu forks its first
-  // helper milliseconds after it starts; this takes microseconds.)
+  // criu goes into the instance's group of the pids hierarchy (its memory
+  // and CPU stay thawd's), and so does all it forks: a criu killed half-way
+  // leaves its half-restored tasks there, where the failure below ends
+  // them, instead of beside thawd. (criu forks its first helper
+  // milliseconds after it starts; this takes microseconds.)
   try {
-    group->attach(self->restore_run_->criu_pid());
+    group->track(self->restore_run_->criu_pid());
   } catch (const Error& e) {
     log_event("warn", "restore_criu_not_in_group", {{"instance", self->id_}, {"reason", e.what()}});
   }

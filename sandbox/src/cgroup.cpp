@@ -234,6 +234,16 @@ void InstanceCgroup::attach(pid_t pid) const {
                 cgroup_strerror(rc));
 }
 
+bool InstanceCgroup::track(pid_t pid) const {
+  const auto pids = controller_mount("pids");
+  if (pids.empty() || pids == controller_mount("memory")) return false;
+  const auto procs = pids + "/" + path_ + "/cgroup.procs";
+  std::ofstream out(procs);
+  out << pid << std::flush;
+  if (!out) throw Error("cgroup: track pid " + std::to_string(pid) + " in " + procs);
+  return true;
+}
+
 void InstanceCgroup::set_cpus(double cpus) const {
   const auto& layout = detail::host_cgroup_layout();
   CgroupLimits limits;

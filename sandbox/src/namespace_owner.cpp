@@ -38,20 +38,25 @@ void set_inheritable_to_permitted(bool on) {
 ActingAsOwner::ActingAsOwner(uid_t owner, gid_t group, Exec exec) {
   if (owner == 0) return;
   try {
+    if (syscall(SYS_getresuid, &old_uids_[0], &old_uids_[1], &old_uids_[2]) != 0 ||
+        syscall(SYS_getresgid, &old_gids_[0], &old_gids_[1], &old_gids_[2]) != 0)
+      throw_errno("getresuid");
+    // Root's capabilities stay effective across the uid change: a namespace
+    // made meanwhile is made with them (where unprivileged user namespaces
+    // are off, an uncapable clone would fail), and an exec meanwhile may
+    // reach a binary in a directory only root may enter.
+    old_securebits_ = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+    if (old_securebits_ < 0) throw_errno("prctl(PR_GET_SECUREBITS)");
+    if (prctl(PR_SET_SECUREBITS, old_securebits_ | SECBIT_NO_SETUID_FIXUP, 0, 0, 0) != 0)
+      throw_errno("prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP)");
     if (exec == Exec::KeepCapabilities) {
       // An exec by a non-zero effective uid keeps only the ambient set as
       // effective, and a capability must be permitted and inheritable to
       // become ambient. (CAP_SYS_RESOURCE, which root lacks here, stays out:
-      // in the owner's namespaces the owner has it anyway.)
+      // in the owner's namespaces the owner has it anyway.) The securebit
+      // is inherited: criu, which runs as root, sets the securebits of what
+      // it restores from the images.
       ambient_ = true;
-      // And root's capabilities stay effective across the uid change, so
-      // that the exec itself may reach a binary in a directory only root
-      // may enter. (The bit is inherited: criu, which runs as root, sets
-      // the securebits of what it restores from the images.)
-      old_securebits_ = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
-      if (old_securebits_ < 0) throw_errno("prctl(PR_GET_SECUREBITS)");
-      if (prctl(PR_SET_SECUREBITS, old_securebits_ | SECBIT_NO_SETUID_FIXUP, 0, 0, 0) != 0)
-        throw_errno("prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP)");
       set_inheritable_to_permitted(true);
       const auto c = thread_capabilities();
       for (unsigned cap = 0; cap < 32 * _LINUX_CAPABILITY_U32S_3; ++cap) {
@@ -60,15 +65,17 @@ ActingAsOwner::ActingAsOwner(uid_t owner, gid_t group, Exec exec) {
           throw_errno("prctl(PR_CAP_AMBIENT_RAISE, " + std::to_string(cap) + ")");
       }
     }
-    // Group first: with the uid changed, the capability to change it is gone.
+    active_ = true;
     if (syscall(SYS_setresgid, -1, group, -1) != 0)
       throw_errno("setresgid(-1, " + std::to_string(group) + ", -1)");
-    active_ = true;
     if (syscall(SYS_setresuid, -1, owner, -1) != 0)
       throw_errno("setresuid(-1, " + std::to_string(owner) + ", -1)");
   } catch (const Error& e) {
     restore();
     throw e.with_context("acting as namespace owner " + std::to_string(owner));
+  } catch (...) {
+    restore();
+    throw;
   }
 }
 
@@ -78,17 +85,16 @@ ActingAsOwner::~ActingAsOwner() {
 
 void ActingAsOwner::restore() noexcept {
   if (active_) {
-    // The real and saved uids are still 0, so both calls are allowed, and an
-    // effective uid of 0 gets the permitted capabilities back as effective.
-    syscall(SYS_setresuid, -1, 0, -1);
-    syscall(SYS_setresgid, -1, 0, -1);
+    // The real and saved uids were never changed, so going back is allowed.
+    syscall(SYS_setresuid, -1, old_uids_[1], -1);
+    syscall(SYS_setresgid, -1, old_gids_[1], -1);
     // The kernel made thawd's memory undumpable when the effective uid
-    // changed, its rule for set-id programs, which thawd is not.
+    // changed, its rule for set-id programs, which thawd is not. (The flag
+    // is the whole process's: for that moment all of thawd was undumpable.)
     prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     active_ = false;
   }
   if (ambient_) {
-    if (old_securebits_ >= 0) prctl(PR_SET_SECUREBITS, old_securebits_, 0, 0, 0);
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     try {
       set_inheritable_to_permitted(false);
@@ -96,6 +102,10 @@ void ActingAsOwner::restore() noexcept {
       // Lowering a set cannot fail for want of privilege; nothing to undo.
     }
     ambient_ = false;
+  }
+  if (old_securebits_ >= 0) {
+    prctl(PR_SET_SECUREBITS, old_securebits_, 0, 0, 0);
+    old_securebits_ = -1;
   }
 }
 

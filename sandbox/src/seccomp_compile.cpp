@@ -134,7 +134,9 @@ int resolve(const std::string& name) {
 std::string SeccompProfile::fingerprint() const {
   std::ostringstream out;
   out << name << '|' << default_errno << '|' << filter_clone_namespace_flags << '|'
-      << refuse_tiocsti << '|' << lock_core_limit << "|families:";
+      << refuse_tiocsti << '|' << lock_core_limit << "|personality:";
+  for (uint32_t v : personality_values) out << v << ',';
+  out << "|families:";
   for (int f : socket_families) out << f << ',';
   out << "|netlink:";
   for (int p : netlink_protocols) out << p << ',';
@@ -168,6 +170,15 @@ std::shared_ptr<const CompiledFilter> compile(const SeccompProfile& profile) {
     if (profile.lock_core_limit && name == "prlimit64") continue;
     if (profile.lock_core_limit && name == "setrlimit") {
       add_core_limit_rules(c.ctx);
+      continue;
+    }
+    if (!profile.personality_values.empty() && name == "personality") {
+      for (uint32_t v : profile.personality_values)
+        check(seccomp_rule_add(c.ctx, SCMP_ACT_ALLOW, nr, 1, arg_cmp(0, SCMP_CMP_MASKED_EQ, kInt, v)),
+              "allow personality(" + std::to_string(v) + ")");
+      // Other values meet the profile's default errno: libseccomp cannot say
+      // "none of these" in one rule, and an unconditional rule beside the
+      // ones above would replace them.
       continue;
     }
     if (profile.refuse_tiocsti && name == "ioctl") {

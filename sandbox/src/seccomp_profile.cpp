@@ -381,6 +381,9 @@ SeccompProfile make_default_profile() {
   p.socket_families = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
   p.netlink_protocols = {NETLINK_ROUTE};
   p.lock_core_limit = true;
+  // As Docker's default profile: plain Linux, 32-bit (PER_LINUX32), the
+  // 2.6-style uname (UNAME26) of either, and the query.
+  p.personality_values = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
   return p;
 }
 

@@ -107,9 +107,9 @@ std::string mount_snapshot_cache(uint64_t bytes) {
   std::error_code ec;
   std::filesystem::create_directories(target, ec);
   if (ec) throw Error("snapshot cache: create " + target + ": " + ec.message());
-  // 0755 as the state directory's snapshots: CRIU reads some images from
-  // inside the instance's user namespace (expose_directory says why).
-  const auto options = "mode=0755,size=" + std::to_string(bytes);
+  // 0711 as the state directory's snapshots: restored tasks reach their
+  // images by name from inside their namespaces, nobody lists them.
+  const auto options = "mode=0711,size=" + std::to_string(bytes);
   // A kernel without huge pages for tmpfs refuses the option: plain pages then.
   if (mount("thaw-snapshot-cache", target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
             (options + ",huge=within_size").c_str()) != 0 &&

@@ -42,6 +42,23 @@ uint64_t tree_bytes(const std::string& dir) {
   return total;
 }
 
+// A snapshot's memory images are for their owner alone (criu, acting as the
+// owner of the function's namespaces, wrote them, and reads them back as
+// that owner, some from inside the restored namespace); the snapshot's
+// directory may be traversed, not listed. (Its copy of /tmp is thawd's, in
+// a directory of root's alone; its names are the function's, not touched.)
+void keep_to_owners(const std::string& work_dir) {
+  fs::permissions(work_dir, fs::perms(0711));
+  const auto images = work_dir + "/images";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(images, ec)) {
+    UniqueFd fd(open(e.path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st {};
+    if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (fchmod(fd.get(), st.st_mode & 0700) != 0) throw_errno("snapshot: chmod " + e.path().string());
+  }
+}
+
 // A directory like `like` (mode and owner) at `path`.
 bool make_directory_like(const std::string& path, const struct stat& like) {
   return mkdir(path.c_str(), 0700) == 0 && chmod(path.c_str(), like.st_mode & 07777) == 0 &&
@@ -110,8 +127,13 @@ SnapshotStore::SnapshotStore(std::string durable_root, std::string cache_root)
     : durable_(std::move(durable_root)),
       cache_(std::move(cache_root)),
       verified_(std::make_unique<VerificationCache>()) {
-  fs::create_directories(durable_);
-  if (!cache_.empty()) fs::create_directories(cache_);
+  // Snapshots hold functions' memory. Restored tasks reach their images by
+  // name from inside their namespaces: others may traverse, not list.
+  for (const auto& root : {durable_, cache_}) {
+    if (root.empty()) continue;
+    fs::create_directories(root);
+    fs::permissions(root, fs::perms(0711));
+  }
   // Work directories of a crashed thawd are incomplete snapshots: remove them.
   for (const auto& root : {durable_, cache_}) {
     if (root.empty()) continue;
@@ -140,6 +162,7 @@ void SnapshotStore::release(const std::string& digest) {
 }
 
 void SnapshotStore::publish(SnapshotClaim& claim, SnapshotManifest manifest) {
+  keep_to_owners(claim.work_dir());
   manifest.function_digest = claim.digest();
   manifest.files = checksum_tree(claim.work_dir());
   if (manifest.created_unix_ms == 0) manifest.created_unix_ms = now_ms();

@@ -250,6 +250,36 @@ TEST(Faults, Kill9DuringASnapshotDumpLosesNoFunctionAndNoSnapshotIsHalfWritten) 
                          std::chrono::seconds(60)));
 }
 
+// Publishing (checksumming the images, writing the manifest, the rename
+// that makes the snapshot visible) follows criu's exit: kill thawd there.
+TEST(Faults, Kill9WhileASnapshotIsPublishedLeavesNoHalfSnapshot) {
+  ThawdProcess first({"--warm-memory-mb", "0"});
+  {
+    Lambda l(first);
+    l.create("hello", "handler.handler", "python-hello");
+  }
+  const auto snapshots = first.state_dir() + "/snapshots";
+  bool caught = false;
+  if (eventually([&] { return child_running(first.pid(), "dump"); }, std::chrono::seconds(30))) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (child_running(first.pid(), "dump") && std::chrono::steady_clock::now() < until) {
+    }
+    caught = !entries_starting(snapshots, ".work-").empty();
+  }
+  first.kill_hard();
+  if (!caught) GTEST_SKIP() << "the snapshot was published before thawd could be killed";
+  ThawdProcess second({"--warm-memory-mb", "0"}, first.state_dir());
+  Lambda l(second);
+  EXPECT_TRUE(entries_starting(snapshots, ".work-").empty());
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(snapshots, ec))
+    EXPECT_TRUE(fs::exists(e.path() / "manifest.json")) << e.path();
+  const auto r = l.invoke("hello", R"({"name":"again"})");
+  ASSERT_EQ(r.result(), status::ok) << r.body();
+  EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; },
+                         std::chrono::seconds(60)));
+}
+
 namespace {
 
 // A criu for thawd's --criu that runs the real one, and does `on_restore`

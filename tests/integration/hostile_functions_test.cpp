@@ -311,6 +311,32 @@ TEST(HostileThawd, TheStateIsPrivate) {
   EXPECT_EQ(mode(dir + "/thawd.pid"), 0600u);
   EXPECT_EQ(mode(dir + "/admin-token"), 0600u);
   EXPECT_EQ(mode(dir + "/logs"), 0700u);
+  // Code and snapshots (functions' memory): nobody else lists them, and the
+  // memory images are their function's owner's alone.
+  EXPECT_EQ(mode(dir + "/code"), 0711u);
+  EXPECT_EQ(mode(dir + "/snapshots"), 0711u);
+  Handler snap("import os\nsecret = os.urandom(16)\ndef handler(event, context):\n    return {}\n");
+  create(l, "snapped", snap);
+  ASSERT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; }))
+      << thawd.log();
+  size_t images = 0;
+  for (const auto& e : fs::directory_iterator(dir + "/code")) {
+    if (e.path().extension() == ".meta") {
+      EXPECT_EQ(mode(e.path()), 0600u) << e.path();
+    }
+  }
+  for (const auto& s : fs::directory_iterator(dir + "/snapshots")) {
+    EXPECT_EQ(mode(s.path()), 0711u) << s.path();
+    struct stat st {};
+    ASSERT_EQ(stat((s.path() / "images").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    EXPECT_NE(st.st_uid, 0u) << "the images belong to the function's owner";
+    for (const auto& i : fs::directory_iterator(s.path() / "images")) {
+      EXPECT_EQ(mode(i.path()) & 0077, 0u) << i.path();
+      ++images;
+    }
+  }
+  EXPECT_GT(images, 0u);
 }
 
 namespace {

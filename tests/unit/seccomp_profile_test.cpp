@@ -227,3 +227,16 @@ TEST(SeccompProfile, TerminalInjectionWithHighBitsSetIsRefusedToo) {
   // The kernel reads ioctl's request as 32 bits.
   EXPECT_NE(run_filter(*filter, SYS_ioctl, 0, (1ull << 32) | TIOCSTI).action, SECCOMP_RET_ALLOW);
 }
+
+TEST(SeccompProfile, PersonalityTakesOnlyValuesThatChangeNothingThatMatters) {
+  const auto filter = compile(default_profile());
+  const uint32_t refused =
+      SECCOMP_RET_ERRNO | static_cast<uint32_t>(default_profile().default_errno);
+  for (uint64_t ok : {0x0ull, 0x8ull, 0x20000ull, 0xffffffffull})
+    EXPECT_EQ(run_filter(*filter, SYS_personality, ok).action, SECCOMP_RET_ALLOW) << ok;
+  // ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, and a query with high bits set by hand
+  // (the kernel reads 32 bits) that is no query.
+  for (uint64_t bad : {0x0040000ull, 0x0400000ull, 0x0040008ull})
+    EXPECT_EQ(run_filter(*filter, SYS_personality, bad).action, refused) << bad;
+  EXPECT_EQ(run_filter(*filter, SYS_personality, (1ull << 32) | 0x0040000).action, refused);
+}

@@ -31,6 +31,9 @@ void validate(const IdPoolConfig& pool);
 // /etc/subuid or /etc/subgid. `etc` is the directory those files are in.
 void check_pool_is_unused(const IdPoolConfig& pool, const std::string& etc = "/etc");
 
+// Whether `base` is the first id of one of the pool's ranges.
+bool is_range_base(const IdPoolConfig& pool, uint32_t base);
+
 // The next range to hand out: the first free one from `cursor` on (wrapping
 // around), as its first id and its index; nullopt when all are taken.
 struct PickedRange {

@@ -69,6 +69,12 @@ class InstanceCgroup {
   // The controllers this group was created in ("memory", "cpu", ...).
   const std::vector<std::string>& controllers() const;
   void attach(pid_t pid) const;
+  // Puts `pid` in this group of the pids hierarchy alone, where nothing but
+  // its processes are counted: what it forks is then in the group too, and
+  // ended with the group's processes, while its memory and CPU stay where
+  // they were. False where the pids controller shares its hierarchy with
+  // memory (cgroup v2), which would charge it there too: nothing is done.
+  bool track(pid_t pid) const;
   // Changes the CPU quota of a running group (share of one CPU; 0 = no quota).
   void set_cpus(double cpus) const;
   CgroupUsage usage() const;

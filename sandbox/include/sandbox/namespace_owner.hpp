@@ -23,8 +23,7 @@ namespace thaw::sandbox {
 class ActingAsOwner {
  public:
   enum class Exec {
-    // Nothing is executed meanwhile: capabilities stay as the kernel leaves
-    // them (the effective set is empty while the effective uid is not 0).
+    // Nothing is executed meanwhile (root's capabilities stay effective).
     No,
     // A program executed meanwhile (criu) runs with this effective uid and
     // root's capabilities, made ambient for the exec (and kept effective
@@ -43,6 +42,8 @@ class ActingAsOwner {
   bool active_ = false;
   bool ambient_ = false;
   int old_securebits_ = -1;
+  uid_t old_uids_[3] = {0, 0, 0};  // real, effective, saved
+  gid_t old_gids_[3] = {0, 0, 0};
 };
 
 }  // namespace thaw::sandbox

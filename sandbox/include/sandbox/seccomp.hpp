@@ -35,6 +35,11 @@ struct SeccompProfile {
   // that the kernel writes no core dump and runs no core_pattern helper
   // (sandbox/src/spawn.cpp says why 1), and the function may not undo that.
   bool lock_core_limit = false;
+  // personality() only with these values (compared on the 32 bits the kernel
+  // reads); others get default_errno. Empty: any. ADDR_NO_RANDOMIZE would turn
+  // address randomization off for what the function runs next, and
+  // READ_IMPLIES_EXEC make its readable memory executable.
+  std::vector<uint32_t> personality_values;
 
   // A stable text of the profile; the cache key.
   std::string fingerprint() const;
