@@ -149,6 +149,23 @@ bool child_running(pid_t parent, const std::string& word) {
   return false;
 }
 
+// After `first` (with function "hello") was killed while making its
+// snapshot: a thawd restarted on its state finds no work directory and no
+// snapshot without its manifest, answers, and makes the snapshot again.
+void expect_snapshot_made_again_after_restart(const ThawdProcess& first) {
+  ThawdProcess second({"--warm-memory-mb", "0"}, first.state_dir());
+  Lambda l(second);
+  const auto snapshots = first.state_dir() + "/snapshots";
+  EXPECT_TRUE(entries_starting(snapshots, ".work-").empty());
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(snapshots, ec))
+    EXPECT_TRUE(fs::exists(e.path() / "manifest.json")) << e.path();
+  const auto r = l.invoke("hello", R"({"name":"again"})");
+  ASSERT_EQ(r.result(), status::ok) << r.body();
+  EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; },
+                         std::chrono::seconds(60)));
+}
+
 }  // namespace
 
 TEST(Faults, AFullDiskRefusesInLambdasShapeAndThawdRecoversWhenSpaceReturns) {
@@ -235,19 +252,7 @@ TEST(Faults, Kill9DuringASnapshotDumpLosesNoFunctionAndNoSnapshotIsHalfWritten) 
                                  std::chrono::seconds(30));
   if (!caught) GTEST_SKIP() << "criu dump ended before thawd could be killed in it";
   first.kill_hard();
-  ThawdProcess second({"--warm-memory-mb", "0"}, first.state_dir());
-  Lambda l(second);
-  // No work directory of the killed dump, and no snapshot without its manifest.
-  const auto snapshots = first.state_dir() + "/snapshots";
-  EXPECT_TRUE(entries_starting(snapshots, ".work-").empty());
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(snapshots, ec))
-    EXPECT_TRUE(fs::exists(e.path() / "manifest.json")) << e.path();
-  // The function is there and answers; a later cold start makes the snapshot.
-  const auto r = l.invoke("hello", R"({"name":"again"})");
-  ASSERT_EQ(r.result(), status::ok) << r.body();
-  EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; },
-                         std::chrono::seconds(60)));
+  expect_snapshot_made_again_after_restart(first);
 }
 
 // Publishing (checksumming the images, writing the manifest, the rename
@@ -268,16 +273,7 @@ TEST(Faults, Kill9WhileASnapshotIsPublishedLeavesNoHalfSnapshot) {
   }
   first.kill_hard();
   if (!caught) GTEST_SKIP() << "the snapshot was published before thawd could be killed";
-  ThawdProcess second({"--warm-memory-mb", "0"}, first.state_dir());
-  Lambda l(second);
-  EXPECT_TRUE(entries_starting(snapshots, ".work-").empty());
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(snapshots, ec))
-    EXPECT_TRUE(fs::exists(e.path() / "manifest.json")) << e.path();
-  const auto r = l.invoke("hello", R"({"name":"again"})");
-  ASSERT_EQ(r.result(), status::ok) << r.body();
-  EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; },
-                         std::chrono::seconds(60)));
+  expect_snapshot_made_again_after_restart(first);
 }
 
 namespace {
