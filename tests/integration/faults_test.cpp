@@ -10,11 +10,12 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <sstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <thread>
 
+#include "cgroup_processes.hpp"
 #include "http_client.hpp"
 #include "lambda_client.hpp"
 #include "lambda_requests.hpp"
@@ -248,8 +249,8 @@ TEST(Faults, Kill9DuringASnapshotDumpLosesNoFunctionAndNoSnapshotIsHalfWritten) 
     l.create("hello", "handler.handler", "python-hello");
   }
   // The snapshot is made in the background after the create: wait for its dump.
-  const bool caught = eventually([&] { return child_running(first.pid(), "dump"); },
-                                 std::chrono::seconds(30));
+  const bool caught =
+      eventually([&] { return child_running(first.pid(), "dump"); }, std::chrono::seconds(30));
   if (!caught) GTEST_SKIP() << "criu dump ended before thawd could be killed in it";
   first.kill_hard();
   expect_snapshot_made_again_after_restart(first);
@@ -292,7 +293,8 @@ class CriuWrapper {
 for real in /usr/local/sbin/criu /usr/local/bin/criu /usr/sbin/criu /usr/bin/criu /sbin/criu; do
   [ -x "$real" ] && break
 done
-[ "$1" = restore ] && [ -e ")" << armed() << R"(" ] || exec "$real" "$@"
+[ "$1" = restore ] && [ -e ")"
+                         << armed() << R"(" ] || exec "$real" "$@"
 work=; prev=
 for a in "$@"; do [ "$prev" = -W ] && work=$a; prev=$a; done
 "$real" "$@" &
@@ -331,19 +333,6 @@ bool any_process_runs(const std::string& path) {
   return false;
 }
 
-// The processes in the memory cgroups under thawd's parent.
-size_t processes_under(const std::string& cgroup_parent) {
-  size_t n = 0;
-  std::error_code ec;
-  for (const auto& e :
-       fs::recursive_directory_iterator("/sys/fs/cgroup/memory/" + cgroup_parent, ec)) {
-    if (e.path().filename() != "cgroup.procs") continue;
-    std::ifstream in(e.path());
-    for (pid_t p; in >> p;) ++n;
-  }
-  return n;
-}
-
 }  // namespace
 
 TEST(Faults, CriuKilledInTheMiddleOfARestoreCostsOnlyThatRestore) {
@@ -365,8 +354,9 @@ TEST(Faults, CriuKilledInTheMiddleOfARestoreCostsOnlyThatRestore) {
   EXPECT_NE(thawd.log().find("not used, starting cold"), std::string::npos) << thawd.log();
   // Nothing of the half-restored tree stays, in thawd's groups or beside
   // thawd: only the cold instance runs.
-  EXPECT_TRUE(eventually([&] { return processes_under(thawd.cgroup_parent()) == 1; }))
-      << processes_under(thawd.cgroup_parent());
+  EXPECT_TRUE(eventually([&] {
+    return processes_in_cgroups_under(thawd.cgroup_parent()).size() == 1;
+  })) << processes_in_cgroups_under(thawd.cgroup_parent()).size();
   EXPECT_TRUE(eventually([&] { return !any_process_runs(":/" + thawd.cgroup_parent() + "/"); }));
   EXPECT_TRUE(entries_starting(thawd.state_dir() + "/instances", "hello-r").empty());
   // A new snapshot is made, and restores work again with criu left alone.
@@ -391,16 +381,17 @@ kill -CONT $criu)");
   {
     Lambda l(first);
     l.create("hello", "handler.handler", "python-hello");
-    ASSERT_TRUE(eventually(
-        [&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; },
-        std::chrono::seconds(60)));
+    ASSERT_TRUE(
+        eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; },
+                   std::chrono::seconds(60)));
   }
   criu.arm();
   auto invocation = std::async(std::launch::async, [&] {
     try {
       HttpClient c(first.port(), first.token());
-      return c.request(verb::post, std::string(kFunctions) + "/hello/invocations", "{}",
-                       {{"X-Thaw-Start-Mode", "restore"}})
+      return c
+          .request(verb::post, std::string(kFunctions) + "/hello/invocations", "{}",
+                   {{"X-Thaw-Start-Mode", "restore"}})
           .result();
     } catch (const std::exception&) {
       return status::unknown;  // the connection ended with thawd
@@ -415,9 +406,9 @@ kill -CONT $criu)");
   Lambda l(second);
   EXPECT_NE(second.log().find("leftover_criu_ended"), std::string::npos) << second.log();
   // The tree criu was restoring without thawd does not outlive the restart.
-  EXPECT_TRUE(eventually([&] { return processes_under(second.cgroup_parent()) == 0; },
+  EXPECT_TRUE(eventually([&] { return processes_in_cgroups_under(second.cgroup_parent()).empty(); },
                          std::chrono::seconds(20)))
-      << processes_under(second.cgroup_parent());
+      << processes_in_cgroups_under(second.cgroup_parent()).size();
   const auto left = entries_starting(first.state_dir() + "/instances", "hello-r");
   EXPECT_TRUE(left.empty()) << left.front();
   const auto r = l.invoke("hello", R"({"name":"after"})");

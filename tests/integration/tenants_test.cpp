@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "cgroup_processes.hpp"
 #include "lambda_client.hpp"
 #include "python_function.hpp"
 #include "thawd_process.hpp"
@@ -45,19 +46,6 @@ std::string first_host_id(const json& ids, const char* map) {
   return ids.at(map).at(1).get<std::string>();  // "0 HOST 65536"
 }
 
-// The processes of thawd's instances, as the host sees them.
-std::vector<pid_t> instance_pids(const ThawdProcess& thawd) {
-  std::vector<pid_t> pids;
-  std::error_code ec;
-  for (const auto& e :
-       fs::recursive_directory_iterator("/sys/fs/cgroup/memory/" + thawd.cgroup_parent(), ec)) {
-    if (e.path().filename() != "cgroup.procs") continue;
-    std::ifstream in(e.path());
-    for (pid_t p; in >> p;) pids.push_back(p);
-  }
-  return pids;
-}
-
 // The host uid that owns pid's user namespace.
 uid_t namespace_owner(pid_t pid) {
   const int fd = open(("/proc/" + std::to_string(pid) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
@@ -70,7 +58,8 @@ uid_t namespace_owner(pid_t pid) {
 
 std::set<uid_t> owners_of_instances(const ThawdProcess& thawd) {
   std::set<uid_t> owners;
-  for (pid_t p : instance_pids(thawd)) owners.insert(namespace_owner(p));
+  for (pid_t p : processes_in_cgroups_under(thawd.cgroup_parent()))
+    owners.insert(namespace_owner(p));
   owners.erase(static_cast<uid_t>(-1));  // gone meanwhile
   return owners;
 }
@@ -103,7 +92,7 @@ TEST(Tenants, EachFunctionHasHostIdsOfItsOwnColdAndRestored) {
       << thawd.log();
   const auto restored = ids("first", "restore");
   EXPECT_EQ(restored, first);
-  for (pid_t p : instance_pids(thawd)) {
+  for (pid_t p : processes_in_cgroups_under(thawd.cgroup_parent())) {
     const auto owner = namespace_owner(p);
     if (owner != static_cast<uid_t>(-1)) {
       EXPECT_TRUE(owner == kPoolFirst || owner == kPoolFirst + kRange) << owner;
@@ -199,8 +188,8 @@ TEST(Tenants, APoolThatOverlapsTheHostsUsersIsRefusedAtStart) {
       run_program({THAWD_PATH, "--id-pool-first", "0", "--state-dir", "/nonexistent"});
   EXPECT_NE(status_code, 0);
   EXPECT_NE(output.find("--id-pool-first: must be at least 65536"), std::string::npos) << output;
-  const auto [past_code, past] = run_program(
-      {THAWD_PATH, "--id-pool-first", "4294000000", "--id-pool-ranges", "100"});
+  const auto [past_code, past] =
+      run_program({THAWD_PATH, "--id-pool-first", "4294000000", "--id-pool-ranges", "100"});
   EXPECT_NE(past_code, 0);
   EXPECT_NE(past.find("run past the last host id"), std::string::npos) << past;
 }
