@@ -21,9 +21,13 @@ p99 alone. Exits 1 when anything leaked, an event was lost, or (unless
 """
 import argparse
 import base64
+import http.client
 import io
 import json
+import multiprocessing
 import os
+import queue
+import re
 import shutil
 import signal
 import statistics
@@ -83,6 +87,32 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100.0 * (len(ordered) - 1))))]
 
 
+def measure_latencies(port, token, seconds, results):
+    """Synchronous invocations of "good", one every 20 ms, on one connection;
+    puts (latencies ms, problems) on results. A latency is (total, the
+    handler's part as thawd timed it in Server-Timing)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": "Bearer " + token}
+    out, problems = [], []
+    end = time.time() + seconds
+    n = 0
+    while time.time() < end:
+        start = time.perf_counter()
+        conn.request("POST", "/2015-03-31/functions/good/invocations", json.dumps({"n": n}),
+                     headers)
+        answer = conn.getresponse()
+        body = answer.read()
+        took = (time.perf_counter() - start) * 1000
+        handler = re.search(r"handler;dur=([0-9.]+)", answer.getheader("Server-Timing", ""))
+        out.append((took, float(handler.group(1)) if handler else 0.0))
+        if (answer.status != 200 or json.loads(body) != {"ok": n}) and len(problems) < 50:
+            problems.append("good answered %d %r" % (answer.status, body[:200]))
+        n += 1
+        time.sleep(0.02)
+    conn.close()
+    results.put((out, problems))
+
+
 class Soak:
     def __init__(self, thawd):
         self.thawd = thawd
@@ -92,6 +122,7 @@ class Soak:
         self.errors = []
         self.accepted_events = 0
         self.connections = []  # closed at the end: an open one is the client's, not a leak
+        self.hostile_names = list(HOSTILE)
 
     def count(self, what, n=1):
         with self.lock:
@@ -112,20 +143,28 @@ class Soak:
         return self.thawd.call("POST", "/2015-03-31/functions/%s/invocations" % name,
                                json.dumps(event), headers, conn)
 
-    def latencies(self, seconds, name="good"):
-        conn = self.thawd.connect()
-        self.connections.append(conn)
-        out = []
-        end = time.time() + seconds
-        n = 0
-        while time.time() < end and not self.stop.is_set():
-            start = time.perf_counter()
-            status, _, body = self.invoke(name, {"n": n}, conn=conn)
-            out.append((time.perf_counter() - start) * 1000)
-            if status != 200 or json.loads(body) != {"ok": n}:
-                self.problem("good answered %d %r" % (status, body[:200]))
-            n += 1
-            time.sleep(0.02)
+    def latencies(self, seconds):
+        """The well-behaved function's latencies (ms) for seconds, measured
+        from a process of its own: in this one, the load's threads hold the
+        GIL for up to its switch interval (5 ms) at a time, which would be
+        counted as thawd's latency."""
+        context = multiprocessing.get_context("spawn")
+        results = context.Queue()
+        measurer = context.Process(target=measure_latencies,
+                                   args=(self.thawd.port, self.thawd.token, seconds, results))
+        measurer.start()
+        while True:
+            try:
+                out, problems = results.get(timeout=1)
+                break
+            except queue.Empty:
+                if not measurer.is_alive() or self.stop.is_set():
+                    measurer.terminate()
+                    measurer.join()
+                    raise SystemExit("soak: the latency measurer ended without its figures")
+        measurer.join()
+        for p in problems:
+            self.problem(p)
         return out
 
     # The load's threads; each runs until self.stop.
@@ -181,7 +220,7 @@ class Soak:
     def hostile(self):
         conn = self.thawd.connect()
         self.connections.append(conn)
-        names = sorted(HOSTILE)
+        names = sorted(self.hostile_names)
         i = 0
         while not self.stop.is_set():
             name = names[i % len(names)]
@@ -242,6 +281,34 @@ def holdings(thawd):
             "processes": processes}
 
 
+def slowest_parts(latencies):
+    """Of the slowest 1% of invocations: the mean total, the mean part the
+    handler took (instance side: sending the event, running, receiving the
+    answer) and the mean rest (HTTP and thawd), ms."""
+    slow = sorted(latencies)[-max(1, len(latencies) // 100):]
+    total = statistics.mean(t for t, _ in slow)
+    handler = statistics.mean(h for _, h in slow)
+    return {"total": round(total, 2), "handler": round(handler, 2),
+            "http_and_thawd": round(total - handler, 2)}
+
+
+def cpu_seconds(thawd):
+    """CPU time so far of thawd itself, of its instances (and the criu runs
+    tracked in their groups), and of this client."""
+    with open("/proc/%d/stat" % thawd.proc.pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / tick
+    instances = 0.0
+    try:
+        with open("/sys/fs/cgroup/cpuacct/%s/cpuacct.usage" % thawd.cgroup_parent) as f:
+            instances = int(f.read()) / 1e9
+    except OSError:
+        pass  # no v1 cpuacct here: reported as 0
+    client = os.times()
+    return {"thawd": own, "instances": instances, "client": client.user + client.system}
+
+
 def anonymous_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -265,8 +332,12 @@ def main():
     parser.add_argument("--seconds", type=int, default=1800)
     parser.add_argument("--thawd", default=os.path.join(ROOT, "build", "invoker", "thawd"))
     parser.add_argument("--json", help="write the figures there too")
+    parser.add_argument("--load", default="async,deploys,restores,followers,hostile",
+                        help="which load runs, to find what costs latency (comma-separated)")
     parser.add_argument("--no-latency-check", action="store_true",
                         help="report the p99s without judging them (short runs, sanitizers)")
+    parser.add_argument("--hostile", default=",".join(sorted(HOSTILE)),
+                        help="which hostile functions run (comma-separated)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("soak: needs root")
@@ -281,6 +352,7 @@ def main():
                   ["--keep-alive", str(keep_alive), "--warm-memory-mb", "0",
                    "--max-output-kb", "256"])
     soak = Soak(thawd)
+    soak.hostile_names = args.hostile.split(",")
     failed = []
     try:
         # Code of its own for good-snap: functions with the same code and
@@ -302,9 +374,11 @@ def main():
 
         alone_seconds = max(10, args.seconds // 10)
         alone = soak.latencies(alone_seconds)
-        threads = [threading.Thread(target=t, daemon=True) for t in (
-            soak.asynchronous, soak.deploys, soak.restores, soak.follower, soak.follower,
-            soak.hostile, soak.hostile)]
+        load = {"async": [soak.asynchronous], "deploys": [soak.deploys],
+                "restores": [soak.restores], "followers": [soak.follower, soak.follower],
+                "hostile": [soak.hostile, soak.hostile]}
+        threads = [threading.Thread(target=t, daemon=True)
+                   for kind in args.load.split(",") for t in load[kind]]
         for t in threads:
             t.start()
         memory = []
@@ -312,9 +386,11 @@ def main():
         measure = threading.Thread(target=lambda: loaded.extend(soak.latencies(args.seconds)))
         measure.start()
         start = time.time()
+        cpu_before = cpu_seconds(thawd)
         while measure.is_alive():
             memory.append((time.time() - start, anonymous_kb(thawd.proc.pid)))
             measure.join(5)
+        cpu_after = cpu_seconds(thawd)
         soak.stop.set()
         for t in threads:
             t.join(120)
@@ -341,6 +417,7 @@ def main():
         after = holdings(thawd)
         alive = thawd.proc.poll() is None
 
+        alone_ms, loaded_ms = [t for t, _ in alone], [t for t, _ in loaded]
         figures = {
             "seconds": args.seconds, "counts": soak.counts, "problems": soak.errors,
             "accepted_events": soak.accepted_events, "events_run": ran_events,
@@ -348,9 +425,13 @@ def main():
             "memory_slope_mb_per_hour": round(slope_mb_per_hour(memory), 2),
             "memory_mb_first_last": [round(memory[0][1] / 1024, 1), round(memory[-1][1] / 1024, 1)]
             if memory else None,
-            "good_p50_p99_alone_ms": [percentile(alone, 50), percentile(alone, 99)],
-            "good_p50_p99_loaded_ms": [percentile(loaded, 50), percentile(loaded, 99)],
+            "good_p50_p99_alone_ms": [percentile(alone_ms, 50), percentile(alone_ms, 99)],
+            "good_p50_p99_loaded_ms": [percentile(loaded_ms, 50), percentile(loaded_ms, 99)],
+            "good_slowest_percent_alone_ms": slowest_parts(alone),
+            "good_slowest_percent_loaded_ms": slowest_parts(loaded),
             "good_invocations": [len(alone), len(loaded)],
+            "cpu_seconds_under_load": {k: round(cpu_after[k] - cpu_before[k], 1)
+                                       for k in cpu_after},
         }
         print(json.dumps(figures, indent=1))
         if args.json:
@@ -365,7 +446,7 @@ def main():
             failed.append("events: %d accepted, %d ran" % (soak.accepted_events, ran_events))
         if any(p.startswith("good answered") or "injected" in p for p in soak.errors):
             failed.append("well-behaved answers went wrong or a header was injected")
-        p99_alone, p99_loaded = percentile(alone, 99), percentile(loaded, 99)
+        p99_alone, p99_loaded = percentile(alone_ms, 99), percentile(loaded_ms, 99)
         if not args.no_latency_check and p99_alone and p99_loaded > 2 * p99_alone:
             failed.append("p99 %.1f ms under load, %.1f ms alone" % (p99_loaded, p99_alone))
     finally:
