@@ -124,42 +124,54 @@ SendStatus FrameChannel::send(const nlohmann::json& header, std::string_view bod
   return SendStatus::Sent;
 }
 
-bool FrameChannel::read_exact(char* out, size_t n, std::chrono::steady_clock::time_point deadline,
-                              int side_fd, const OutputSink& on_side_data,
-                              bool& timed_out) {
+FrameChannel::ReadEnd FrameChannel::read_exact(char* out, size_t n,
+                                               std::chrono::steady_clock::time_point deadline,
+                                               int side_fd, const OutputSink& on_side_data,
+                                               int stop_fd) {
+  const size_t wanted = n;
   while (n > 0) {
     const int wait_ms = ms_until(deadline);
-    if (wait_ms == 0) {
-      timed_out = true;
-      return false;
-    }
-    pollfd p[2] = {{in_.get(), POLLIN, 0}, {side_fd, POLLIN, 0}};
-    const int rc = poll(p, side_fd >= 0 ? 2 : 1, wait_ms);
-    if (rc < 0 && errno != EINTR) return false;
+    if (wait_ms == 0) return ReadEnd::TimedOut;
+    // Only before the first byte: a frame that has begun is read whole.
+    const int stop = n == wanted ? stop_fd : -1;
+    pollfd p[3] = {{in_.get(), POLLIN, 0}, {side_fd, POLLIN, 0}, {stop, POLLIN, 0}};
+    const int rc = poll(p, 3, wait_ms);
+    if (rc < 0 && errno != EINTR) return ReadEnd::Closed;
     if (rc <= 0) continue;
     if (side_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP)))
       side_fd = drain_side(side_fd, on_side_data);
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       const ssize_t r = ::read(in_.get(), out, n);
-      if (r == 0) return false;
+      if (r == 0) return ReadEnd::Closed;
       if (r < 0) {
         if (errno == EINTR || errno == EAGAIN) continue;
-        return false;
+        return ReadEnd::Closed;
       }
       out += r;
       n -= static_cast<size_t>(r);
+      continue;
     }
+    if (stop >= 0 && p[2].revents) return ReadEnd::Stopped;
   }
-  return true;
+  return ReadEnd::Done;
 }
 
+namespace {
+
+ReceiveStatus status_of(bool timed_out) {
+  return timed_out ? ReceiveStatus::TimedOut : ReceiveStatus::Closed;
+}
+
+}  // namespace
+
 Received FrameChannel::receive(std::chrono::steady_clock::time_point deadline, uint64_t max_body,
-                               int side_fd, const OutputSink& on_side_data) {
+                               int side_fd, const OutputSink& on_side_data, int stop_fd) {
   Received out;
-  bool timed_out = false;
   char prefix[8];
-  if (!read_exact(prefix, 8, deadline, side_fd, on_side_data, timed_out)) {
-    out.status = timed_out ? ReceiveStatus::TimedOut : ReceiveStatus::Closed;
+  if (const auto end = read_exact(prefix, 8, deadline, side_fd, on_side_data, stop_fd);
+      end != ReadEnd::Done) {
+    out.status =
+        end == ReadEnd::Stopped ? ReceiveStatus::Stopped : status_of(end == ReadEnd::TimedOut);
     return out;
   }
   const uint32_t header_len = load_be32(prefix), body_len = load_be32(prefix + 4);
@@ -168,8 +180,9 @@ Received FrameChannel::receive(std::chrono::steady_clock::time_point deadline, u
     return out;
   }
   std::string header(header_len, '\0');
-  if (!read_exact(header.data(), header_len, deadline, side_fd, on_side_data, timed_out)) {
-    out.status = timed_out ? ReceiveStatus::TimedOut : ReceiveStatus::Closed;
+  if (const auto end = read_exact(header.data(), header_len, deadline, side_fd, on_side_data);
+      end != ReadEnd::Done) {
+    out.status = status_of(end == ReadEnd::TimedOut);
     return out;
   }
   out.frame.header = nlohmann::json::parse(header, nullptr, false);
@@ -184,8 +197,9 @@ Received FrameChannel::receive(std::chrono::steady_clock::time_point deadline, u
     return out;
   }
   out.frame.body.resize(body_len);
-  if (!read_exact(out.frame.body.data(), body_len, deadline, side_fd, on_side_data, timed_out)) {
-    out.status = timed_out ? ReceiveStatus::TimedOut : ReceiveStatus::Closed;
+  if (const auto end = read_exact(out.frame.body.data(), body_len, deadline, side_fd, on_side_data);
+      end != ReadEnd::Done) {
+    out.status = status_of(end == ReadEnd::TimedOut);
     return out;
   }
   // Only a frame read whole has a type: callers need not ask for the status too.

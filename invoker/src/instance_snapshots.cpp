@@ -1,8 +1,9 @@
 #include "invoker/instance_snapshots.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "sandbox/error.hpp"
 #include "sandbox/rootfs.hpp"
 #include "sandbox/tree_copy.hpp"
+#include "sandbox/unique_fd.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
 #include "thaw/build_info.hpp"
@@ -143,10 +145,14 @@ std::string kernel_release() {
 }  // namespace
 
 std::string function_digest(const FunctionConfig& c, const std::string& code_sha256) {
-  nlohmann::json j = {{"code", code_sha256},    {"runtime", c.runtime},
-                      {"handler", c.handler},   {"memory", c.memory_mb},
-                      {"timeout", c.timeout_s}, {"storage", c.ephemeral_storage_mb},
-                      {"env", c.environment},   {"thaw", kVersion},
+  nlohmann::json j = {{"code", code_sha256},
+                      {"runtime", c.runtime},
+                      {"handler", c.handler},
+                      {"memory", c.memory_mb},
+                      {"timeout", c.timeout_s},
+                      {"storage", c.ephemeral_storage_mb},
+                      {"env", c.environment},
+                      {"thaw", kVersion},
                       // The images hold the id map and their owner's files.
                       {"ids", c.host_id_base}};
   return images::sha256_hex(json_text(j));
@@ -163,8 +169,7 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
   if (inst->channel_->send({{"type", "prepare_snapshot"}}, {}, deadline, inst->log_.get(), sink) !=
       SendStatus::Sent)
     throw Error("snapshot: the runtime did not take the request to get ready");
-  const auto got =
-      inst->channel_->receive(deadline, kMaxResponseBytes, inst->log_.get(), sink);
+  const auto got = inst->channel_->receive(deadline, kMaxResponseBytes, inst->log_.get(), sink);
   if (got.status != ReceiveStatus::Frame || got.frame.type != "snapshot_ready")
     throw Error("snapshot: the runtime did not get ready for a snapshot");
 
@@ -191,7 +196,8 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
   // The function's owner alone (and root) may enter: criu writes there as
   // that owner, and the restored tasks read some images from there as it.
   const auto owner = inst->config_.id_mapping().owner();
-  if (chown(dump.images_dir.c_str(), owner, owner) != 0 || chmod(dump.images_dir.c_str(), 0700) != 0)
+  if (chown(dump.images_dir.c_str(), owner, owner) != 0 ||
+      chmod(dump.images_dir.c_str(), 0700) != 0)
     throw_errno("snapshot: give " + dump.images_dir + " to its owner");
   dump.work_dir = inst->instance_dir_ + "-dump";
   fs::create_directories(dump.work_dir);
@@ -346,12 +352,24 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
 
   auto* raw = self.get();
   const auto sink = [raw](std::string_view s) { raw->append_log(s); };
-  const auto got = self->channel_->receive(Clock::now() + host.init_timeout, kMaxResponseBytes,
-                                           self->log_.get(), sink);
-  const auto ready_at = Clock::now();
-  const bool ready = got.status == ReceiveStatus::Frame && got.frame.type == "ready";
+  const auto deadline = Clock::now() + host.init_timeout;
+  // criu's helpers and the half-restored tree of a criu that failed or was
+  // killed may still hold the runtime's ends: criu's exit ends the wait too.
+  // It exits once it has resumed the tree, usually before "ready" comes.
+  const UniqueFd criu_exit(
+      static_cast<int>(syscall(SYS_pidfd_open, self->restore_run_->criu_pid(), 0)));
+  auto got =
+      self->channel_->receive(deadline, kMaxResponseBytes, self->log_.get(), sink, criu_exit.get());
   pid_t pid;
+  bool ready = false;
+  Clock::time_point ready_at;
   try {
+    if (got.status == ReceiveStatus::Stopped) {
+      self->restore_run_->finish();  // throws when the restore failed
+      got = self->channel_->receive(deadline, kMaxResponseBytes, self->log_.get(), sink);
+    }
+    ready_at = Clock::now();
+    ready = got.status == ReceiveStatus::Frame && got.frame.type == "ready";
     // A ready runtime runs: CRIU wrote the pid file before resuming it.
     pid = ready ? self->restore_run_->restored_pid() : self->restore_run_->finish();
   } catch (const Error& e) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "sandbox/cgroup.hpp"
+#include "sandbox/cpu_priority.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
 #include "snapshots/criu.hpp"
@@ -194,8 +195,9 @@ TEST(CriuSpare, RestoresWithTheOptionsAndDescriptorsItIsSent) {
 }
 
 // Spares are made beside the restore that asked for one and wait at the
-// lowest priority; the restore that takes one runs it at the normal one.
-TEST(CriuSpares, ASpareWaitsAtTheLowestPriorityAndRestoresAtTheNormalOne) {
+// lowest priority; the restore that takes one runs it at its own priority,
+// as thawd runs restores (sandbox/cpu_priority.hpp).
+TEST(CriuSpares, ASpareWaitsAtTheLowestPriorityAndRestoresAtItsCallersPriority) {
   const auto criu = usable_criu();
   if (criu.empty()) GTEST_SKIP() << kNeedsCriu;
   DumpedSandbox d(criu);
@@ -223,8 +225,9 @@ TEST(CriuSpares, ASpareWaitsAtTheLowestPriorityAndRestoresAtTheNormalOne) {
   const pid_t criu_pid = spare->pid();
   pid_t pid = -1;
   {
+    sandbox::BackgroundPriority background;
     snapshots::RestoreRun run(*spare, r);
-    EXPECT_EQ(nice_of(criu_pid), 0);
+    EXPECT_EQ(nice_of(criu_pid), sandbox::kBackgroundNice);
     ASSERT_NO_THROW(pid = run.finish());
   }
   ASSERT_TRUE(alive(pid));

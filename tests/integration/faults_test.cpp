@@ -15,7 +15,7 @@
 #include <sstream>
 #include <thread>
 
-#include "cgroup_processes.hpp"
+#include "host_processes.hpp"
 #include "http_client.hpp"
 #include "lambda_client.hpp"
 #include "lambda_requests.hpp"
@@ -143,8 +143,7 @@ bool child_running(pid_t parent, const std::string& word) {
     pid_t ppid = 0;
     rest >> state >> ppid;
     if (ppid != parent) continue;
-    std::ifstream cmd(e.path() / "cmdline");
-    std::string args((std::istreambuf_iterator<char>(cmd)), {});
+    const auto args = read_proc_file(e.path() / "cmdline");
     if (args.find(word) != std::string::npos) return true;
   }
   return false;
@@ -279,15 +278,18 @@ TEST(Faults, Kill9WhileASnapshotIsPublishedLeavesNoHalfSnapshot) {
 
 namespace {
 
-// A criu for thawd's --criu that runs the real one, and does `on_restore`
-// (bash, with $criu the real criu's pid and $work its work directory) once
-// a restore has begun making the tree: criu has forked its helper and the
-// tree's root, the middle of a restore. Spares (criu started ahead) are
-// restores too and meet it once their options came.
+// A criu for thawd's --criu that runs the real one and, while armed, runs
+// `on_restore` (bash, with $criu the real criu's pid and $thawd thawd's)
+// once in the middle of each restore. criu runs a step script at each step
+// of a restore (--action-script) and waits for it, so the first step after
+// the tree's root is forked meets it every time, however fast the restore.
+// Spares (criu started ahead) are restores too and meet it once their
+// options came.
 class CriuWrapper {
  public:
   explicit CriuWrapper(const std::string& on_restore) {
     path_ = dir_.dir() + "/criu";
+    const auto step = dir_.dir() + "/step";
     // -p: bash keeps the effective uid thawd runs criu with (the owner's).
     std::ofstream(path_) << R"(#!/bin/bash -p
 for real in /usr/local/sbin/criu /usr/local/bin/criu /usr/sbin/criu /usr/bin/criu /sbin/criu; do
@@ -295,21 +297,18 @@ for real in /usr/local/sbin/criu /usr/local/bin/criu /usr/sbin/criu /usr/bin/cri
 done
 [ "$1" = restore ] && [ -e ")"
                          << armed() << R"(" ] || exec "$real" "$@"
-work=; prev=
-for a in "$@"; do [ "$prev" = -W ] && work=$a; prev=$a; done
-"$real" "$@" &
-criu=$!
-# Builtins only: a restore takes milliseconds.
-for ((i = 0; i < 400000; i++)); do
-  [ -d /proc/$criu ] || break
-  kids=()
-  read -r -a kids </proc/$criu/task/$criu/children 2>/dev/null  # no newline: "fails"
-  [ ${#kids[@]} -ge 2 ] && break
-done
-)" << on_restore << R"(
-wait $criu
+export THAW_TEST_THAWD=$PPID
+exec "$real" "$@" --action-script ")"
+                         << step << R"("
 )";
+    std::ofstream(step) << R"(#!/bin/bash -p
+[ "$CRTOOLS_SCRIPT_ACTION" = pre-restore ] && exit 0
+criu=$PPID thawd=$THAW_TEST_THAWD
+[ -e "${0%/*}/stepped-$criu" ] && exit 0
+touch "${0%/*}/stepped-$criu"
+)" << on_restore << "\n";
     fs::permissions(path_, fs::perms(0755));
+    fs::permissions(step, fs::perms(0755));
   }
   const std::string& path() const { return path_; }
   // Restores meet on_restore only while armed.
@@ -326,8 +325,7 @@ wait $criu
 bool any_process_runs(const std::string& path) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/proc", ec)) {
-    std::ifstream cmd(e.path() / "cmdline");
-    const std::string args((std::istreambuf_iterator<char>(cmd)), {});
+    const auto args = read_proc_file(e.path() / "cmdline");
     if (args.find(path) != std::string::npos) return true;
   }
   return false;
@@ -372,11 +370,9 @@ TEST(Faults, Kill9DuringARestoreLeavesNothingRunningAfterTheRestart) {
   // criu is held still in the middle of the restore until thawd is gone,
   // and some seconds more (the restarted thawd finds it there), then goes
   // on without it.
-  CriuWrapper criu(R"(kill -STOP $criu
-touch "${0%/*}/held"
-while kill -0 $PPID 2>/dev/null; do sleep 0.01; done
-sleep 5
-kill -CONT $criu)");
+  CriuWrapper criu(R"(touch "${0%/*}/held"
+while kill -0 $thawd 2>/dev/null; do sleep 0.01; done
+sleep 5)");
   ThawdProcess first({"--warm-memory-mb", "0", "--criu", criu.path()});
   {
     Lambda l(first);

@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "cgroup_processes.hpp"
+#include "host_processes.hpp"
 #include "lambda_client.hpp"
 #include "python_function.hpp"
 #include "thawd_process.hpp"

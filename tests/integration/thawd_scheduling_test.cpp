@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "host_processes.hpp"
 #include "http_client.hpp"
 #include "lambda_client.hpp"
 #include "lambda_requests.hpp"
@@ -548,8 +549,7 @@ std::vector<pid_t> waiting_criu(const ThawdProcess& thawd) {
     if (!(stat >> pid >> comm >> state >> ppid) || ppid != thawd.pid() || comm != "(criu)" ||
         state == "Z")  // a restore's criu that thawd has yet to reap
       continue;
-    std::ifstream cmd(e.path() / "cmdline");
-    const std::string line((std::istreambuf_iterator<char>(cmd)), {});
+    const auto line = read_proc_file(e.path() / "cmdline");
     std::ifstream syscall(e.path() / "syscall");
     std::string number, first_arg;
     syscall >> number >> first_arg;

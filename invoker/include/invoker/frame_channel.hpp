@@ -27,7 +27,7 @@ struct Frame {
 
 // Malformed: a header that is no JSON object with a string "type", or one
 // longer than kMaxFrameHeaderBytes. The runtime broke the protocol.
-enum class ReceiveStatus { Frame, Closed, TimedOut, TooLarge, Malformed };
+enum class ReceiveStatus { Frame, Closed, TimedOut, TooLarge, Malformed, Stopped };
 enum class SendStatus { Sent, Closed, TimedOut };
 
 constexpr uint32_t kMaxFrameHeaderBytes = 1u << 20;
@@ -61,12 +61,15 @@ class FrameChannel {
   // Waits for one frame until `deadline`. While waiting, `side_fd` (the
   // instance's log pipe) is drained into `on_side_data`, so a chatty function
   // never blocks on a full pipe. Bodies over `max_body` are not read.
+  // `stop_fd` readable (a process's pidfd: it exited) ends the wait with
+  // Stopped, as long as no byte of the frame has come.
   Received receive(std::chrono::steady_clock::time_point deadline, uint64_t max_body, int side_fd,
-                   const OutputSink& on_side_data);
+                   const OutputSink& on_side_data, int stop_fd = -1);
 
  private:
-  bool read_exact(char* out, size_t n, std::chrono::steady_clock::time_point deadline, int side_fd,
-                  const OutputSink& on_side_data, bool& timed_out);
+  enum class ReadEnd { Done, Closed, TimedOut, Stopped };
+  ReadEnd read_exact(char* out, size_t n, std::chrono::steady_clock::time_point deadline,
+                     int side_fd, const OutputSink& on_side_data, int stop_fd = -1);
   UniqueFd in_;
   UniqueFd out_;
 };
