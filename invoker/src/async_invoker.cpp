@@ -4,7 +4,6 @@
 
 #include "invoker/api_error.hpp"
 #include "invoker/log.hpp"
-#include "sandbox/cpu_priority.hpp"
 
 namespace thaw::invoker {
 
@@ -53,8 +52,6 @@ std::optional<std::string> AsyncInvoker::redrive(const std::string& dead_letter_
 }
 
 void AsyncInvoker::work() {
-  // Nobody waits on an asynchronous event in milliseconds.
-  sandbox::lower_this_threads_priority();
   for (;;) {
     {
       std::lock_guard lock(mutex_);

@@ -16,7 +16,6 @@
 #include "invoker/log.hpp"
 #include "invoker/metrics.hpp"
 #include "sandbox/cgroup_spares.hpp"
-#include "sandbox/cpu_priority.hpp"
 #include "sandbox/unique_fd.hpp"
 
 namespace thaw::invoker {
@@ -200,7 +199,6 @@ std::optional<FunctionService::Deployed> FunctionService::lookup(const std::stri
 FunctionRecord FunctionService::store_code(FunctionRecord r, const std::string& zip) {
   images::StoredPackage stored;
   try {
-    sandbox::BackgroundPriority background;  // unpacking may take a while
     stored = code_.add_archive(zip);
   } catch (const Error& e) {
     // The host's disk, not the package: Lambda's error for code storage that is full.

@@ -3,7 +3,6 @@
 #include <sys/utsname.h>
 
 #include "invoker/instance_snapshots.hpp"
-#include "sandbox/cpu_priority.hpp"
 #include "sandbox/error.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
@@ -50,7 +49,6 @@ bool snapshot_supported(const std::string& runtime) {
 StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::string& code_dir,
                                        const std::string& code_sha256,
                                        const std::string& force_mode) {
-  sandbox::BackgroundPriority background;  // tens of milliseconds: yields to warm invocations
   StartedInstance out;
   const bool snapshots = snapshots_enabled() && config.snapshot == SnapshotPolicy::Auto &&
                          snapshot_supported(config.runtime);
@@ -136,7 +134,6 @@ void InstanceFactory::wait_idle() {
 }
 
 void InstanceFactory::worker() {
-  sandbox::lower_this_threads_priority();
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "invoker/api_error.hpp"
-#include "sandbox/cpu_priority.hpp"
 
 namespace thaw::invoker {
 
@@ -261,7 +260,6 @@ size_t Scheduler::reap_expired() {
 }
 
 void Scheduler::reaper() {
-  sandbox::lower_this_threads_priority();
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     // Sleep until the oldest idle instance expires, or until told of a new one.

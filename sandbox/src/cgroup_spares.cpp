@@ -13,7 +13,6 @@
 #include <thread>
 
 #include "cgroup_internal.hpp"
-#include "sandbox/cpu_priority.hpp"
 
 namespace thaw::sandbox {
 
@@ -103,7 +102,6 @@ class Spares {
   }
 
   void run() {
-    lower_this_threads_priority();
     std::unique_lock lock(mutex_);
     for (;;) {
       wake_.wait(lock, [this] { return stopping_ || ready_.size() != count_; });

@@ -12,7 +12,6 @@
 #include <thread>
 
 #include "sandbox/cgroup.hpp"
-#include "sandbox/cpu_priority.hpp"
 
 namespace thaw::sandbox {
 
@@ -73,7 +72,6 @@ class Primer {
   Primer() : thread_([this] { run(); }) {}
 
   void run() {
-    lower_this_threads_priority();
     const Move move = harmless_move();  // here: "tasks" takes this thread's id
     std::unique_lock lock(mutex_);
     for (;;) {

@@ -16,7 +16,6 @@
 #include <cstring>
 #include <string>
 
-#include "sandbox/cpu_priority.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox/namespace_owner.hpp"
 #include "sandbox/namespaces.hpp"
@@ -251,7 +250,6 @@ void NamespacePool::wait_ready(const IdMapping& mapping, size_t n) {
 }
 
 void NamespacePool::refill_loop() {
-  lower_this_threads_priority();
   // Refilling is background work: it must not take a core from a spawn on the
   // request path.
   sched_param idle{};

@@ -2,8 +2,6 @@
 
 #include <exception>
 
-#include "sandbox/cpu_priority.hpp"
-
 namespace thaw::sandbox {
 
 WorkQueue::WorkQueue() : thread_([this] { run(); }) {}
@@ -31,7 +29,6 @@ void WorkQueue::drain() {
 }
 
 void WorkQueue::run() {
-  lower_this_threads_priority();
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });

@@ -11,7 +11,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -396,11 +395,8 @@ RestoreRun::RestoreRun(CriuSpare& spare, const RestoreRequest& r)
     message.push_back('\0');
   }
   if (message.size() > kMaxOptionsBytes) throw Error("criu spare: options too long");
-  // Started at the lowest priority (CriuSpares), it restores at the priority
-  // of the thread that takes it, as a criu started for the restore would.
-  errno = 0;
-  const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
-  if (errno != 0 || setpriority(PRIO_PROCESS, static_cast<id_t>(spare.pid_), nice) != 0)
+  // Started at low priority (CriuSpares), it restores at the normal one.
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(spare.pid_), 0) != 0)
     throw_errno("criu spare: restore its priority");
   iovec iov{message.data(), message.size()};
   msghdr msg{};

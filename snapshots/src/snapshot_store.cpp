@@ -10,7 +10,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "sandbox/cpu_priority.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox/unique_fd.hpp"
 #include "verification_cache.hpp"
@@ -193,7 +192,6 @@ bool SnapshotStore::start_filling(const std::string& digest) {
 
 void SnapshotStore::fill_cache(const std::string& digest, const std::string& from,
                                const SnapshotManifest& checked) {
-  sandbox::lower_this_threads_priority();  // a copy nobody waits on
   // start_filling let one copy of the digest be made at a time: its work
   // directory is this one.
   const auto tmp = cache_ + "/.work-" + digest;

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "sandbox/cpu_priority.hpp"
 #include "sandbox/error.hpp"
 
 namespace thaw::snapshots {
@@ -150,7 +149,6 @@ bool WarmMemory::wait_until_full(std::chrono::milliseconds timeout) const {
 }
 
 void WarmMemory::refill_loop() {
-  sandbox::lower_this_threads_priority();
   std::unique_lock lock(mutex_);
   // First fill: the kept (odd) blocks too, which stay warm from then on.
   for (size_t i = 0; i < blocks_ && !stopping_; ++i) {

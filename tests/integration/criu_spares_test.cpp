@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "sandbox/cgroup.hpp"
-#include "sandbox/cpu_priority.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
 #include "snapshots/criu.hpp"
@@ -195,9 +194,8 @@ TEST(CriuSpare, RestoresWithTheOptionsAndDescriptorsItIsSent) {
 }
 
 // Spares are made beside the restore that asked for one and wait at the
-// lowest priority; the restore that takes one runs it at its own priority,
-// as thawd runs restores (sandbox/cpu_priority.hpp).
-TEST(CriuSpares, ASpareWaitsAtTheLowestPriorityAndRestoresAtItsCallersPriority) {
+// lowest priority; the restore that takes one runs it at the normal one.
+TEST(CriuSpares, ASpareWaitsAtTheLowestPriorityAndRestoresAtTheNormalOne) {
   const auto criu = usable_criu();
   if (criu.empty()) GTEST_SKIP() << kNeedsCriu;
   DumpedSandbox d(criu);
@@ -225,9 +223,8 @@ TEST(CriuSpares, ASpareWaitsAtTheLowestPriorityAndRestoresAtItsCallersPriority) 
   const pid_t criu_pid = spare->pid();
   pid_t pid = -1;
   {
-    sandbox::BackgroundPriority background;
     snapshots::RestoreRun run(*spare, r);
-    EXPECT_EQ(nice_of(criu_pid), sandbox::kBackgroundNice);
+    EXPECT_EQ(nice_of(criu_pid), 0);
     ASSERT_NO_THROW(pid = run.finish());
   }
   ASSERT_TRUE(alive(pid));
