@@ -9,6 +9,7 @@
 #include "invoker/function_service.hpp"
 #include "invoker/http_trigger.hpp"
 #include "invoker/json_text.hpp"
+#include "invoker/lambda_errors.hpp"
 #include "invoker/log_followers.hpp"
 #include "invoker/metrics.hpp"
 #include "invoker/sigv4.hpp"
@@ -78,8 +79,8 @@ void Api::handle(const Request& req, Reply reply) {
                        try {
                          reply(log_page(poll.function, poll.offset));
                        } catch (const std::exception& e) {
-                         reply(lambda_error(http::status::internal_server_error,
-                                            "ServiceException", e.what(), "Service"));
+                         reply(lambda_error(http::status::internal_server_error, "ServiceException",
+                                            e.what(), "Service"));
                        }
                      });
 }
@@ -92,9 +93,8 @@ Response Api::handle(const Request& req) {
   } else {
     try {
       res = route(req, target);
-    } catch (const ApiError& e) {
-      res = lambda_error(static_cast<http::status>(e.status), e.type, e.what(),
-                         e.status >= 500 ? "Service" : "User", e.reason);
+    } catch (const Failure& e) {
+      res = lambda_error(e);
     }
   }
   ++counters_.requests;
@@ -141,17 +141,8 @@ Response Api::trigger(const Request& req, const RequestTarget& target) {
     auto res = gateway_response(functions_->invoke(name, json_text(event), options));
     res.set("X-Amz-Request-Id", request_id);
     return res;
-  } catch (const ApiError& e) {
-    // A gateway's answers, not Lambda's API errors.
-    if (e.status == 404)
-      return json_response(http::status::not_found, R"({"message":"Not Found"})");
-    if (e.status == 429)
-      return json_response(http::status::too_many_requests, R"({"message":"Too Many Requests"})");
-    if (e.status == 413)
-      return json_response(http::status::payload_too_large,
-                           R"({"message":"Request Entity Too Large"})");
-    return json_response(http::status::internal_server_error,
-                         R"({"message":"Internal Server Error"})");
+  } catch (const Failure& e) {
+    return gateway_error(e);
   }
 }
 

@@ -4,6 +4,7 @@
 #include "invoker/admin_token.hpp"
 #include "invoker/api.hpp"
 #include "invoker/async_invoker.hpp"
+#include "invoker/failure.hpp"
 #include "invoker/function_requests.hpp"
 #include "invoker/function_service.hpp"
 #include "invoker/json_text.hpp"
@@ -20,7 +21,7 @@ nlohmann::json parse_body(const Request& req) {
   if (req.body().empty()) return nlohmann::json::object();
   auto body = nlohmann::json::parse(req.body(), nullptr, false);
   if (body.is_discarded())
-    throw ApiError(400, "InvalidRequestContentException", "Could not parse request body into json");
+    throw Failure(FailureKind::InvalidContent, "Could not parse request body into json");
   return body;
 }
 
@@ -34,8 +35,8 @@ size_t max_items(const RequestTarget& t) {
   const auto& v = it->second;
   if (v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos ||
       std::stoul(v) < 1 || std::stoul(v) > 10000)
-    throw ApiError(400, "InvalidParameterValueException",
-                   "MaxItems: must be a number from 1 to 10000, got \"" + v + "\"");
+    throw Failure(FailureKind::InvalidParameter,
+                  "MaxItems: must be a number from 1 to 10000, got \"" + v + "\"");
   return std::stoul(v);
 }
 
@@ -58,16 +59,15 @@ Response Api::invoke(const Request& req, const std::string& name) {
   }
   if (type == "Event") {
     if (!async_)
-      throw ApiError(400, "InvalidParameterValueException",
-                     "X-Amz-Invocation-Type: Event is not available on this thawd");
+      throw Failure(FailureKind::InvalidParameter,
+                    "X-Amz-Invocation-Type: Event is not available on this thawd");
     if (req.body().size() > kMaxEventPayloadBytes)
-      throw ApiError(413, "RequestTooLargeException",
-                     "Request must be smaller than " + std::to_string(kMaxEventPayloadBytes) +
-                         " bytes for the InvokeAsync operation");
+      throw Failure(FailureKind::TooLarge, "Request must be smaller than " +
+                                               std::to_string(kMaxEventPayloadBytes) +
+                                               " bytes for the InvokeAsync operation");
     const auto record = functions_->get(name);
     if (!req.body().empty() && nlohmann::json::parse(req.body(), nullptr, false).is_discarded())
-      throw ApiError(400, "InvalidRequestContentException",
-                     "Could not parse request body into json");
+      throw Failure(FailureKind::InvalidContent, "Could not parse request body into json");
     const auto id = async_->submit(record, req.body());
     Response r{http::status::accepted, 11};
     r.set("X-Amz-Request-Id", id);
@@ -76,8 +76,8 @@ Response Api::invoke(const Request& req, const std::string& name) {
     return r;
   }
   if (!type.empty() && type != "RequestResponse")
-    throw ApiError(
-        400, "InvalidParameterValueException",
+    throw Failure(
+        FailureKind::InvalidParameter,
         "X-Amz-Invocation-Type: must be RequestResponse, Event or DryRun, got \"" + type + "\"");
   InvokeOptions options;
   // Forcing a start mode is for operators (benchmarks): the admin token only,
@@ -85,7 +85,7 @@ Response Api::invoke(const Request& req, const std::string& name) {
   options.force_mode = std::string(req["X-Thaw-Start-Mode"]);
   if (!options.force_mode.empty() && !admin_token_.empty() &&
       check_bearer(std::string(req[http::field::authorization]), admin_token_) != AuthResult::Ok)
-    throw ApiError(403, "AccessDeniedException", "X-Thaw-Start-Mode needs the admin token");
+    throw Failure(FailureKind::Forbidden, "X-Thaw-Start-Mode needs the admin token");
   const auto result = functions_->invoke(name, req.body(), options);
   auto r = json_response(http::status::ok, result.payload);
   r.set("X-Amz-Executed-Version", "$LATEST");

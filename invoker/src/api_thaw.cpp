@@ -46,9 +46,9 @@ uint64_t number_param(const RequestTarget& t, const char* name, uint64_t fallbac
   const auto& v = it->second;
   if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos ||
       std::stoull(v) > max)
-    throw ApiError(400, "InvalidParameterValueException",
-                   std::string(name) + ": must be a number from 0 to " + std::to_string(max) +
-                       ", got \"" + v + "\"");
+    throw Failure(FailureKind::InvalidParameter, std::string(name) +
+                                                     ": must be a number from 0 to " +
+                                                     std::to_string(max) + ", got \"" + v + "\"");
   return std::stoull(v);
 }
 

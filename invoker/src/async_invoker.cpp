@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "invoker/api_error.hpp"
+#include "invoker/lambda_errors.hpp"
 #include "invoker/log.hpp"
 
 namespace thaw::invoker {
@@ -85,9 +85,10 @@ void AsyncInvoker::run_one(const QueuedEvent& event) {
     }
     type = result.error->type;
     message = result.error->message;
-  } catch (const ApiError& e) {
-    // Throttled or gone: it counts as a failed attempt, like a function error.
-    type = e.type;
+  } catch (const Failure& e) {
+    // Throttled or gone: it counts as a failed attempt, like a function error,
+    // recorded with the error type Lambda's API would have answered.
+    type = lambda_shape(e.kind).type;
     message = e.what();
   } catch (const std::exception& e) {
     type = "ServiceException";

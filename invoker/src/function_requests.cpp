@@ -2,7 +2,7 @@
 
 #include <boost/beast/core/detail/base64.hpp>
 
-#include "invoker/api_error.hpp"
+#include "invoker/failure.hpp"
 
 namespace thaw::invoker {
 
@@ -11,7 +11,7 @@ namespace {
 namespace base64 = boost::beast::detail::base64;
 
 [[noreturn]] void invalid(const std::string& message) {
-  throw ApiError(400, "InvalidParameterValueException", message);
+  throw Failure(FailureKind::InvalidParameter, message);
 }
 
 std::string decode_base64(const std::string& text, const char* field_name) {
@@ -59,7 +59,7 @@ void check_package_fields(const nlohmann::json& req) {
 void checked(const FunctionConfig& c) {
   try {
     validate(c);
-  } catch (const ApiError&) {
+  } catch (const Failure&) {
     throw;
   } catch (const Error& e) {
     invalid(e.what());

@@ -65,7 +65,8 @@ void end_leftover_criu(const HostEnvironment& host) {
     std::string now((std::istreambuf_iterator<char>(again)), {});
     std::string before;
     for (const auto& a : argv) before += a + '\0';
-    if (pidfd && now == before && syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) == 0)
+    if (pidfd && now == before &&
+        syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) == 0)
       ended.push_back(pid);
   }
   // Not our children: gone once /proc no longer has them.
@@ -151,7 +152,7 @@ FunctionService::FunctionService(ServiceOptions options)
     if (r.reserved_concurrency) {
       try {
         scheduler_->set_reserved(r.config.name, r.reserved_concurrency);
-      } catch (const ApiError& e) {
+      } catch (const Failure& e) {
         // A smaller --max-concurrency than before: the function keeps running unreserved.
         log_event("warn", "reserved_concurrency_dropped",
                   {{"function", r.config.name}, {"reason", e.what()}});
@@ -171,14 +172,15 @@ FunctionService::~FunctionService() {
 void FunctionService::assign_id_range(FunctionRecord& r) {
   std::set<uint32_t> in_use;
   for (const auto& other : registry_.list())
-    if (other.config.name != r.config.name && is_range_base(options_.id_pool, other.config.host_id_base))
+    if (other.config.name != r.config.name &&
+        is_range_base(options_.id_pool, other.config.host_id_base))
       in_use.insert(other.config.host_id_base);
   const auto picked = pick_range(options_.id_pool, registry_.id_cursor(), in_use);
   if (!picked)
-    throw ApiError(500, "ServiceException",
-                   "thawd has no host id range left for another function: all " +
-                       std::to_string(options_.id_pool.ranges) +
-                       " are taken (see thawd's --id-pool-ranges)");
+    throw Failure(FailureKind::Internal,
+                  "thawd has no host id range left for another function: all " +
+                      std::to_string(options_.id_pool.ranges) +
+                      " are taken (see thawd's --id-pool-ranges)");
   r.config.host_id_base = picked->base;
   registry_.set_id_cursor(picked->index + 1);
 }
@@ -203,9 +205,9 @@ FunctionRecord FunctionService::store_code(FunctionRecord r, const std::string& 
   } catch (const Error& e) {
     // The host's disk, not the package: Lambda's error for code storage that is full.
     if (e.error_number() == ENOSPC || e.error_number() == EDQUOT)
-      throw ApiError(400, "CodeStorageExceededException",
-                     std::string("thawd's code storage is full: ") + e.what());
-    throw ApiError(400, "InvalidParameterValueException", std::string("Code.ZipFile: ") + e.what());
+      throw Failure(FailureKind::StorageFull,
+                    std::string("thawd's code storage is full: ") + e.what());
+    throw Failure(FailureKind::InvalidParameter, std::string("Code.ZipFile: ") + e.what());
   }
   r.code_sha256 = stored.sha256;
   r.code_size = zip.size();
@@ -224,8 +226,7 @@ FunctionRecord FunctionService::create(const nlohmann::json& body) {
   auto req = parse_create_function(body);
   std::lock_guard lock(deploy_mutex_);
   if (lookup(req.record.config.name))
-    throw ApiError(409, "ResourceConflictException",
-                   "Function already exist: " + req.record.config.name);
+    throw Failure(FailureKind::Conflict, "Function already exist: " + req.record.config.name);
   auto r = store_code(std::move(req.record), req.zip);
   r.last_modified = lambda_timestamp_now();
   assign_id_range(r);
@@ -337,21 +338,21 @@ InvokeResult FunctionService::invoke(const std::string& name, const std::string&
   if (!deployed) not_found(name);
   const auto& record = deployed->record;
   if (!payload.empty() && nlohmann::json::parse(payload, nullptr, false).is_discarded())
-    throw ApiError(400, "InvalidRequestContentException", "Could not parse request body into json");
+    throw Failure(FailureKind::InvalidContent, "Could not parse request body into json");
   const auto& mode = options.force_mode;
   if (!mode.empty() && mode != "cold" && mode != "restore" && mode != "warm")
-    throw ApiError(400, "InvalidParameterValueException",
-                   "X-Thaw-Start-Mode: must be cold, restore or warm, got \"" + mode + "\"");
+    throw Failure(FailureKind::InvalidParameter,
+                  "X-Thaw-Start-Mode: must be cold, restore or warm, got \"" + mode + "\"");
   const auto& digest = deployed->digest;
   if (mode == "restore" && (!snapshots_ || !snapshots_->exists(digest)))
-    throw ApiError(409, "ResourceConflictException",
-                   "No snapshot of " + name + " to restore (yet): see GET /thaw/v1/snapshots");
+    throw Failure(FailureKind::Conflict,
+                  "No snapshot of " + name + " to restore (yet): see GET /thaw/v1/snapshots");
   std::optional<Lease> lease;
   try {
     lease.emplace(scheduler_->acquire(name, digest, record.config.memory_mb,
                                       mode == "cold" || mode == "restore"));
-  } catch (const ApiError& e) {
-    if (e.status == 429) {
+  } catch (const Failure& e) {
+    if (e.kind == FailureKind::Throttled) {
       meter_->throttled(name);
       log_event("warn", "throttled", {{"function", name}, {"reason", e.reason}});
       metrics_
@@ -362,16 +363,15 @@ InvokeResult FunctionService::invoke(const std::string& name, const std::string&
     throw;
   }
   if (mode == "warm" && !lease->warm())
-    throw ApiError(409, "ResourceConflictException",
-                   "No idle instance of " + name + " for a warm start");
+    throw Failure(FailureKind::Conflict, "No idle instance of " + name + " for a warm start");
 
   InvokeResult result;
   uint64_t init_dropped = 0;  // output of the init phase over the cap
   if (!lease->warm()) {
     const auto dir = code_.find(record.code_sha256);
     if (!dir)
-      throw ApiError(500, "ServiceException",
-                     "code package of " + name + " is missing from the store");
+      throw Failure(FailureKind::Internal,
+                    "code package of " + name + " is missing from the store");
     auto started = factory_->start(record.config, dir->dir, record.code_sha256, mode);
     metrics_
         ->counter("thaw_instance_starts_total",

@@ -75,12 +75,11 @@ bool header_value_ok(std::string_view value) {
 
 // Headers that frame the message or the connection are thawd's to write.
 bool framing_header(std::string_view lowered) {
-  return lowered == "content-length" || lowered == "transfer-encoding" ||
-         lowered == "connection" || lowered == "keep-alive" || lowered == "upgrade" ||
-         lowered == "te" || lowered == "trailer";
+  return lowered == "content-length" || lowered == "transfer-encoding" || lowered == "connection" ||
+         lowered == "keep-alive" || lowered == "upgrade" || lowered == "te" || lowered == "trailer";
 }
 
-Response gateway_error(http::status status, const char* message) {
+Response gateway_message(http::status status, const char* message) {
   return json_response(status, json_text(json{{"message", message}}));
 }
 
@@ -150,10 +149,10 @@ json gateway_event(const Request& req, const RequestTarget& target, const std::s
 }
 
 Response gateway_response(const InvokeResult& result) {
-  if (result.error) return gateway_error(http::status::bad_gateway, "Internal Server Error");
+  if (result.error) return gateway_message(http::status::bad_gateway, "Internal Server Error");
   const auto answer = json::parse(result.payload, nullptr, false);
   if (answer.is_discarded())
-    return gateway_error(http::status::bad_gateway, "Internal Server Error");
+    return gateway_message(http::status::bad_gateway, "Internal Server Error");
   if (!answer.is_object() || !answer.contains("statusCode")) {
     // Any other JSON: 200, and the JSON itself is the body.
     return json_response(http::status::ok, result.payload);
@@ -162,7 +161,7 @@ Response gateway_response(const InvokeResult& result) {
   // An informational status is no final answer: API Gateway refuses it too.
   const int64_t status_code = code.is_number_integer() ? code.get<int64_t>() : 0;
   if (status_code < 200 || status_code > 599)
-    return gateway_error(http::status::bad_gateway, "Internal Server Error");
+    return gateway_message(http::status::bad_gateway, "Internal Server Error");
   Response r{static_cast<http::status>(status_code), 11};
   r.set(http::field::server, "thawd");
   bool has_type = false;
@@ -172,7 +171,7 @@ Response gateway_response(const InvokeResult& result) {
     for (const auto& [k, v] : answer["headers"].items()) {
       const auto value = v.is_string() ? v.get<std::string>() : json_text(v);
       if (!header_name_ok(k) || !header_value_ok(value))
-        return gateway_error(http::status::bad_gateway, "Internal Server Error");
+        return gateway_message(http::status::bad_gateway, "Internal Server Error");
       if (framing_header(lower(k))) continue;
       r.set(k, value);
       has_type = has_type || lower(k) == "content-type";
@@ -181,12 +180,13 @@ Response gateway_response(const InvokeResult& result) {
     for (const auto& c : answer["cookies"]) {
       if (!c.is_string()) continue;
       if (!header_value_ok(c.get_ref<const std::string&>()))
-        return gateway_error(http::status::bad_gateway, "Internal Server Error");
+        return gateway_message(http::status::bad_gateway, "Internal Server Error");
       r.insert(http::field::set_cookie, c.get<std::string>());
     }
   std::string body;
   if (answer.contains("body"))
-    body = answer["body"].is_string() ? answer["body"].get<std::string>() : json_text(answer["body"]);
+    body =
+        answer["body"].is_string() ? answer["body"].get<std::string>() : json_text(answer["body"]);
   const auto base64 = answer.find("isBase64Encoded");
   if (base64 != answer.end() && base64->is_boolean() && base64->get<bool>())
     body = from_base64(body);
@@ -195,6 +195,19 @@ Response gateway_response(const InvokeResult& result) {
   if (status_code != 204 && status_code != 304) r.body() = std::move(body);
   r.prepare_payload();
   return r;
+}
+
+Response gateway_error(const Failure& failure) {
+  switch (failure.kind) {
+    case FailureKind::NotFound:
+      return gateway_message(http::status::not_found, "Not Found");
+    case FailureKind::Throttled:
+      return gateway_message(http::status::too_many_requests, "Too Many Requests");
+    case FailureKind::TooLarge:
+      return gateway_message(http::status::payload_too_large, "Request Entity Too Large");
+    default:
+      return gateway_message(http::status::internal_server_error, "Internal Server Error");
+  }
 }
 
 }  // namespace thaw::invoker

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "invoker/api_error.hpp"
+#include "invoker/failure.hpp"
 
 namespace thaw::invoker {
 
@@ -11,7 +11,7 @@ namespace {
 using SystemClock = std::chrono::system_clock;
 
 [[noreturn]] void throttle(const char* reason, const std::string& message) {
-  throw ApiError(429, "TooManyRequestsException", message, reason);
+  throw Failure(FailureKind::Throttled, message, reason);
 }
 
 }  // namespace
@@ -213,12 +213,11 @@ void Scheduler::set_reserved(const std::string& function, std::optional<unsigned
   const auto it = reserved_.find(function);
   const unsigned others = reserved_total_ - (it == reserved_.end() ? 0 : it->second);
   if (reserved && others + *reserved > limits_.max_concurrency)
-    throw ApiError(400, "InvalidParameterValueException",
-                   "Specified ReservedConcurrentExecutions for function decreases the host's "
-                   "UnreservedConcurrentExecution below its minimum value of [0]: " +
-                       std::to_string(others) + " of the host's " +
-                       std::to_string(limits_.max_concurrency) +
-                       " are reserved by other functions");
+    throw Failure(FailureKind::InvalidParameter,
+                  "Specified ReservedConcurrentExecutions for function decreases the host's "
+                  "UnreservedConcurrentExecution below its minimum value of [0]: " +
+                      std::to_string(others) + " of the host's " +
+                      std::to_string(limits_.max_concurrency) + " are reserved by other functions");
   // Slots taken before the change were counted where they were taken; they
   // are given back to the same pool (Lease remembers which).
   if (reserved) {

@@ -1,10 +1,10 @@
 // Lambda's request bodies as thawd parses them: CreateFunction,
 // UpdateFunctionConfiguration, UpdateFunctionCode, PutFunctionConcurrency and
-// PutFunctionEventInvokeConfig. Every refusal must be an ApiError.
+// PutFunctionEventInvokeConfig. Every refusal must be a Failure.
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
-#include "invoker/api_error.hpp"
+#include "invoker/failure.hpp"
 #include "invoker/function_requests.hpp"
 
 using namespace thaw::invoker;
@@ -13,7 +13,7 @@ template <typename F>
 void refused_cleanly(F&& parse) {
   try {
     parse();
-  } catch (const ApiError&) {
+  } catch (const Failure&) {
   }
 }
 

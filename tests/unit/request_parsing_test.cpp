@@ -1,7 +1,7 @@
 // Request targets and Lambda's request bodies, parsed at the edge.
 #include <gtest/gtest.h>
 
-#include "invoker/api_error.hpp"
+#include "invoker/failure.hpp"
 #include "invoker/function_requests.hpp"
 #include "invoker/request_target.hpp"
 
@@ -33,8 +33,8 @@ const char* kEmptyZip = "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==";
 std::string refusal_of(const std::function<void()>& f) {
   try {
     f();
-  } catch (const ApiError& e) {
-    EXPECT_EQ(e.status, 400u);
+  } catch (const Failure& e) {
+    EXPECT_EQ(e.kind, FailureKind::InvalidParameter);
     return e.what();
   }
   return "";

@@ -2,7 +2,7 @@
 // (host-wide and reserved) and the memory budget.
 #include <gtest/gtest.h>
 
-#include "invoker/api_error.hpp"
+#include "invoker/failure.hpp"
 #include "invoker/scheduler.hpp"
 
 using namespace thaw::invoker;
@@ -21,9 +21,8 @@ std::string refusal(Scheduler& s, const std::string& function, uint32_t memory_m
   try {
     auto lease = s.acquire(function, "digest", memory_mb);
     return "";
-  } catch (const ApiError& e) {
-    EXPECT_EQ(e.status, 429u);
-    EXPECT_EQ(e.type, "TooManyRequestsException");
+  } catch (const Failure& e) {
+    EXPECT_EQ(e.kind, FailureKind::Throttled);
     return e.reason;
   }
 }
@@ -65,7 +64,7 @@ TEST(Scheduler, ReservedConcurrencyOfZeroThrottlesEverything) {
 TEST(Scheduler, ReservationsCannotExceedTheHostLimit) {
   Scheduler s(limits(4));
   s.set_reserved("a", 3);
-  EXPECT_THROW(s.set_reserved("b", 2), ApiError);
+  EXPECT_THROW(s.set_reserved("b", 2), Failure);
   s.set_reserved("a", 2);  // changing one's own reservation counts it once
   s.set_reserved("b", 2);
   EXPECT_EQ(refusal(s, "c"), kConcurrentLimitExceeded);

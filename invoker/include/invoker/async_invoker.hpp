@@ -19,11 +19,11 @@ namespace thaw::invoker {
 
 class AsyncInvoker {
  public:
-  // Runs one event; throws ApiError when it could not run (throttled, gone).
+  // Runs one event; throws a Failure when it could not run (throttled, gone).
   using Run = std::function<InvokeResult(const std::string& function, const std::string& payload,
                                          const std::string& request_id)>;
 
-  // A function's current record (ApiError 404 when it is gone).
+  // A function's current record (a NotFound Failure when it is gone).
   using Lookup = std::function<FunctionRecord(const std::string& function)>;
 
   // Events left running by a killed thawd are queued again first.

@@ -35,8 +35,4 @@ struct Failure : Error {
   throw Failure(FailureKind::NotFound, what);
 }
 
-[[noreturn]] inline void throw_invalid(const std::string& what) {
-  throw Failure(FailureKind::InvalidParameter, what);
-}
-
 }  // namespace thaw::invoker

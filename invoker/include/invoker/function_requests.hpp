@@ -1,6 +1,6 @@
 #pragma once
 // Lambda's request bodies parsed once, at the edge, into typed values. Every
-// refusal is an ApiError 400 that names the field and the rule.
+// refusal is an InvalidParameter Failure that names the field and the rule.
 
 #include <nlohmann/json.hpp>
 #include <optional>

@@ -2,8 +2,8 @@
 // The engine behind the API: deploys functions (code store + registry),
 // schedules invocations on idle instances (warm), snapshots (restore) or new
 // instances (cold) under the scheduler's limits, meters them and keeps their
-// logs. Requests become calls here; failures come back as ApiError with
-// Lambda's status and type.
+// logs. Requests become calls here; failures come back as a Failure, which
+// each API answers in its own shape.
 
 #include <functional>
 #include <memory>
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "images/code_package.hpp"
-#include "invoker/api_error.hpp"
+#include "invoker/failure.hpp"
 #include "invoker/function_instance.hpp"
 #include "invoker/id_pool.hpp"
 #include "invoker/instance_factory.hpp"
@@ -35,11 +35,11 @@ struct ServiceOptions {
   std::string criu;  // empty: snapshots off
   std::string cgroup_parent = "thaw";
   SchedulerLimits limits;
-  uint64_t log_cap_bytes = 8ull << 20;  // per function
+  uint64_t log_cap_bytes = 8ull << 20;                 // per function
   uint64_t max_output_bytes = kDefaultMaxOutputBytes;  // per invocation (HostEnvironment)
-  uint64_t warm_memory_bytes = 0;       // reserve freed before restores (warm_memory.hpp)
-  std::string snapshot_cache_dir;       // memory-backed copies restores read; "": none
-  IdPoolConfig id_pool;                 // host ids for functions
+  uint64_t warm_memory_bytes = 0;  // reserve freed before restores (warm_memory.hpp)
+  std::string snapshot_cache_dir;  // memory-backed copies restores read; "": none
+  IdPoolConfig id_pool;            // host ids for functions
 };
 
 struct InvokeOptions {
@@ -66,10 +66,10 @@ class FunctionService {
   FunctionRecord create(const nlohmann::json& request);  // CreateFunction's body
   FunctionRecord update_code(const std::string& name, const nlohmann::json& request);
   FunctionRecord update_configuration(const std::string& name, const nlohmann::json& request);
-  FunctionRecord get(const std::string& name) const;  // ApiError 404 when absent
+  FunctionRecord get(const std::string& name) const;  // a NotFound Failure when absent
   FunctionPage list(const std::string& marker, size_t max_items) const;
   // `name` when it is deployed, else the one function deployed (the emulator's
-  // single-function view); ApiError 404 otherwise.
+  // single-function view); a NotFound Failure otherwise.
   std::string only_function(const std::string& name) const;
   void remove(const std::string& name);
   FunctionRecord set_event_invoke_config(const std::string& name, const nlohmann::json& request);

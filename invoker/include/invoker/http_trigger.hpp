@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "invoker/failure.hpp"
 #include "invoker/function_instance.hpp"
 #include "invoker/http.hpp"
 #include "invoker/request_target.hpp"
@@ -21,5 +22,9 @@ nlohmann::json gateway_event(const Request& request, const RequestTarget& target
 // them; any other JSON answer is a 200 with that JSON as the body; a function
 // error is a 502, as API Gateway answers.
 Response gateway_response(const InvokeResult& result);
+
+// What a gateway answers when the invocation could not happen: its plain
+// messages (404, 413, 429, else 500), not Lambda's API errors.
+Response gateway_error(const Failure& failure);
 
 }  // namespace thaw::invoker

@@ -88,13 +88,13 @@ class Scheduler {
 
   // A slot for one invocation of `function` with an instance made from
   // `digest`: an idle one when there is one (unless `force_new`), else room
-  // for a new one of `memory_mb`. Throws ApiError 429 with Lambda's Reason
+  // for a new one of `memory_mb`. Throws a Throttled Failure with Lambda's Reason
   // when a concurrency limit or the memory budget says no.
   Lease acquire(const std::string& function, const std::string& digest, uint32_t memory_mb,
                 bool force_new = false);
 
   // Reserved concurrency (PutFunctionConcurrency): nullopt removes it.
-  // Throws ApiError 400 when the reservations would exceed the host limit.
+  // Throws an InvalidParameter Failure when the reservations would exceed the host limit.
   void set_reserved(const std::string& function, std::optional<unsigned> reserved);
   std::optional<unsigned> reserved(const std::string& function) const;
 
