@@ -457,6 +457,9 @@ TEST_F(Snapshots, TwentyRestoresAtOnceEachInItsOwnNamespacesAndCgroup) {
     }));
   }
   std::set<std::string> pid_namespaces, cgroups;
+  // All twenty stay alive until counted: a namespace freed meanwhile may
+  // give its inode number to one restored later.
+  std::vector<std::unique_ptr<FunctionInstance>> alive;
   for (int i = 0; i < 20; ++i) {
     auto [inst, r] = runs[i].get();
     ASSERT_FALSE(r.error) << r.payload << r.log;
@@ -472,6 +475,7 @@ TEST_F(Snapshots, TwentyRestoresAtOnceEachInItsOwnNamespacesAndCgroup) {
         if (m.holds(controller)) paths.insert(m.path);
     ASSERT_EQ(paths.size(), 1u) << read_text("/proc/" + pid + "/cgroup");
     EXPECT_EQ(paths.begin()->rfind("/" + host_->cgroup_parent + "/", 0), 0u) << *paths.begin();
+    alive.push_back(std::move(inst));
   }
   EXPECT_EQ(pid_namespaces.size(), 20u);
   EXPECT_EQ(cgroups.size(), 20u);
