@@ -5,6 +5,7 @@
 // HTTP trigger as an API gateway does. No HTTP status below those two.
 
 #include <string>
+#include <utility>
 
 #include "sandbox/error.hpp"
 
