@@ -342,7 +342,8 @@ CodeStore::CodeStore(std::string root)
 void CodeStore::discard_unfinished() {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(root_, ec))
-    if (e.path().filename().string().rfind(".tmp-", 0) == 0) std::filesystem::remove_all(e.path(), ec);
+    if (e.path().filename().string().rfind(".tmp-", 0) == 0)
+      std::filesystem::remove_all(e.path(), ec);
 }
 
 StoredPackage CodeStore::add_archive(std::string_view bytes, const PackageLimits& limits) {
@@ -381,8 +382,7 @@ StoredPackage CodeStore::add_archive(std::string_view bytes, const PackageLimits
             archive_entry_size_is_set(e) ? archive_entry_size(e) : -1,
             [&](char* buf, size_t size) -> size_t {
               const la_ssize_t n = archive_read_data(a.get(), buf, size);
-              if (n < 0)
-                throw Error("package entry '" + name + "': " + archive_reason(a.get()));
+              if (n < 0) throw Error("package entry '" + name + "': " + archive_reason(a.get()));
               return static_cast<size_t>(n);
             });
   }

@@ -54,8 +54,8 @@ FunctionError parse_error_body(const std::string& body) {
   e.body = body;
   // Text that reaches thawd's log, the event queue and JSON answers: UTF-8 and bounded.
   e.type = bounded_utf8(string_field(j, "errorType", "Unhandled"), kMaxErrorTypeBytes);
-  e.message = bounded_utf8(j.is_object() ? string_field(j, "errorMessage") : body,
-                           kMaxErrorMessageBytes);
+  e.message =
+      bounded_utf8(j.is_object() ? string_field(j, "errorMessage") : body, kMaxErrorMessageBytes);
   if (e.type.empty()) e.type = "Unhandled";
   return e;
 }
@@ -117,8 +117,8 @@ HostEnvironment prepare_host_environment(const std::string& state_dir,
   std::filesystem::permissions(host.state_dir, std::filesystem::perms(0711));
   std::filesystem::permissions(host.state_dir + "/instances", std::filesystem::perms(0711));
   host.root_template = sandbox::prepare_root_template(host.state_dir + "/rootfs");
-  host.namespaces = std::make_shared<sandbox::NamespacePool>(namespace_pool_size, 8,
-                                                             namespace_idle_expiry);
+  host.namespaces =
+      std::make_shared<sandbox::NamespacePool>(namespace_pool_size, 8, namespace_idle_expiry);
   host.background = std::make_shared<sandbox::WorkQueue>();
   // Restored instances are re-parented to the nearest subreaper when CRIU
   // exits: that must be us, so we can wait for them.
@@ -140,9 +140,8 @@ std::string FunctionInstance::take_log() {
   std::string out = std::exchange(pending_log_, {});
   if (const uint64_t dropped = std::exchange(dropped_output_bytes_, 0)) {
     if (!out.empty() && out.back() != '\n') out += '\n';
-    out += "[thaw: " + std::to_string(dropped) +
-           " bytes of output dropped over the limit of " + std::to_string(max_output_bytes_) +
-           " bytes]\n";
+    out += "[thaw: " + std::to_string(dropped) + " bytes of output dropped over the limit of " +
+           std::to_string(max_output_bytes_) + " bytes]\n";
   }
   return out;
 }
@@ -234,8 +233,8 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
     self->first_sandbox_ms_ = sandbox_ms;
   } else if (type == "init_error") {
     init.error = parse_error_body(got.frame.body);
-  } else if (got.status == ReceiveStatus::Malformed ||
-             got.status == ReceiveStatus::TooLarge || got.status == ReceiveStatus::Frame) {
+  } else if (got.status == ReceiveStatus::Malformed || got.status == ReceiveStatus::TooLarge ||
+             got.status == ReceiveStatus::Frame) {
     init.error = self->invalid_response("", "the runtime broke the channel's protocol during init");
   } else if (got.status == ReceiveStatus::TimedOut) {
     self->sandbox_->kill();

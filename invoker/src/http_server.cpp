@@ -177,9 +177,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                         "Service");
   }
 
-  void release_body() {
-    server_->buffered_body_bytes -= std::exchange(reserved_, 0);
-  }
+  void release_body() { server_->buffered_body_bytes -= std::exchange(reserved_, 0); }
 
   void too_large(uint64_t limit) {
     send(lambda_error(http::status::payload_too_large, "RequestTooLargeException",

@@ -53,8 +53,8 @@ void check_file(const IdPoolConfig& pool, const std::string& path, bool ranges) 
     }
     if (first < end_of(pool) && first + count > pool.first)
       throw Error("the host id pool " + span(pool.first, end_of(pool)) + " overlaps " + path +
-                  "'s " + (ranges ? "range " + span(first, first + count) : "id " + f[2]) +
-                  " of " + f[0] + " (choose another with --id-pool-first)");
+                  "'s " + (ranges ? "range " + span(first, first + count) : "id " + f[2]) + " of " +
+                  f[0] + " (choose another with --id-pool-first)");
   }
 }
 

@@ -67,9 +67,9 @@ int main(int argc, char** argv) {
   const std::string message =
       std::string("Couldn't find valid bootstrap(s): [") + argv[1] + "]: " + std::strerror(err);
   FrameChannel channel(UniqueFd(-1), UniqueFd(report));
-  channel.send(
-      {{"type", "init_error"}},
-      json_text(nlohmann::json{{"errorType", "Runtime.InvalidEntrypoint"}, {"errorMessage", message}}));
+  channel.send({{"type", "init_error"}},
+               json_text(nlohmann::json{{"errorType", "Runtime.InvalidEntrypoint"},
+                                        {"errorMessage", message}}));
   std::fprintf(stderr, "thaw-runtime-api: %s\n", message.c_str());
   return 127;
 }

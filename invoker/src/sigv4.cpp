@@ -226,7 +226,8 @@ SigV4Verdict check_sigv4(const SignedRequest& r, const std::map<std::string, std
   // Lambda's API signs its payloads; an unsigned one would let a body be
   // swapped under a valid signature.
   if (declared == "UNSIGNED-PAYLOAD")
-    return refuse("InvalidSignatureException", "UNSIGNED-PAYLOAD is not accepted: sign the payload");
+    return refuse("InvalidSignatureException",
+                  "UNSIGNED-PAYLOAD is not accepted: sign the payload");
   SigV4Verdict ok;
   ok.ok = true;
   ok.status = 200;

@@ -131,7 +131,8 @@ UniqueFd lock_state_file(const std::filesystem::path& path) {
 UniqueFd claim_state_lock(const std::filesystem::path& path) {
   for (;;) {
     auto fd = lock_state_file(path);
-    struct stat held {}, named {};
+    struct stat held {
+    }, named{};
     if (fstat(fd.get(), &held) == 0 && stat(path.c_str(), &named) == 0 &&
         held.st_ino == named.st_ino && held.st_dev == named.st_dev)
       return fd;
@@ -254,15 +255,13 @@ int run(const DaemonConfig& config) {
     return std::vector<std::pair<Labels, double>>{
         {{}, static_cast<double>(server.load().connections)}};
   });
-  metrics.gauge_callback(
-      "thaw_http_buffered_body_bytes", "Request body bytes reserved by connections now.",
-      [&server] {
-        return std::vector<std::pair<Labels, double>>{
-            {{}, static_cast<double>(server.load().buffered_body_bytes)}};
-      });
+  metrics.gauge_callback("thaw_http_buffered_body_bytes",
+                         "Request body bytes reserved by connections now.", [&server] {
+                           return std::vector<std::pair<Labels, double>>{
+                               {{}, static_cast<double>(server.load().buffered_body_bytes)}};
+                         });
   metrics.gauge_callback("thaw_log_followers", "Log long polls waiting now.", [&followers] {
-    return std::vector<std::pair<Labels, double>>{
-        {{}, static_cast<double>(followers.waiting())}};
+    return std::vector<std::pair<Labels, double>>{{{}, static_cast<double>(followers.waiting())}};
   });
   metrics.counter_callback(
       "thaw_http_refused_total", "Connections and bodies refused with 503 over thawd's caps.",

@@ -119,8 +119,8 @@ UserNetNamespaces make_user_net_namespaces(const IdMapping& mapping) {
   {
     // The namespaces' owner is the effective uid that creates them.
     ActingAsOwner owner(mapping.owner(), mapping.owner());
-    pid = clone(holder_main, stack.top(), CLONE_NEWUSER | CLONE_NEWNET | CLONE_VM | SIGCHLD,
-                &holder);
+    pid =
+        clone(holder_main, stack.top(), CLONE_NEWUSER | CLONE_NEWNET | CLONE_VM | SIGCHLD, &holder);
   }
   if (pid < 0) throw_errno("namespaces: clone(CLONE_NEWUSER|CLONE_NEWNET|CLONE_VM)");
   theirs.reset();

@@ -60,8 +60,8 @@ bool contains(const std::vector<int>& values, int v) {
 void add_socket_rules(scmp_filter_ctx ctx, const SeccompProfile& profile, const char* call) {
   const int nr = seccomp_syscall_resolve_name(call);
   const std::string what(call);
-  const int highest = *std::max_element(profile.socket_families.begin(),
-                                        profile.socket_families.end());
+  const int highest =
+      *std::max_element(profile.socket_families.begin(), profile.socket_families.end());
   const auto refuse_family = SCMP_ACT_ERRNO(EAFNOSUPPORT);
   check(seccomp_rule_add(ctx, refuse_family, nr, 1,
                          arg_cmp(0, SCMP_CMP_GT, static_cast<uint64_t>(highest))),
@@ -174,8 +174,9 @@ std::shared_ptr<const CompiledFilter> compile(const SeccompProfile& profile) {
     }
     if (!profile.personality_values.empty() && name == "personality") {
       for (uint32_t v : profile.personality_values)
-        check(seccomp_rule_add(c.ctx, SCMP_ACT_ALLOW, nr, 1, arg_cmp(0, SCMP_CMP_MASKED_EQ, kInt, v)),
-              "allow personality(" + std::to_string(v) + ")");
+        check(
+            seccomp_rule_add(c.ctx, SCMP_ACT_ALLOW, nr, 1, arg_cmp(0, SCMP_CMP_MASKED_EQ, kInt, v)),
+            "allow personality(" + std::to_string(v) + ")");
       // Other values meet the profile's default errno: libseccomp cannot say
       // "none of these" in one rule, and an unconditional rule beside the
       // ones above would replace them.

@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <climits>
 #include <cerrno>
+#include <climits>
 #include <memory>
 #include <vector>
 
@@ -113,16 +113,15 @@ struct Copy {
         link(from_dir, name.c_str(), to_dir, st);
       } else if (S_ISDIR(st.st_mode)) {
         // O_NOFOLLOW: a link swapped in since the fstatat fails here.
-        UniqueFd sub(openat(from_dir, name.c_str(),
-                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd sub(
+            openat(from_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         struct stat now {};
         if (!sub || fstat(sub.get(), &now) != 0 || !S_ISDIR(now.st_mode)) {
           ++result.skipped;
           continue;
         }
         count_entry();
-        if (mkdirat(to_dir, name.c_str(), 0700) != 0)
-          throw_errno("copy: mkdir " + name);
+        if (mkdirat(to_dir, name.c_str(), 0700) != 0) throw_errno("copy: mkdir " + name);
         UniqueFd sub_out(
             openat(to_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!sub_out) throw_errno("copy: open " + name);

@@ -157,7 +157,8 @@ RunResult collect_bounded(Spawned& child, std::chrono::steady_clock::time_point 
                           deadline - std::chrono::steady_clock::now())
                           .count();
     pollfd p[2] = {{child.output.get(), POLLIN, 0}, {exited.get(), POLLIN, 0}};
-    const int ready = poll(p, exited.get() >= 0 ? 2 : 1, static_cast<int>(std::max<int64_t>(left, 0)));
+    const int ready =
+        poll(p, exited.get() >= 0 ? 2 : 1, static_cast<int>(std::max<int64_t>(left, 0)));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) break;  // the deadline
     if (p[0].revents) {

@@ -55,7 +55,8 @@ void keep_to_owners(const std::string& work_dir) {
     UniqueFd fd(open(e.path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     struct stat st {};
     if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (fchmod(fd.get(), st.st_mode & 0700) != 0) throw_errno("snapshot: chmod " + e.path().string());
+    if (fchmod(fd.get(), st.st_mode & 0700) != 0)
+      throw_errno("snapshot: chmod " + e.path().string());
   }
 }
 

@@ -23,8 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_unpacked_bytes = 8 << 20;  // keeps each run fast
   limits.max_entries = 512;
   try {
-    const auto pkg = store.add_archive(
-        std::string_view(reinterpret_cast<const char*>(data), size), limits);
+    const auto pkg =
+        store.add_archive(std::string_view(reinterpret_cast<const char*>(data), size), limits);
     store.remove(pkg.sha256);
   } catch (const thaw::Error&) {
   }

@@ -89,9 +89,8 @@ def handler(event, context):
 )");
   create(l, "names", code);
   ASSERT_EQ(l.invoke("names", "{}", {{"X-Thaw-Start-Mode", "cold"}}).result(), status::ok);
-  ASSERT_TRUE(eventually([&] {
-    return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1;
-  })) << thawd.log();
+  ASSERT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; }))
+      << thawd.log();
   const auto restored = l.invoke("names", "{}", {{"X-Thaw-Start-Mode", "restore"}});
   ASSERT_EQ(restored.result(), status::ok) << restored.body();
   EXPECT_EQ(restored["X-Thaw-Start-Mode"], "restore");
@@ -363,12 +362,11 @@ TEST(HostileRequests, ACredentialIsCheckedBeforeAnyBodyByte) {
   EXPECT_EQ(wrong.read_response(std::chrono::seconds(5)).result(), status::forbidden);
   // A signature by an unknown key, likewise.
   HttpClient unsigned_key(thawd.port());
-  unsigned_key.send(post_header(
-      kFunctions, 60'000'000,
-      "X-Amz-Date: 20260101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 "
-      "Credential=AKIANOTAKEY/20260101/us-east-1/lambda/aws4_request, "
-      "SignedHeaders=host;x-amz-date, Signature=" +
-          std::string(64, 'a') + "\r\n"));
+  unsigned_key.send(post_header(kFunctions, 60'000'000,
+                                "X-Amz-Date: 20260101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 "
+                                "Credential=AKIANOTAKEY/20260101/us-east-1/lambda/aws4_request, "
+                                "SignedHeaders=host;x-amz-date, Signature=" +
+                                    std::string(64, 'a') + "\r\n"));
   EXPECT_EQ(unsigned_key.read_response(std::chrono::seconds(5)).result(), status::forbidden);
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
 }
@@ -401,8 +399,9 @@ TEST(HostileRequests, BodiesBufferedAtOnceAreCapped) {
             "{\"a\":\"");
   Lambda l(thawd);
   ASSERT_TRUE(eventually([&] {
-    return l.client.request(verb::get, "/metrics").body().find(
-               "thaw_http_buffered_body_bytes 6000000") != std::string::npos;
+    return l.client.request(verb::get, "/metrics")
+               .body()
+               .find("thaw_http_buffered_body_bytes 6000000") != std::string::npos;
   }));
   HttpClient second(thawd.port());
   second.send(post_header(std::string(kFunctions) + "/f/invocations", 6'000'000,
@@ -444,8 +443,7 @@ TEST(HostileRequests, LogFollowersHoldNoHttpThread) {
   for (auto& f : followers) {
     const auto page = f->read_response(std::chrono::seconds(10));
     EXPECT_EQ(page.result(), status::ok);
-    EXPECT_NE(json::parse(page.body())["Text"].get<std::string>().find("line 2"),
-              std::string::npos)
+    EXPECT_NE(json::parse(page.body())["Text"].get<std::string>().find("line 2"), std::string::npos)
         << page.body();
   }
 }

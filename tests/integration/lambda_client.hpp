@@ -41,8 +41,8 @@ struct Lambda {
       const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     // A client per call: invocations may run side by side.
     HttpClient c(thawd.port(), thawd.token());
-    return c.request(http::verb::post, std::string(kFunctions) + "/" + name + "/invocations", payload,
-                     headers);
+    return c.request(http::verb::post, std::string(kFunctions) + "/" + name + "/invocations",
+                     payload, headers);
   }
   nlohmann::json get_json(const std::string& target) {
     auto r = client.request(http::verb::get, target);
@@ -65,7 +65,7 @@ struct Lambda {
 // the background (reaping, queued events), which the API shows but does not
 // announce.
 inline bool eventually(const std::function<bool()>& done,
-                std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+                       std::chrono::milliseconds limit = std::chrono::seconds(30)) {
   const auto end = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < end) {
     if (done()) return true;

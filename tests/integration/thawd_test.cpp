@@ -240,17 +240,15 @@ TEST(ThawdAuth, RequestsWithoutTheTokenGet401AndWithAWrongOne403AndDoNothing) {
   EXPECT_EQ(missing["x-amzn-ErrorType"], "UnrecognizedClientException");
   // A refused request ends its connection (its body is never read).
   EXPECT_FALSE(missing.keep_alive());
-  EXPECT_EQ(HttpClient(thawd.port()).request(verb::get, "/metrics").result(),
-            status::unauthorized);
+  EXPECT_EQ(HttpClient(thawd.port()).request(verb::get, "/metrics").result(), status::unauthorized);
   const std::string wrong_token(64, 'a');
   EXPECT_EQ(HttpClient(thawd.port(), wrong_token)
                 .request(verb::post, "/2015-03-31/functions", create)
                 .result(),
             status::forbidden);
-  EXPECT_EQ(HttpClient(thawd.port(), wrong_token)
-                .request(verb::get, "/2015-03-31/functions/")
-                .result(),
-            status::forbidden);
+  EXPECT_EQ(
+      HttpClient(thawd.port(), wrong_token).request(verb::get, "/2015-03-31/functions/").result(),
+      status::forbidden);
   // Nothing was created.
   HttpClient admin(thawd.port(), thawd.token());
   auto list = nlohmann::json::parse(admin.request(verb::get, "/2015-03-31/functions/").body());
@@ -265,8 +263,8 @@ TEST(Thawd, SlowClientsAreDisconnectedAndOthersAreServedMeanwhile) {
   // (with the credential: without, it is refused before its body).
   std::vector<std::string> stalls = {
       "GET /healthz HTTP/1.1\r\nHost: x\r\n",
-      "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-          thawd.token() + "\r\nContent-Length: 100\r\n\r\n{\"a\":"};
+      "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + thawd.token() +
+          "\r\nContent-Length: 100\r\n\r\n{\"a\":"};
   for (const auto& stall : stalls) {
     asio::ip::tcp::socket slow(io);
     slow.connect({asio::ip::make_address("127.0.0.1"), thawd.port()});

@@ -360,9 +360,12 @@ TEST_F(CodePackage, DirectoryWithFifoIsRefused) {
 // reports without a message (a null error string) crashed the unpacking.
 TEST_F(CodePackage, ACorruptArchiveWithoutAReasonIsRefused) {
   const std::string encoded =
-      "H4sIABQVFmsC/+3UQQrCMBCF4Vn3FBEP0Bgbc55GhASlkSbe39iNUHDZguT/Nm+Yzaze+JRKOy7z+JTt6MpZu2S1Tq2N+c7L3jltRGnZwSuXca4npU3HQ+/j1OfQ3a4hqRA7QUMecbpvfeNT6skw/FBLAwQUAAAACAAKEYddtAhwaSsAAAAuAAAACgAAAGhhbhGHXbQIcGkrAAAALggAAAAGQAAACwAAAAAAAAAAAAAAgAFTLnAAAABsLnB5UEsF7v96Pmlrz6KM3+E0N95/BgAB";
+      "H4sIABQVFmsC/+3UQQrCMBCF4Vn3FBEP0Bgbc55GhASlkSbe39iNUHDZguT/"
+      "Nm+Yzaze+JRKOy7z+JTt6MpZu2S1Tq2N+c7L3jltRGnZwSuXca4npU3HQ+/j1OfQ3a4hqRA7QUMecbpvfeNT6skw/"
+      "FBLAwQUAAAACAAKEYddtAhwaSsAAAAuAAAACgAAAGhhbhGHXbQIcGkrAAAALggAAAAGQAAACwAAAAAAAAAAAAAAgAFTL"
+      "nAAAABsLnB5UEsF7v96Pmlrz6KM3+E0N95/BgAB";
   std::string bytes(boost::beast::detail::base64::decoded_size(encoded.size()), '\0');
-  bytes.resize(boost::beast::detail::base64::decode(bytes.data(), encoded.data(), encoded.size())
-                   .first);
+  bytes.resize(
+      boost::beast::detail::base64::decode(bytes.data(), encoded.data(), encoded.size()).first);
   expect_refused(bytes, "refused package");
 }

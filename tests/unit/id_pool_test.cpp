@@ -46,9 +46,13 @@ TEST(IdPool, BoundsAreChecked) {
   // The last range may end at 0xfffffffe, never at 0xffffffff ((uid_t)-1).
   const uint32_t last_fit = 0xffffffffu - kRange;
   EXPECT_EQ(error_of([=] { validate({last_fit, 1}); }), "");
-  EXPECT_NE(error_of([=] { validate({last_fit + 1, 1}); }).find("past the last host id"),
+  EXPECT_NE(error_of([=] {
+              validate({last_fit + 1, 1});
+            }).find("past the last host id"),
             std::string::npos);
-  EXPECT_NE(error_of([] { validate({1u << 20, 65535}); }).find("past the last host id"),
+  EXPECT_NE(error_of([] {
+              validate({1u << 20, 65535});
+            }).find("past the last host id"),
             std::string::npos);
 }
 

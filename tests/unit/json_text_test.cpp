@@ -10,11 +10,13 @@ TEST(JsonText, BytesThatAreNotUtf8AreReplacedAndValidOnesKept) {
   const std::string replacement = "\xef\xbf\xbd";
   EXPECT_EQ(valid_utf8("plain"), "plain");
   EXPECT_EQ(valid_utf8("caf\xc3\xa9 \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xf0\x9f\x98\x80");
-  EXPECT_EQ(valid_utf8("a\xff" "b"), "a" + replacement + "b");
-  EXPECT_EQ(valid_utf8("\xc0\xaf"), replacement + replacement);  // overlong '/'
+  EXPECT_EQ(valid_utf8("a\xff"
+                       "b"),
+            "a" + replacement + "b");
+  EXPECT_EQ(valid_utf8("\xc0\xaf"), replacement + replacement);                    // overlong '/'
   EXPECT_EQ(valid_utf8("\xed\xa0\x80"), replacement + replacement + replacement);  // surrogate
-  EXPECT_EQ(valid_utf8("\xe2\x82"), replacement + replacement);  // cut short
-  EXPECT_EQ(valid_utf8("\xf4\x90\x80\x80").find("\xf4"), std::string::npos);  // past U+10FFFF
+  EXPECT_EQ(valid_utf8("\xe2\x82"), replacement + replacement);                    // cut short
+  EXPECT_EQ(valid_utf8("\xf4\x90\x80\x80").find("\xf4"), std::string::npos);       // past U+10FFFF
 }
 
 TEST(JsonText, ABoundCutsAtACharacterBoundary) {

@@ -126,7 +126,8 @@ TEST(SigV4, BeforeTheBodyTheHeadersAreCheckedAndADeclaredHashSigned) {
   r.headers.push_back({"X-Amz-Content-Sha256", sha256_hex(r.body)});
   const auto sig = sign(r, {"host", "x-amz-content-sha256", "x-amz-date"}, kSecret, kDate,
                         "us-east-1", "lambda");
-  authorize(r, sig, "20150830/us-east-1/lambda/aws4_request", "host;x-amz-content-sha256;x-amz-date");
+  authorize(r, sig, "20150830/us-east-1/lambda/aws4_request",
+            "host;x-amz-content-sha256;x-amz-date");
   auto header_only = r;
   header_only.body.clear();
   EXPECT_TRUE(verify_sigv4_headers(header_only, {{kKey, kSecret}}, example_time()).ok);
@@ -150,7 +151,8 @@ TEST(SigV4, AnUnsignedPayloadIsRefused) {
   r.headers.push_back({"X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"});
   const auto sig = sign(r, {"host", "x-amz-content-sha256", "x-amz-date"}, kSecret, kDate,
                         "us-east-1", "lambda");
-  authorize(r, sig, "20150830/us-east-1/lambda/aws4_request", "host;x-amz-content-sha256;x-amz-date");
+  authorize(r, sig, "20150830/us-east-1/lambda/aws4_request",
+            "host;x-amz-content-sha256;x-amz-date");
   const auto v = verify_sigv4(r, {{kKey, kSecret}}, example_time());
   EXPECT_FALSE(v.ok);
   EXPECT_NE(v.message.find("UNSIGNED-PAYLOAD"), std::string::npos) << v.message;

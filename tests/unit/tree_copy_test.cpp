@@ -35,8 +35,7 @@ TEST(TreeCopy, FilesDirectoriesAndLinksAsLinksFifosLeftOut) {
   ASSERT_EQ(mkfifo((from.path() + "/fifo").c_str(), 0600), 0);
   const auto result = sandbox::copy_tree_beneath(from.path(), to.path() + "/copy");
   EXPECT_EQ(read(to.path() + "/copy/d/inner/file"), "content");
-  EXPECT_EQ(fs::status(to.path() + "/copy/d/inner/file").permissions(),
-            fs::perms(0640));
+  EXPECT_EQ(fs::status(to.path() + "/copy/d/inner/file").permissions(), fs::perms(0640));
   EXPECT_TRUE(fs::is_symlink(to.path() + "/copy/link"));
   EXPECT_EQ(fs::read_symlink(to.path() + "/copy/link"), "/etc");
   EXPECT_FALSE(fs::exists(fs::symlink_status(to.path() + "/copy/fifo")));

@@ -83,7 +83,7 @@ struct InvokeResult {
   std::string log;                   // START ... END, REPORT of this invocation
   std::string report_line;
   uint64_t output_dropped_bytes = 0;  // over HostEnvironment::max_output_bytes
-  std::string log_tail() const;  // the last 4 KB of `log`
+  std::string log_tail() const;       // the last 4 KB of `log`
   // Where the time went, as an HTTP Server-Timing value: sandbox, init or
   // restore, handler (milliseconds).
   std::string server_timing() const;
