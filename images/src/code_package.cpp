@@ -346,6 +346,17 @@ void CodeStore::discard_unfinished() {
       std::filesystem::remove_all(e.path(), ec);
 }
 
+int CodeStore::discard_unused(const std::set<std::string>& keep) {
+  std::vector<std::string> unused;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(root_, ec)) {
+    const auto name = e.path().filename().string();
+    if (is_sha256_hex(name) && !keep.count(name)) unused.push_back(name);
+  }
+  for (const auto& sha256 : unused) remove(sha256);
+  return static_cast<int>(unused.size());
+}
+
 StoredPackage CodeStore::add_archive(std::string_view bytes, const PackageLimits& limits) {
   StoredPackage pkg;
   pkg.sha256 = sha256_hex(bytes);

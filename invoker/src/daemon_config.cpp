@@ -89,7 +89,7 @@ void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
     } else if (a == "--keep-alive") {
       c.keep_alive_s = static_cast<unsigned>(number(a, value(), 1, 86400));
     } else if (a == "--async-workers") {
-      c.async_workers = static_cast<unsigned>(number(a, value(), 0, 64));
+      c.async_workers = static_cast<unsigned>(number(a, value(), 1, 64));
     } else if (a == "--retry-backoff-ms") {
       c.retry_backoff_ms = number(a, value(), 1, 3600000);
     } else if (a == "--read-timeout") {

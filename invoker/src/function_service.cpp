@@ -160,6 +160,12 @@ FunctionService::FunctionService(ServiceOptions options)
     }
   }
   collect_snapshots();
+  // Deletes and code updates leave packages behind while instances may run
+  // from them; none runs now.
+  std::set<std::string> used;
+  for (const auto& [name, d] : catalog_) used.insert(d.record.code_sha256);
+  if (const int removed = code_.discard_unused(used))
+    log_event("info", "code_packages_collected", {{"removed", removed}});
 }
 
 FunctionService::~FunctionService() {

@@ -139,6 +139,22 @@ UniqueFd claim_state_lock(const std::filesystem::path& path) {
   }
 }
 
+// Removes the pid file and says "stopped" when thawd's last part has shut
+// down: declared right after the lock, it is destroyed after every later
+// local (async workers finishing, instances ended, cgroups removed), so a
+// second thawd cannot take the directory while this one still works in it.
+struct StoppedLast {
+  std::filesystem::path pid_file;
+  explicit StoppedLast(std::filesystem::path path) : pid_file(std::move(path)) {}
+  StoppedLast(const StoppedLast&) = delete;
+  StoppedLast& operator=(const StoppedLast&) = delete;
+  ~StoppedLast() {
+    std::error_code ec;
+    std::filesystem::remove(pid_file, ec);
+    log_event("info", "stopped");
+  }
+};
+
 int run(const DaemonConfig& config) {
   // Before any thread: a private mount namespace with a tmpfs /run, so CRIU
   // keeps its kernel-feature cache and instance mounts never leak to the host.
@@ -153,6 +169,7 @@ int run(const DaemonConfig& config) {
   std::filesystem::create_directories(config.state_dir);
   const auto pid_file = std::filesystem::path(config.state_dir) / "thawd.pid";
   const auto state_lock = claim_state_lock(pid_file);
+  const StoppedLast stopped_last{pid_file};
 
   const auto facts = gather_system_facts(config.criu);
   const bool criu_ok = config.snapshots && !facts.criu_path.empty() && facts.criu_check_passed &&
@@ -309,8 +326,6 @@ int run(const DaemonConfig& config) {
   for (unsigned i = 1; i < threads_wanted; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
-  std::filesystem::remove(pid_file);
-  log_event("info", "stopped");
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <thread>
 
 #include "http_client.hpp"
 #include "lambda_client.hpp"
@@ -291,6 +292,64 @@ TEST(HostileThawd, ARestartRightAfterKill9StartsAndASecondThawdIsRefused) {
   EXPECT_NE(st, 0);
   EXPECT_NE(out.find("holds this state directory's lock"), std::string::npos) << out;
   EXPECT_NE(out.find(std::to_string(second.pid())), std::string::npos) << out;
+}
+
+// thawd stops in steps (running events finish, instances end, cgroups go):
+// the directory stays claimed until the last one, else a second thawd could
+// start in it and have its instances ended by the first.
+TEST(HostileThawd, TheStateDirectoryStaysClaimedUntilTheStopHasFinished) {
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  Handler code("import time\ndef handler(event, context):\n    time.sleep(3)\n    return {}\n");
+  create(l, "slow", code, json{{"Timeout", 10}, {"SnapStart", {{"ApplyOn", "None"}}}});
+  ASSERT_EQ(l.invoke("slow", "{}", {{"X-Amz-Invocation-Type", "Event"}}).result(),
+            status::accepted);
+  ASSERT_TRUE(eventually([&] { return l.instances().size() == 1; })) << "the event never started";
+  ASSERT_EQ(kill(thawd.pid(), SIGTERM), 0);
+  // Past the HTTP server's stop, while the event still runs.
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  ASSERT_EQ(kill(thawd.pid(), 0), 0) << "thawd did not wait for its running event";
+  EXPECT_TRUE(fs::exists(thawd.state_dir() + "/thawd.pid"));
+  EXPECT_EQ(thawd.log().find("\"event\":\"stopped\""), std::string::npos);
+  const auto [st, out] = run_program({THAWD_PATH, "--listen", "127.0.0.1:0", "--state-dir",
+                                      thawd.state_dir(), "--cgroup-parent", thawd.cgroup_parent()});
+  EXPECT_NE(st, 0);
+  EXPECT_NE(out.find("holds this state directory's lock"), std::string::npos) << out;
+  const int st_first = thawd.wait();
+  EXPECT_TRUE(WIFEXITED(st_first) && WEXITSTATUS(st_first) == 0) << st_first;
+  EXPECT_FALSE(fs::exists(thawd.state_dir() + "/thawd.pid"));
+  EXPECT_NE(thawd.log().find("\"event\":\"stopped\""), std::string::npos);
+}
+
+// Deleted functions' and replaced code stays while instances may run from
+// it, and goes at the next start.
+TEST(HostileThawd, CodeNoFunctionUsesIsRemovedAtTheNextStart) {
+  const auto packages = [](const std::string& dir) {
+    size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir))
+      n += e.is_directory() && e.path().filename().string().size() == 64;
+    return n;
+  };
+  ThawdProcess first;
+  const auto state = first.state_dir();
+  {
+    Lambda l(first);
+    Handler kept("def handler(event, context):\n    return 1\n");
+    Handler gone("def handler(event, context):\n    return 2\n");
+    create(l, "kept", kept, kNoSnapshot);
+    create(l, "gone", gone, kNoSnapshot);
+    ASSERT_EQ(l.invoke("gone").body(), "2");
+    ASSERT_EQ(l.client.request(verb::delete_, std::string(kFunctions) + "/gone").result(),
+              status::no_content);
+    EXPECT_EQ(packages(state + "/code"), 2u);
+  }
+  const int st = first.stop();
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  ThawdProcess second({}, state);
+  Lambda l(second);
+  EXPECT_EQ(packages(state + "/code"), 1u);
+  EXPECT_NE(second.log().find("code_packages_collected"), std::string::npos);
+  EXPECT_EQ(l.invoke("kept").body(), "1");
 }
 
 TEST(HostileThawd, TheStateIsPrivate) {

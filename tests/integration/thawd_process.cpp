@@ -131,6 +131,10 @@ void ThawdProcess::kill_hard() {
 
 int ThawdProcess::stop() {
   kill(pid_, SIGTERM);
+  return wait();
+}
+
+int ThawdProcess::wait() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;

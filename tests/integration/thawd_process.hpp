@@ -31,6 +31,8 @@ class ThawdProcess {
   std::string token() const;
   // Sends SIGTERM and waits; returns the exit status as waitpid gives it.
   int stop();
+  // Waits for thawd to exit by itself (after a signal the test sent); the status.
+  int wait();
   // SIGKILL, as a crash: no clean-up of any kind.
   void kill_hard();
   const std::string& cgroup_parent() const { return cgroup_parent_; }

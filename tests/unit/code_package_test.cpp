@@ -226,6 +226,18 @@ TEST_F(CodePackage, FindAndRemove) {
   EXPECT_THROW(store_->remove("../x"), thaw::Error);
 }
 
+TEST_F(CodePackage, DiscardUnusedKeepsOnlyWhatIsNamed) {
+  const auto kept = store_->add_archive(make_archive(Kind::Zip, {file("a", "1")}));
+  const auto gone = store_->add_archive(make_archive(Kind::Zip, {file("b", "2")}));
+  fs::create_directory(fs::path(store_->root()) / "not-a-package");
+  EXPECT_EQ(store_->discard_unused({kept.sha256}), 1);
+  EXPECT_TRUE(store_->find(kept.sha256));
+  EXPECT_FALSE(store_->find(gone.sha256));
+  EXPECT_EQ(store_listing(),
+            (std::set<std::string>{kept.sha256, kept.sha256 + ".meta", "not-a-package"}));
+  EXPECT_EQ(store_->discard_unused({kept.sha256}), 0);
+}
+
 TEST_F(CodePackage, StoredPackageMustStillFitSmallerLimits) {
   const auto bytes = make_archive(Kind::Zip, kGood);
   store_->add_archive(bytes);

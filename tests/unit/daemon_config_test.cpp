@@ -64,12 +64,14 @@ TEST(DaemonConfig, HelpDocumentsEveryFlag) {
 
 TEST(DaemonConfig, SchedulingFlags) {
   const auto c = parse_daemon_args({"--max-concurrency", "8", "--memory-budget-mb", "4096",
-                                    "--keep-alive", "60", "--async-workers", "0"});
+                                    "--keep-alive", "60", "--async-workers", "1"});
   EXPECT_EQ(c.max_concurrency, 8u);
   EXPECT_EQ(c.memory_budget_mb, 4096u);
   EXPECT_EQ(c.keep_alive_s, 60u);
-  EXPECT_EQ(c.async_workers, 0u);
+  EXPECT_EQ(c.async_workers, 1u);
+  // No workers would accept events that never run and never expire.
   for (const std::vector<std::string>& args : {std::vector<std::string>{"--max-concurrency", "0"},
+                                               {"--async-workers", "0"},
                                                {"--keep-alive", "-1"},
                                                {"--memory-budget-mb", "12"}}) {
     EXPECT_THROW(parse_daemon_args(args), thaw::Error) << args[0];

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,9 @@ class CodeStore {
   // unpacked: its temporary tree and sizes file). Only for the store's one
   // writer at its start, when no other unpacking can be under way.
   void discard_unfinished();
+  // Removes every package not in `keep`; returns how many. Only while no
+  // instance runs from the store (instances see their package's tree live).
+  int discard_unused(const std::set<std::string>& keep);
 
  private:
   // Moves a checked tree from `tmp_dir` into place (or drops it if the package
