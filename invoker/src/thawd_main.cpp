@@ -326,6 +326,11 @@ int run(const DaemonConfig& config) {
   for (unsigned i = 1; i < threads_wanted; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
+  // What is left of the stop (events finishing, instances ending) is not cut
+  // short by a second signal: a supervisor that must end it sends SIGKILL.
+  signals.clear();
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
   return 0;
 }
 

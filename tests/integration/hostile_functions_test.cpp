@@ -315,6 +315,8 @@ TEST(HostileThawd, TheStateDirectoryStaysClaimedUntilTheStopHasFinished) {
                                       thawd.state_dir(), "--cgroup-parent", thawd.cgroup_parent()});
   EXPECT_NE(st, 0);
   EXPECT_NE(out.find("holds this state directory's lock"), std::string::npos) << out;
+  // A second signal does not cut the stop short.
+  ASSERT_EQ(kill(thawd.pid(), SIGTERM), 0);
   const int st_first = thawd.wait();
   EXPECT_TRUE(WIFEXITED(st_first) && WEXITSTATUS(st_first) == 0) << st_first;
   EXPECT_FALSE(fs::exists(thawd.state_dir() + "/thawd.pid"));
