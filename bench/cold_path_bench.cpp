@@ -21,7 +21,6 @@
 using namespace thaw;
 using namespace thaw::invoker;
 using bench::Clock;
-using bench::ms_since;
 constexpr auto pct = bench::percentile;
 
 namespace {

@@ -327,7 +327,7 @@ std::string sha256_hex(std::string_view bytes) {
   return h.hex();
 }
 
-CodeStore::CodeStore(std::string root)
+CodeStore::CodeStore(const std::string& root)
     : root_(std::filesystem::absolute(root).lexically_normal().string()) {
   if (root_.size() > 1 && root_.back() == '/') root_.pop_back();
   std::error_code ec;

@@ -41,7 +41,7 @@ std::string load_or_create_admin_token(const std::string& state_dir) {
     std::string token;
     if (in >> token && token.size() == 64) return token;
   }
-  const auto token = random_text("0123456789abcdef", 64);
+  auto token = random_text("0123456789abcdef", 64);
   write_private_file(path, token + "\n");
   return token;
 }

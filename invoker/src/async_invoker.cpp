@@ -33,7 +33,7 @@ AsyncInvoker::~AsyncInvoker() {
 }
 
 std::string AsyncInvoker::submit(const FunctionRecord& f, const std::string& payload) {
-  const auto id = queue_.enqueue(f.config.name, payload, f.max_retry_attempts, f.max_event_age_s);
+  auto id = queue_.enqueue(f.config.name, payload, f.max_retry_attempts, f.max_event_age_s);
   wake_.notify_one();
   return id;
 }

@@ -60,7 +60,7 @@ std::string EventQueue::enqueue(const std::string& function, const std::string& 
                                 int max_retries, int max_event_age_s) {
   if (max_retries < 0 || max_event_age_s <= 0)
     throw Error("event queue: retries must be 0 or more and the maximum age positive");
-  const auto id = new_request_id();
+  auto id = new_request_id();
   const auto now = unix_ms();
   std::lock_guard lock(mutex_);
   Statement st(db_, "INSERT INTO events VALUES (?, ?, ?, 0, ?, ?, 'pending', ?, ?)");

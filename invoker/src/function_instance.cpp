@@ -240,7 +240,8 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
     self->sandbox_->kill();
     init.error = make_error("Runtime.InitTimeout",
                             "Init phase did not finish within " +
-                                format_ms(host.init_timeout.count() / 1000.0) + " seconds");
+                                format_ms(static_cast<double>(host.init_timeout.count()) / 1000.0) +
+                                " seconds");
   } else {
     init.error = self->exit_error("");
   }
@@ -298,7 +299,7 @@ FunctionError FunctionInstance::exit_error(const std::string& request_id) {
   return make_error("Runtime.ExitError", prefix + "Error: Runtime exited with error: " + how);
 }
 
-InvokeResult FunctionInstance::invoke(InvokeRequest request) {
+InvokeResult FunctionInstance::invoke(const InvokeRequest& request) {
   InvokeResult r;
   r.request_id = request.request_id.empty() ? new_request_id() : request.request_id;
   r.memory_size_mb = config_.memory_mb;

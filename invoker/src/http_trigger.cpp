@@ -115,7 +115,7 @@ json gateway_event(const Request& req, const RequestTarget& target, const std::s
   for (const auto& [k, v] : target.query)
     query[k] = v;  // API Gateway joins repeated keys with commas; the last one wins here
   const auto now = std::chrono::system_clock::now();
-  const auto body = req.body();
+  const auto& body = req.body();
   const bool text = is_text(std::string(req[http::field::content_type]), body);
   json event = {
       {"version", "2.0"},

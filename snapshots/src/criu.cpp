@@ -224,7 +224,7 @@ const char* log_level() {
 
 std::string find_criu() {
   for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin"}) {
-    const std::string path = std::string(dir) + "/criu";
+    std::string path = std::string(dir) + "/criu";
     if (access(path.c_str(), X_OK) == 0) return path;
   }
   return "";

@@ -44,7 +44,7 @@ std::pair<std::string, std::string> yard_entry(const std::string& controllers) {
 // cgroup2 mount alone costs 5-19 ms unless another one was made a moment
 // before. A hierarchy that fails to mount is left out: CRIU then mounts it.
 std::string make_cgroup_yard() {
-  const std::string yard = "/run/thaw/cgroup-yard";
+  std::string yard = "/run/thaw/cgroup-yard";
   std::error_code ec;
   std::filesystem::create_directories(yard, ec);
   if (ec || mount("thaw-cgroup-yard", yard.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -92,7 +92,7 @@ std::string prepare_criu_environment() {
 }
 
 std::string expose_directory(const std::string& dir, const std::string& name) {
-  const auto target = "/run/thaw/" + name;
+  auto target = "/run/thaw/" + name;
   std::error_code ec;
   std::filesystem::create_directories(target, ec);
   if (ec) throw Error("criu environment: create " + target + ": " + ec.message());

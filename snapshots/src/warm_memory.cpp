@@ -41,7 +41,7 @@ WarmMemory::WarmMemory(size_t bytes, std::chrono::milliseconds quiet) : quiet_(q
     throw_errno("warm memory: mmap of " + std::to_string(mapping_bytes_ >> 20) + " MiB");
   mapping_ = static_cast<char*>(m);
   const auto addr = reinterpret_cast<uintptr_t>(mapping_);
-  base_ = reinterpret_cast<char*>((addr + kBlock - 1) & ~(uintptr_t{kBlock} - 1));
+  base_ = mapping_ + (kBlock - addr % kBlock) % kBlock;
   // Refused where the kernel has no transparent huge pages: 4 KiB pages then.
   madvise(base_, blocks_ * kBlock, MADV_HUGEPAGE);
   warm_.assign(blocks_ / 2, false);

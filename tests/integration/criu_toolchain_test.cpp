@@ -163,7 +163,7 @@ class CriuProbe : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
   std::string script(const std::string& name, const std::string& text) {
-    const auto path = dir_ + "/" + name;
+    auto path = dir_ + "/" + name;
     std::ofstream(path) << text;
     fs::permissions(path, fs::perms(0755));
     return path;

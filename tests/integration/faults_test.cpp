@@ -98,7 +98,7 @@ class CodeParent {
 // A code directory of `files` files of random (incompressible) bytes beside a
 // handler: unpacking it takes a while.
 std::string big_code_dir(const std::string& parent, int files, size_t bytes_each) {
-  const auto dir = parent + "/big-code";
+  auto dir = parent + "/big-code";
   fs::create_directories(dir);
   std::ofstream(dir + "/handler.py") << "def handler(event, context):\n    return 'big'\n";
   std::mt19937_64 rng(42);

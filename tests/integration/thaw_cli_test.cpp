@@ -259,11 +259,11 @@ TEST(ThawCli, DeploysAZipFileAndUpdatesAnExistingFunction) {
   ThawdProcess thawd;
   TempDir tmp;
   const auto zip = tmp / "hello.zip";
-  const auto [status, out] = run_program(
-      {"/usr/bin/python3", "-c",
-       "import sys, zipfile\n"
-       "with zipfile.ZipFile(sys.argv[1], 'w') as z: z.write(sys.argv[2], 'handler.py')",
-       zip, kExamples + "python-hello/handler.py"});
+  const std::string zip_it =
+      "import sys, zipfile\n"
+      "with zipfile.ZipFile(sys.argv[1], 'w') as z: z.write(sys.argv[2], 'handler.py')";
+  const auto [status, out] =
+      run_program({"/usr/bin/python3", "-c", zip_it, zip, kExamples + "python-hello/handler.py"});
   ASSERT_EQ(exit_code(status), 0) << out;
 
   auto r = thaw_cli(thawd, {"deploy", "zipped", zip, "--runtime", "python3.11", "--handler",

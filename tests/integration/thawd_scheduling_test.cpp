@@ -395,7 +395,7 @@ TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   ASSERT_FALSE(snapshot.empty());
   EXPECT_EQ(snapshot["FunctionName"], "hello");
   EXPECT_GT(snapshot["SizeBytes"].get<uint64_t>(), 0u);
-  const auto digest = snapshot["Digest"];
+  const auto& digest = snapshot["Digest"];
   auto restored =
       l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}, {"X-Amz-Log-Type", "Tail"}});
   ASSERT_EQ(restored.result(), status::ok) << restored.body();

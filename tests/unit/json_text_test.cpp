@@ -16,7 +16,7 @@ TEST(JsonText, BytesThatAreNotUtf8AreReplacedAndValidOnesKept) {
   EXPECT_EQ(valid_utf8("\xc0\xaf"), replacement + replacement);                    // overlong '/'
   EXPECT_EQ(valid_utf8("\xed\xa0\x80"), replacement + replacement + replacement);  // surrogate
   EXPECT_EQ(valid_utf8("\xe2\x82"), replacement + replacement);                    // cut short
-  EXPECT_EQ(valid_utf8("\xf4\x90\x80\x80").find("\xf4"), std::string::npos);       // past U+10FFFF
+  EXPECT_EQ(valid_utf8("\xf4\x90\x80\x80").find('\xf4'), std::string::npos);       // past U+10FFFF
 }
 
 TEST(JsonText, ABoundCutsAtACharacterBoundary) {

@@ -38,7 +38,7 @@ std::string sha256_hex(std::string_view bytes);
 // processes: trees appear by an atomic rename that never replaces another.
 class CodeStore {
  public:
-  explicit CodeStore(std::string root);  // creates root if missing (e.g. <state>/code)
+  explicit CodeStore(const std::string& root);  // creates root if missing (e.g. <state>/code)
   const std::string& root() const { return root_; }
 
   // zip or tar.gz, detected from the bytes (libarchive); anything else is refused.

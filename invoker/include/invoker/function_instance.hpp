@@ -107,7 +107,7 @@ class FunctionInstance {
                                                  const std::string& code_dir, InitOutcome& init);
   ~FunctionInstance();
 
-  InvokeResult invoke(InvokeRequest request);
+  InvokeResult invoke(const InvokeRequest& request);
   // False after any failure that could have left the runtime in a bad state.
   bool reusable() const { return reusable_; }
   const std::string& id() const { return id_; }

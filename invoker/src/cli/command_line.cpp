@@ -120,7 +120,7 @@ Endpoint endpoint_of(const GlobalOptions& options) {
 
 std::string token_of(const GlobalOptions& options) {
   if (options.token) return *options.token;
-  if (const auto t = env("THAW_TOKEN"); !t.empty()) return t;
+  if (auto t = env("THAW_TOKEN"); !t.empty()) return t;
   std::string dir = options.state_dir.value_or(env("THAW_STATE_DIR"));
   if (dir.empty()) dir = ".thaw";
   std::ifstream in(std::filesystem::path(dir) / "admin-token");

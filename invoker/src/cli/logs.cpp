@@ -46,13 +46,16 @@ int logs(Client& thawd, const CommandLine& line) {
       print_json(chunk);
     else
       show(chunk, chunk.value("FirstAvailableOffset", uint64_t{0}), line.json);
-    while (follow) {
-      const auto from = chunk.value("NextOffset", uint64_t{0});
-      chunk = json_of(thawd.request(
-          http::verb::get,
-          path + "?offset=" + std::to_string(from) + "&wait=" + std::to_string(kLongPollSeconds),
-          "", {}, kLongPollTimeout));
-      show(chunk, from, line.json);
+    // Until Ctrl-C: stop_on_signals makes the next request throw Interrupted.
+    if (follow) {
+      for (;;) {
+        const auto from = chunk.value("NextOffset", uint64_t{0});
+        chunk = json_of(thawd.request(
+            http::verb::get,
+            path + "?offset=" + std::to_string(from) + "&wait=" + std::to_string(kLongPollSeconds),
+            "", {}, kLongPollTimeout));
+        show(chunk, from, line.json);
+      }
     }
   } catch (const Interrupted&) {
   }
