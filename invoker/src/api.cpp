@@ -10,12 +10,21 @@
 #include "invoker/http_trigger.hpp"
 #include "invoker/json_text.hpp"
 #include "invoker/lambda_errors.hpp"
+#include "invoker/lambda_limits.hpp"
 #include "invoker/log_followers.hpp"
 #include "invoker/metrics.hpp"
 #include "invoker/sigv4.hpp"
 #include "thaw/build_info.hpp"
 
 namespace thaw::invoker {
+
+uint64_t request_body_limit(const std::string& target, http::verb method) {
+  const bool code_upload =
+      (method == http::verb::post && target.rfind("/2015-03-31/functions", 0) == 0 &&
+       target.find("/invocations") == std::string::npos) ||
+      (method == http::verb::put && target.find("/code") != std::string::npos);
+  return code_upload ? kMaxCodeUploadRequestBytes : kMaxSyncPayloadBytes;
+}
 
 Api::Api(FunctionService* functions, std::string admin_token, AsyncInvoker* async)
     : functions_(functions),

@@ -8,14 +8,11 @@
 #include "invoker/function_requests.hpp"
 #include "invoker/function_service.hpp"
 #include "invoker/json_text.hpp"
+#include "invoker/lambda_limits.hpp"
 
 namespace thaw::invoker {
 
 namespace {
-
-// Lambda takes asynchronous payloads up to 1 MB (synchronous ones: 6 MB, which
-// the HTTP server enforces for every invocation).
-constexpr size_t kMaxEventPayloadBytes = 1024 * 1024;
 
 nlohmann::json parse_body(const Request& req) {
   if (req.body().empty()) return nlohmann::json::object();

@@ -11,6 +11,8 @@
 #include <optional>
 #include <utility>
 
+#include "invoker/lambda_limits.hpp"
+
 namespace thaw::invoker {
 
 namespace beast = boost::beast;
@@ -143,7 +145,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     const auto& h = parser_->get();
     const uint64_t limit = server_->limits.body_bytes
                                ? server_->limits.body_bytes(std::string(h.target()), h.method())
-                               : 6u * 1024 * 1024;
+                               : kMaxSyncPayloadBytes;
     parser_->body_limit(limit);
     // Credentials first: nothing of a refused request's body is buffered.
     if (server_->limits.check_header) {

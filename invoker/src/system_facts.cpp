@@ -66,10 +66,10 @@ std::string format_version_report(const std::string& program, const SystemFacts&
                                    : f.criu_problem) +
            "; snapshots off\n";
   } else {
-    const bool new_enough = snapshots::version_at_least(f.criu_version, "4.2");
+    const bool new_enough = snapshots::version_at_least(f.criu_version, snapshots::kMinCriuVersion);
     out += "criu: " + (f.criu_version.empty() ? std::string("no version") : f.criu_version) +
            " at " + f.criu_path + ", criu check " + (f.criu_check_passed ? "passes" : "FAILS") +
-           (new_enough ? "" : ", 4.2 or newer needed") +
+           (new_enough ? "" : std::string(", ") + snapshots::kMinCriuVersion + " or newer needed") +
            (new_enough && f.criu_check_passed ? "" : "; snapshots off") + "\n";
   }
   out += "cgroups: " + f.cgroup_layout + "\n";

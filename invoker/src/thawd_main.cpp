@@ -35,15 +35,6 @@ using namespace thaw::invoker;
 
 namespace {
 
-uint64_t body_limit(const std::string& target, http::verb method) {
-  // Code uploads arrive as base64 zips inside JSON: Lambda takes 50 MB zipped.
-  const bool code_upload =
-      (method == http::verb::post && target.rfind("/2015-03-31/functions", 0) == 0 &&
-       target.find("/invocations") == std::string::npos) ||
-      (method == http::verb::put && target.find("/code") != std::string::npos);
-  return code_upload ? 70ull * 1024 * 1024 : 6ull * 1024 * 1024;
-}
-
 uint64_t host_memory_mb() {
   const auto pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / (1024 * 1024);
@@ -173,7 +164,7 @@ int run(const DaemonConfig& config) {
 
   const auto facts = gather_system_facts(config.criu);
   const bool criu_ok = config.snapshots && !facts.criu_path.empty() && facts.criu_check_passed &&
-                       snapshots::version_at_least(facts.criu_version, "4.2");
+                       snapshots::version_at_least(facts.criu_version, snapshots::kMinCriuVersion);
   if (criu_ok && facts.huge_pages.rfind("never", 0) == 0)
     log_event("info", "restore_memory_hint",
               {{"transparent_huge_pages", facts.huge_pages},
@@ -253,7 +244,7 @@ int run(const DaemonConfig& config) {
   if (config.emulator_path) api.enable_emulator_path();
   if (config.public_trigger) api.make_trigger_public();
   HttpLimits limits;
-  limits.body_bytes = body_limit;
+  limits.body_bytes = request_body_limit;
   limits.read_timeout = std::chrono::seconds(config.read_timeout_s);
   limits.check_header = [&api](const Request& header) { return api.refuse_headers(header); };
   limits.max_connections = config.max_connections;

@@ -245,7 +245,7 @@ bool version_at_least(const std::string& version, const std::string& minimum) {
 }
 
 bool CriuInfo::usable() const {
-  return !path.empty() && version_at_least(version, "4.2") && check_passed;
+  return !path.empty() && version_at_least(version, kMinCriuVersion) && check_passed;
 }
 
 namespace {

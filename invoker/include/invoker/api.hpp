@@ -19,6 +19,10 @@ struct ApiCounters {
   std::atomic<uint64_t> server_errors{0};
 };
 
+// The most body bytes a request to `target` may carry: a code upload's, or a
+// synchronous invocation's (Lambda's limits, lambda_limits.hpp).
+uint64_t request_body_limit(const std::string& target, http::verb method);
+
 class FunctionService;
 class AsyncInvoker;
 class LogFollowers;

@@ -12,6 +12,7 @@
 
 #include "invoker/frame_channel.hpp"
 #include "invoker/function_config.hpp"
+#include "invoker/lambda_limits.hpp"
 #include "sandbox/instance.hpp"
 #include "sandbox/rootfs.hpp"
 #include "sandbox/work_queue.hpp"
@@ -46,8 +47,8 @@ HostEnvironment prepare_host_environment(
     const std::string& state_dir, const std::string& runtimes_dir, size_t namespace_pool_size = 4,
     std::chrono::milliseconds namespace_idle_expiry = std::chrono::minutes(10));
 
-constexpr uint64_t kMaxResponseBytes = 6 * 1024 * 1024;  // Lambda's synchronous limit
-constexpr size_t kLogTailBytes = 4096;                   // what X-Amz-Log-Result carries
+constexpr uint64_t kMaxResponseBytes = kMaxSyncPayloadBytes;
+constexpr size_t kLogTailBytes = 4096;  // what X-Amz-Log-Result carries
 
 struct FunctionError {
   std::string type;     // errorType: "ZeroDivisionError", "Runtime.ExitError", ...

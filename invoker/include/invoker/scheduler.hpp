@@ -36,7 +36,7 @@ inline constexpr const char* kMemoryBudgetExceeded = "HostMemoryBudgetExceeded";
 struct InstanceView {
   std::string id;
   std::string function;
-  std::string state;       // "Starting", "Busy" or "Idle"
+  std::string state;       // "Busy" or "Idle"
   std::string start_mode;  // how it came to be: "cold" or "restore"
   uint32_t memory_mb = 0;
   std::chrono::system_clock::time_point started;
@@ -121,7 +121,6 @@ class Scheduler {
     InstanceView view;
   };
   void give_back(Lease& lease);
-  void evict_for(uint64_t memory_mb, std::vector<std::unique_ptr<FunctionInstance>>& doomed);
   void reaper();
 
   const SchedulerLimits limits_;

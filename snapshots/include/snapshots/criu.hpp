@@ -34,6 +34,10 @@ std::string criu_version_of(const std::string& path);
 // "4.2.1" >= "4.2"?
 bool version_at_least(const std::string& version, const std::string& minimum);
 
+// The oldest CRIU thaw runs with: older ones fail on this kernel or hang at
+// dump (docs/criu.md), and the patches are made against 4.2.
+inline constexpr const char* kMinCriuVersion = "4.2";
+
 struct DumpRequest {
   pid_t pid = -1;  // root of the tree, as the host sees it
   std::string images_dir;
