@@ -13,6 +13,7 @@
 #include <random>
 #include <utility>
 
+#include "invoker/frame_messages.hpp"
 #include "invoker/json_text.hpp"
 #include "invoker/log.hpp"
 #include "sandbox/error.hpp"
@@ -225,13 +226,13 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
                                            [raw](std::string_view s) { raw->append_log(s); });
   init.init_ms = ms_between(started, Clock::now());
   const auto& type = got.frame.type;
-  if (type == "ready") {
+  if (type == frames::kReady) {
     self->pending_cpus_ = sandbox::cpus_for_memory(config.memory_mb);
     init.ok = true;
     self->reusable_ = true;
     self->first_init_ms_ = init.init_ms;
     self->first_sandbox_ms_ = sandbox_ms;
-  } else if (type == "init_error") {
+  } else if (type == frames::kInitError) {
     init.error = parse_error_body(got.frame.body);
   } else if (got.status == ReceiveStatus::Malformed || got.status == ReceiveStatus::TooLarge ||
              got.status == ReceiveStatus::Frame) {
@@ -325,7 +326,7 @@ InvokeResult FunctionInstance::invoke(const InvokeRequest& request) {
   const auto started = Clock::now();
   const auto deadline = started + std::chrono::seconds(config_.timeout_s);
   const uint64_t deadline_epoch = epoch_ms() + uint64_t{config_.timeout_s} * 1000;
-  const nlohmann::json header = {{"type", "invoke"},
+  const nlohmann::json header = {{"type", frames::kInvoke},
                                  {"request_id", r.request_id},
                                  {"deadline_ms", deadline_epoch},
                                  {"function_arn", function_arn(config_.name)}};
@@ -343,10 +344,10 @@ InvokeResult FunctionInstance::invoke(const InvokeRequest& request) {
   for (auto& job : std::exchange(after_first_answer_, {})) run_guarded(job);
   r.duration_ms = ms_between(started, finished);
   const auto& type = got.frame.type;
-  if (type == "response") {
+  if (type == frames::kResponse) {
     r.payload = std::move(got.frame.body);
     reusable_ = true;
-  } else if (type == "error") {
+  } else if (type == frames::kError) {
     r.error = parse_error_body(got.frame.body);
     r.payload = r.error->body;
     reusable_ = true;  // a handled exception leaves the runtime able to serve

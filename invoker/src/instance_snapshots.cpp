@@ -14,6 +14,7 @@
 #include <set>
 
 #include "images/code_package.hpp"
+#include "invoker/frame_messages.hpp"
 #include "invoker/json_text.hpp"
 #include "invoker/log.hpp"
 #include "sandbox/cgroup.hpp"
@@ -166,11 +167,11 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
   const auto sink = [raw](std::string_view s) { raw->append_log(s); };
   // Before-snapshot hooks run in the runtime; it answers once it is quiet.
   const auto deadline = Clock::now() + std::chrono::seconds(10);
-  if (inst->channel_->send({{"type", "prepare_snapshot"}}, {}, deadline, inst->log_.get(), sink) !=
-      SendStatus::Sent)
+  if (inst->channel_->send({{"type", frames::kPrepareSnapshot}}, {}, deadline, inst->log_.get(),
+                           sink) != SendStatus::Sent)
     throw Error("snapshot: the runtime did not take the request to get ready");
   const auto got = inst->channel_->receive(deadline, kMaxResponseBytes, inst->log_.get(), sink);
-  if (got.status != ReceiveStatus::Frame || got.frame.type != "snapshot_ready")
+  if (got.status != ReceiveStatus::Frame || got.frame.type != frames::kSnapshotReady)
     throw Error("snapshot: the runtime did not get ready for a snapshot");
 
   const pid_t pid = inst->sandbox_->pid();
@@ -310,7 +311,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   self->channel_ =
       std::make_unique<FrameChannel>(std::move(pipes.thawd_in), std::move(pipes.thawd_out));
   // The pipe is new and empty: the frame fits at once.
-  if (self->channel_->send({{"type", "restored"}}, {}, Clock::now() + host.init_timeout) !=
+  if (self->channel_->send({{"type", frames::kRestored}}, {}, Clock::now() + host.init_timeout) !=
       SendStatus::Sent)
     throw Error("restore: cannot write to the new channel");
   const auto criu_started = Clock::now();
@@ -369,7 +370,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
       got = self->channel_->receive(deadline, kMaxResponseBytes, self->log_.get(), sink);
     }
     ready_at = Clock::now();
-    ready = got.status == ReceiveStatus::Frame && got.frame.type == "ready";
+    ready = got.status == ReceiveStatus::Frame && got.frame.type == frames::kReady;
     // A ready runtime runs: CRIU wrote the pid file before resuming it.
     pid = ready ? self->restore_run_->restored_pid() : self->restore_run_->finish();
   } catch (const Error& e) {

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "invoker/frame_messages.hpp"
 #include "invoker/json_text.hpp"
 #include "invoker/runtime_api_server.hpp"
 #include "sandbox/error.hpp"
@@ -67,7 +68,7 @@ int main(int argc, char** argv) {
   const std::string message =
       std::string("Couldn't find valid bootstrap(s): [") + argv[1] + "]: " + std::strerror(err);
   FrameChannel channel(UniqueFd(-1), UniqueFd(report));
-  channel.send({{"type", "init_error"}},
+  channel.send({{"type", frames::kInitError}},
                json_text(nlohmann::json{{"errorType", "Runtime.InvalidEntrypoint"},
                                         {"errorMessage", message}}));
   std::fprintf(stderr, "thaw-runtime-api: %s\n", message.c_str());

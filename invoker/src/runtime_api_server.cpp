@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "invoker/frame_messages.hpp"
 #include "invoker/json_text.hpp"
 #include "sandbox/error.hpp"
 
@@ -75,11 +76,11 @@ bool RuntimeApiServer::next_invocation(Frame& invoke) {
     if (got.status != ReceiveStatus::Frame) return false;
     const auto& type = got.frame.type;
     std::lock_guard lock(write_mutex_);
-    if (type == "prepare_snapshot") {
-      channel_.send({{"type", "snapshot_ready"}});
-    } else if (type == "restored") {
-      channel_.send({{"type", "ready"}});
-    } else if (type == "invoke") {
+    if (type == frames::kPrepareSnapshot) {
+      channel_.send({{"type", frames::kSnapshotReady}});
+    } else if (type == frames::kRestored) {
+      channel_.send({{"type", frames::kReady}});
+    } else if (type == frames::kInvoke) {
       invoke = std::move(got.frame);
       return true;
     }
@@ -102,7 +103,7 @@ void RuntimeApiServer::serve(int fd) {
     if (req.method() == http::verb::get && target == std::string(kPrefix) + "invocation/next") {
       {
         std::lock_guard lock(write_mutex_);
-        if (!std::exchange(ready_sent_, true)) channel_.send({{"type", "ready"}});
+        if (!std::exchange(ready_sent_, true)) channel_.send({{"type", frames::kReady}});
       }
       Frame invoke;
       bool got;
@@ -125,7 +126,7 @@ void RuntimeApiServer::serve(int fd) {
       res.set("Lambda-Runtime-Trace-Id", "Root=1-" + id.substr(0, 8) + "-" + id + ";Sampled=0");
     } else if (req.method() == http::verb::post && target == std::string(kPrefix) + "init/error") {
       std::lock_guard lock(write_mutex_);
-      channel_.send({{"type", "init_error"}}, req.body());
+      channel_.send({{"type", frames::kInitError}}, req.body());
       res = reply(http::status::accepted, R"({"status":"OK"})");
     } else if (req.method() == http::verb::post &&
                target.rfind(std::string(kPrefix) + "invocation/", 0) == 0) {
@@ -136,7 +137,7 @@ void RuntimeApiServer::serve(int fd) {
       bool known;
       {
         std::lock_guard lock(write_mutex_);
-        known = id == current_request_id_ && (what == "response" || what == "error");
+        known = id == current_request_id_ && (what == frames::kResponse || what == frames::kError);
       }
       if (!known) {
         res = reply(
@@ -144,7 +145,7 @@ void RuntimeApiServer::serve(int fd) {
             R"({"errorMessage":"unknown request id or operation","errorType":"InvalidRequestID"})");
       } else {
         std::string body = req.body();
-        if (what == "error" && nlohmann::json::parse(body, nullptr, false).is_discarded()) {
+        if (what == frames::kError && nlohmann::json::parse(body, nullptr, false).is_discarded()) {
           // The Runtime API takes any body; thawd's callers expect Lambda's JSON.
           const std::string type(req["Lambda-Runtime-Function-Error-Type"]);
           body = json_text(nlohmann::json{{"errorType", type.empty() ? "Unhandled" : type},
