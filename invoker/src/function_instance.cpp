@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "invoker/frame_messages.hpp"
+#include "invoker/instance_snapshots.hpp"
 #include "invoker/json_text.hpp"
 #include "invoker/log.hpp"
 #include "sandbox/error.hpp"
@@ -112,6 +113,11 @@ HostEnvironment prepare_host_environment(const std::string& state_dir,
   HostEnvironment host;
   host.state_dir = std::filesystem::absolute(state_dir).string();
   host.runtimes_dir = std::filesystem::absolute(runtimes_dir).string();
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(host.runtimes_dir, ec))
+    if (e.is_directory())
+      host.runtime_fingerprints[e.path().filename().string()] =
+          runtime_fingerprint(e.path().string());
   std::filesystem::create_directories(host.state_dir + "/instances");
   // Sandboxes run as another uid: they must be able to traverse to their
   // mounts, and need not list what is there (0711).

@@ -26,8 +26,8 @@ namespace {
   throw_not_found("Function not found: " + function_arn(name));
 }
 
-std::string digest_of(const FunctionRecord& r) {
-  return function_digest(r.config, r.code_sha256);
+std::string digest_of(const FunctionRecord& r, const HostEnvironment& host) {
+  return function_digest(r.config, r.code_sha256, fingerprint_of(host, r.config.runtime));
 }
 
 // The restores a killed thawd of this state directory left running: one
@@ -147,8 +147,8 @@ FunctionService::FunctionService(ServiceOptions options)
       assign_id_range(r);
       registry_.put(r);
     }
-    catalog_[r.config.name] = {r, digest_of(r)};
-    scheduler_->set_current_digest(r.config.name, digest_of(r));
+    catalog_[r.config.name] = {r, digest_of(r, host_)};
+    scheduler_->set_current_digest(r.config.name, digest_of(r, host_));
     if (r.reserved_concurrency) {
       try {
         scheduler_->set_reserved(r.config.name, r.reserved_concurrency);
@@ -194,7 +194,7 @@ void FunctionService::assign_id_range(FunctionRecord& r) {
 void FunctionService::save(const FunctionRecord& r) {
   registry_.put(r);
   std::unique_lock lock(catalog_mutex_);
-  catalog_[r.config.name] = {r, digest_of(r)};
+  catalog_[r.config.name] = {r, digest_of(r, host_)};
 }
 
 std::optional<FunctionService::Deployed> FunctionService::lookup(const std::string& name) const {

@@ -52,7 +52,7 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
   StartedInstance out;
   const bool snapshots = snapshots_enabled() && config.snapshot == SnapshotPolicy::Auto &&
                          snapshot_supported(config.runtime);
-  const auto digest = function_digest(config, code_sha256);
+  const auto digest = function_digest(config, code_sha256, fingerprint_of(host_, config.runtime));
   if (snapshots && force_mode != "cold" && store_->exists(digest) &&
       (force_mode == "restore" || chooser_.prefer_restore(digest))) {
     bool through_spare = false;
@@ -99,7 +99,7 @@ void InstanceFactory::snapshot_in_background(const FunctionConfig& config,
   if (!snapshots_enabled() || config.snapshot != SnapshotPolicy::Auto ||
       !snapshot_supported(config.runtime))
     return;
-  const auto digest = function_digest(config, code_sha256);
+  const auto digest = function_digest(config, code_sha256, fingerprint_of(host_, config.runtime));
   std::shared_ptr<snapshots::SnapshotClaim> claim = store_->try_claim(digest);
   if (!claim) return;  // made already, or being made
   std::lock_guard lock(mutex_);

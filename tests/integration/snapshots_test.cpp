@@ -142,7 +142,7 @@ class Snapshots : public ::testing::Test {
     InitOutcome init;
     auto inst = FunctionInstance::start(*host_, c, code_dir(code), init);
     EXPECT_TRUE(init.ok) << (init.error ? init.error->body : "") << init.log;
-    auto digest = function_digest(c, code);
+    auto digest = function_digest(c, code, fingerprint_of(*host_, c.runtime));
     auto claim = store_->try_claim(digest);
     EXPECT_TRUE(claim);
     InstanceSnapshots::checkpoint(std::move(inst), criu_, *claim, *store_);
@@ -801,7 +801,7 @@ TEST_F(Factory, CorruptedImageFallsBackToColdAndTheSnapshotIsRebuilt) {
   const auto c = config();
   f.snapshot_in_background(c, example("python-snapstart"), "code-3");
   f.wait_idle();
-  const auto digest = function_digest(c, "code-3");
+  const auto digest = function_digest(c, "code-3", fingerprint_of(*host_, c.runtime));
   for (const auto& e : fs::directory_iterator(state_ + "/snapshots/" + digest + "/images"))
     if (e.path().filename().string().rfind("pages-", 0) == 0) {
       std::fstream file(e.path(), std::ios::in | std::ios::out | std::ios::binary);
@@ -822,8 +822,9 @@ TEST_F(Factory, ManifestFromAnotherCriuVersionFallsBackAndIsRebuilt) {
   const auto c = config();
   f.snapshot_in_background(c, example("python-snapstart"), "code-4");
   f.wait_idle();
-  const auto manifest_path =
-      state_ + "/snapshots/" + function_digest(c, "code-4") + "/manifest.json";
+  const auto manifest_path = state_ + "/snapshots/" +
+                             function_digest(c, "code-4", fingerprint_of(*host_, c.runtime)) +
+                             "/manifest.json";
   auto m = json::parse(read_text(manifest_path));
   m["criu_version"] = "4.1.1";
   std::ofstream(manifest_path) << m.dump();
@@ -881,8 +882,10 @@ TEST_F(Factory, SnapshotsSurviveARestartAndOldDigestsAreCollected) {
   InstanceFactory f(*host_, store_.get(), criu_.path);
   EXPECT_EQ(f.start(c, example("python-snapstart"), "code-7").mode, "restore");
   // Redeploying makes a new digest; the old snapshot is garbage.
-  const auto old_digest = function_digest(c, "code-7");
-  EXPECT_EQ(store_->collect_garbage({function_digest(c, "code-8")}), 1);
+  const auto old_digest = function_digest(c, "code-7", fingerprint_of(*host_, c.runtime));
+  EXPECT_EQ(
+      store_->collect_garbage({function_digest(c, "code-8", fingerprint_of(*host_, c.runtime))}),
+      1);
   EXPECT_FALSE(store_->exists(old_digest));
 }
 

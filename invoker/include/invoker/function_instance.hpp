@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,8 +26,11 @@ constexpr uint64_t kDefaultMaxOutputBytes = 1 << 20;
 
 // What every instance on this host shares.
 struct HostEnvironment {
-  std::string state_dir;      // instances/ and rootfs/ live here
-  std::string runtimes_dir;   // images/runtimes
+  std::string state_dir;     // instances/ and rootfs/ live here
+  std::string runtimes_dir;  // images/runtimes
+  // Per runtime directory, a digest of its files (runtime_fingerprint):
+  // a snapshot holds the bootstrap in memory, so new files mean new snapshots.
+  std::map<std::string, std::string> runtime_fingerprints;
   std::string root_template;  // prepared by prepare_host_environment()
   std::shared_ptr<sandbox::NamespacePool> namespaces;
   std::shared_ptr<snapshots::WarmMemory> warm_memory;  // null: restores take what the kernel has
