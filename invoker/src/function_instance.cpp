@@ -6,15 +6,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <utility>
+#include <vector>
 
+#include "images/code_package.hpp"
 #include "invoker/frame_messages.hpp"
-#include "invoker/instance_snapshots.hpp"
 #include "invoker/json_text.hpp"
 #include "invoker/log.hpp"
 #include "sandbox/error.hpp"
@@ -104,6 +108,34 @@ std::string InvokeResult::server_timing() const {
   if (restore_ms) add("restore", *restore_ms - sandbox);
   add("handler", duration_ms);
   return out;
+}
+
+std::string runtime_fingerprint(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return "";
+  std::vector<std::filesystem::path> files;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    if (it->is_regular_file(ec)) files.push_back(it->path());
+  if (ec) throw Error("fingerprinting runtime " + dir, ec.value());
+  std::sort(files.begin(), files.end());
+  std::string all;
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), {});
+    if (!in.good() && !in.eof()) throw Error("fingerprinting runtime: reading " + f.string());
+    all += std::filesystem::relative(f, dir).string();
+    all += '\0';
+    all += std::to_string(content.size());
+    all += '\0';
+    all += content;
+  }
+  return images::sha256_hex(all);
+}
+
+std::string fingerprint_of(const HostEnvironment& host, const std::string& runtime) {
+  const auto it = host.runtime_fingerprints.find(runtime);
+  return it == host.runtime_fingerprints.end() ? "" : it->second;
 }
 
 HostEnvironment prepare_host_environment(const std::string& state_dir,

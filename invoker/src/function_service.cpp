@@ -147,8 +147,9 @@ FunctionService::FunctionService(ServiceOptions options)
       assign_id_range(r);
       registry_.put(r);
     }
-    catalog_[r.config.name] = {r, digest_of(r, host_)};
-    scheduler_->set_current_digest(r.config.name, digest_of(r, host_));
+    const auto digest = digest_of(r, host_);
+    catalog_[r.config.name] = {r, digest};
+    scheduler_->set_current_digest(r.config.name, digest);
     if (r.reserved_concurrency) {
       try {
         scheduler_->set_reserved(r.config.name, r.reserved_concurrency);

@@ -162,34 +162,6 @@ std::string function_digest(const FunctionConfig& c, const std::string& code_sha
   return images::sha256_hex(json_text(j));
 }
 
-std::string runtime_fingerprint(const std::string& dir) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) return "";
-  std::vector<std::filesystem::path> files;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-    if (it->is_regular_file(ec)) files.push_back(it->path());
-  if (ec) throw Error("fingerprinting runtime " + dir, ec.value());
-  std::sort(files.begin(), files.end());
-  std::string all;
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    std::string content((std::istreambuf_iterator<char>(in)), {});
-    if (!in.good() && !in.eof()) throw Error("fingerprinting runtime: reading " + f.string());
-    all += std::filesystem::relative(f, dir).string();
-    all += '\0';
-    all += std::to_string(content.size());
-    all += '\0';
-    all += content;
-  }
-  return images::sha256_hex(all);
-}
-
-std::string fingerprint_of(const HostEnvironment& host, const std::string& runtime) {
-  const auto it = host.runtime_fingerprints.find(runtime);
-  return it == host.runtime_fingerprints.end() ? "" : it->second;
-}
-
 void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
                                    const snapshots::CriuInfo& criu, snapshots::SnapshotClaim& claim,
                                    snapshots::SnapshotStore& store) {

@@ -44,6 +44,14 @@ struct HostEnvironment {
   uint64_t max_output_bytes = kDefaultMaxOutputBytes;
 };
 
+// SHA-256 over the regular files under `dir` (relative names and contents,
+// in name order); "" when there is no such directory (provided runtimes:
+// their bootstrap is in the code package, which the digest has already).
+std::string runtime_fingerprint(const std::string& dir);
+
+// The fingerprint `host` has for `runtime`, "" if none.
+std::string fingerprint_of(const HostEnvironment& host, const std::string& runtime);
+
 // Builds the root template and the namespace pool under `state_dir`.
 // Namespaces made ahead for a function nobody started for
 // `namespace_idle_expiry` are released (thawd passes its keep-alive).

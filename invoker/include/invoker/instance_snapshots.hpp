@@ -17,14 +17,6 @@ namespace thaw::invoker {
 std::string function_digest(const FunctionConfig& config, const std::string& code_sha256,
                             const std::string& runtime_fingerprint);
 
-// SHA-256 over the regular files under `dir` (relative names and contents,
-// in name order); "" when there is no such directory (provided runtimes:
-// their bootstrap is in the code package, which the digest has already).
-std::string runtime_fingerprint(const std::string& dir);
-
-// The fingerprint `host` has for `runtime`, "" if none.
-std::string fingerprint_of(const HostEnvironment& host, const std::string& runtime);
-
 class InstanceSnapshots {
  public:
   // Runs the before-snapshot hooks, saves /tmp, dumps with CRIU and publishes
