@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
                        30,      512,       {},        SnapshotPolicy::Auto};
       factory.snapshot_in_background(c, source + "/images/examples/" + w.example, w.example);
       auto s =
-          factory.start(c, source + "/images/examples/" + w.example, w.example + "-warm", "cold");
+          factory.start(c, source + "/images/examples/" + w.example, w.example + "-warm", StartMode::Cold);
       auto r = s.instance->invoke({"", w.payload});
       expected[w.label] = r.payload;
       warm[w.label] = std::move(s.instance);
@@ -89,19 +89,20 @@ int main(int argc, char** argv) {
         FunctionConfig c{"bench", w.runtime, w.handler, w.memory_mb,
                          30,      512,       {},        SnapshotPolicy::Auto};
         const auto code = source + "/images/examples/" + w.example;
-        for (const char* mode : {"cold", "restore", "warm"}) {
-          if (std::string(mode) == "restore" && !snapshot_supported(w.runtime)) continue;
+        for (const auto mode : {StartMode::Cold, StartMode::Restore, StartMode::Warm}) {
+          if (mode == StartMode::Restore && !snapshot_supported(w.runtime)) continue;
           const auto t = Clock::now();
           InvokeResult r;
           RestorePhases p;
-          if (std::string(mode) == "warm") {
+          if (mode == StartMode::Warm) {
             r = warm[w.label]->invoke({"", w.payload});
           } else {
             auto s = factory.start(c, code, w.example, mode);
             if (s.mode != mode || !s.init.ok) {
               ++failures;
-              std::fprintf(stderr, "%s: wanted %s, got %s (%s)\n", w.label.c_str(), mode,
-                           s.mode.c_str(), s.fallback_reason.c_str());
+              std::fprintf(stderr, "%s: wanted %s, got %s (%s)\n", w.label.c_str(),
+                           to_string(mode),
+                           to_string(s.mode), s.fallback_reason.c_str());
               continue;
             }
             r = s.instance->invoke({"", w.payload});
@@ -113,8 +114,8 @@ int main(int argc, char** argv) {
             continue;
           }
           if (i < 0) continue;
-          ms[w.label][mode].push_back(elapsed);
-          if (std::string(mode) == "restore") phases[w.label].push_back(p);
+          ms[w.label][to_string(mode)].push_back(elapsed);
+          if (mode == StartMode::Restore) phases[w.label].push_back(p);
         }
       }
       std::fprintf(stderr, "\rrun %d/%d", i + 1, runs);

@@ -79,16 +79,21 @@ Response Api::invoke(const Request& req, const std::string& name) {
   InvokeOptions options;
   // Forcing a start mode is for operators (benchmarks): the admin token only,
   // not an access key.
-  options.force_mode = std::string(req["X-Thaw-Start-Mode"]);
-  if (!options.force_mode.empty() && !admin_token_.empty() &&
-      check_bearer(std::string(req[http::field::authorization]), admin_token_) != AuthResult::Ok)
-    throw Failure(FailureKind::Forbidden, "X-Thaw-Start-Mode needs the admin token");
+  if (const auto forced = std::string(req["X-Thaw-Start-Mode"]); !forced.empty()) {
+    if (!admin_token_.empty() && check_bearer(std::string(req[http::field::authorization]),
+                                              admin_token_) != AuthResult::Ok)
+      throw Failure(FailureKind::Forbidden, "X-Thaw-Start-Mode needs the admin token");
+    options.force_mode = parse_start_mode(forced);
+    if (!options.force_mode)
+      throw Failure(FailureKind::InvalidParameter,
+                    "X-Thaw-Start-Mode: must be cold, restore or warm, got \"" + forced + "\"");
+  }
   const auto result = functions_->invoke(name, req.body(), options);
   auto r = json_response(http::status::ok, result.payload);
   r.set("X-Amz-Executed-Version", "$LATEST");
   r.set("X-Amz-Request-Id", result.request_id);
   r.set("X-Amzn-RequestId", result.request_id);
-  r.set("X-Thaw-Start-Mode", result.start_mode);
+  r.set("X-Thaw-Start-Mode", to_string(result.start_mode));
   r.set("Server-Timing", result.server_timing());
   if (result.error) r.set("X-Amz-Function-Error", "Unhandled");
   if (std::string(req["X-Amz-Log-Type"]) == "Tail")

@@ -115,7 +115,7 @@ std::optional<Response> Api::thaw_api(const Request& req, const RequestTarget& t
       list.push_back({{"Id", i.id},
                       {"FunctionName", i.function},
                       {"State", i.state},
-                      {"StartMode", i.start_mode},
+                      {"StartMode", to_string(i.start_mode)},
                       {"MemorySize", i.memory_mb},
                       {"StartedAt", iso_time(i.started)},
                       {"LastUsed", iso_time(i.last_used)}});

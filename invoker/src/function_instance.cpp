@@ -342,15 +342,9 @@ InvokeResult FunctionInstance::invoke(const InvokeRequest& request) {
   InvokeResult r;
   r.request_id = request.request_id.empty() ? new_request_id() : request.request_id;
   r.memory_size_mb = config_.memory_mb;
-  if (first_init_ms_) {
-    r.init_ms = first_init_ms_;
-    r.start_mode = "cold";
-    first_init_ms_.reset();
-  } else if (first_restore_ms_) {
-    r.restore_ms = first_restore_ms_;
-    r.start_mode = "restore";
-    first_restore_ms_.reset();
-  }
+  if (first_init_ms_ || first_restore_ms_) r.start_mode = started_as_;
+  r.init_ms = std::exchange(first_init_ms_, std::nullopt);
+  r.restore_ms = std::exchange(first_restore_ms_, std::nullopt);
   r.sandbox_ms = first_sandbox_ms_;
   first_sandbox_ms_.reset();
   if (!reusable_) throw Error("instance " + id_ + " cannot serve invocations");
@@ -423,7 +417,7 @@ InvokeResult FunctionInstance::invoke(const InvokeRequest& request) {
                   " MB\tMax Memory Used: " + std::to_string(r.max_memory_used_mb) + " MB";
   if (r.init_ms) r.report_line += "\tInit Duration: " + format_ms(*r.init_ms) + " ms";
   if (r.restore_ms) r.report_line += "\tRestore Duration: " + format_ms(*r.restore_ms) + " ms";
-  r.report_line += "\tStart Mode: " + r.start_mode;
+  r.report_line += std::string("\tStart Mode: ") + to_string(r.start_mode);
   r.output_dropped_bytes = dropped_output_bytes_;
   r.log = "START RequestId: " + r.request_id + " Version: $LATEST\n" + take_log();
   if (!r.log.empty() && r.log.back() != '\n') r.log += '\n';
@@ -445,7 +439,7 @@ InvokeResult invoke_cold(const HostEnvironment& host, const FunctionConfig& conf
   if (!init.ok) {
     InvokeResult r;
     r.request_id = new_request_id();
-    r.start_mode = "cold";
+    r.start_mode = StartMode::Cold;
     r.init_ms = init.init_ms;
     r.error = init.error;
     r.payload = init.error ? init.error->body : "";

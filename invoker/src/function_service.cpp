@@ -347,17 +347,14 @@ InvokeResult FunctionService::invoke(const std::string& name, const std::string&
   if (!payload.empty() && nlohmann::json::parse(payload, nullptr, false).is_discarded())
     throw Failure(FailureKind::InvalidContent, "Could not parse request body into json");
   const auto& mode = options.force_mode;
-  if (!mode.empty() && mode != "cold" && mode != "restore" && mode != "warm")
-    throw Failure(FailureKind::InvalidParameter,
-                  "X-Thaw-Start-Mode: must be cold, restore or warm, got \"" + mode + "\"");
   const auto& digest = deployed->digest;
-  if (mode == "restore" && (!snapshots_ || !snapshots_->exists(digest)))
+  if (mode == StartMode::Restore && (!snapshots_ || !snapshots_->exists(digest)))
     throw Failure(FailureKind::Conflict,
                   "No snapshot of " + name + " to restore (yet): see GET /thaw/v1/snapshots");
   std::optional<Lease> lease;
   try {
     lease.emplace(scheduler_->acquire(name, digest, record.config.memory_mb,
-                                      mode == "cold" || mode == "restore"));
+                                      mode && mode != StartMode::Warm));
   } catch (const Failure& e) {
     if (e.kind == FailureKind::Throttled) {
       meter_->throttled(name);
@@ -369,7 +366,7 @@ InvokeResult FunctionService::invoke(const std::string& name, const std::string&
     }
     throw;
   }
-  if (mode == "warm" && !lease->warm())
+  if (mode == StartMode::Warm && !lease->warm())
     throw Failure(FailureKind::Conflict, "No idle instance of " + name + " for a warm start");
 
   InvokeResult result;
@@ -384,15 +381,13 @@ InvokeResult FunctionService::invoke(const std::string& name, const std::string&
         ->counter("thaw_instance_starts_total",
                   "Instances started, by how: cold, restore, or cold after a failed "
                   "restore (fallback).",
-                  {{"function", name},
-                   {"start_mode",
-                    started.fallback_reason.empty() || mode == "cold" ? started.mode : "fallback"}})
+                  {{"function", name}, {"start_mode", started.start_label()}})
         .inc();
     if (!started.init.log.empty()) logs_->append(name, started.init.log);
     if (!started.fallback_reason.empty())
       log_event("warn", "restore_fallback",
                 {{"function", name}, {"reason", started.fallback_reason}});
-    if (started.mode == "restore" && started.instance) {
+    if (started.mode == StartMode::Restore && started.instance) {
       const auto& p = started.instance->restore_phases();
       log_event("debug", "restore_phases",
                 {{"function", name},
@@ -429,7 +424,7 @@ void FunctionService::account(const FunctionRecord& record, const InvokeResult& 
   meter_->invoked(name, result.duration_ms, result.billed_ms, record.config.memory_mb, error);
   nlohmann::json line = {{"function", name},
                          {"request_id", result.request_id},
-                         {"start_mode", result.start_mode},
+                         {"start_mode", to_string(result.start_mode)},
                          {"duration_ms", result.duration_ms},
                          {"billed_ms", result.billed_ms},
                          {"max_memory_used_mb", result.max_memory_used_mb},
@@ -448,7 +443,7 @@ void FunctionService::account(const FunctionRecord& record, const InvokeResult& 
   metrics_
       ->counter("thaw_invocations_total", "Invocations, by function, start mode and outcome.",
                 {{"function", name},
-                 {"start_mode", result.start_mode},
+                 {"start_mode", to_string(result.start_mode)},
                  {"outcome", error ? "error" : "success"}})
       .inc();
   double total_ms = result.duration_ms;
@@ -457,7 +452,7 @@ void FunctionService::account(const FunctionRecord& record, const InvokeResult& 
   metrics_
       ->histogram("thaw_invocation_duration_seconds",
                   "Time from scheduling to the function's answer, start included.",
-                  {{"function", name}, {"start_mode", result.start_mode}})
+                  {{"function", name}, {"start_mode", to_string(result.start_mode)}})
       .observe(total_ms / 1000.0);
 }
 

@@ -48,13 +48,13 @@ bool snapshot_supported(const std::string& runtime) {
 
 StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::string& code_dir,
                                        const std::string& code_sha256,
-                                       const std::string& force_mode) {
+                                       std::optional<StartMode> force) {
   StartedInstance out;
   const bool snapshots = snapshots_enabled() && config.snapshot == SnapshotPolicy::Auto &&
                          snapshot_supported(config.runtime);
   const auto digest = function_digest(config, code_sha256, fingerprint_of(host_, config.runtime));
-  if (snapshots && force_mode != "cold" && store_->exists(digest) &&
-      (force_mode == "restore" || chooser_.prefer_restore(digest))) {
+  if (snapshots && force != StartMode::Cold && store_->exists(digest) &&
+      (force == StartMode::Restore || chooser_.prefer_restore(digest))) {
     bool through_spare = false;
     try {
       auto [dir, manifest] = store_->open(digest, {digest, criu_.version, kernel_});
@@ -68,7 +68,7 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
       if (through_spare) ++counters_.restores_with_spare;
       chooser_.record(digest, true, out.instance->restore_phases().total_ms());
       out.init.ok = true;
-      out.mode = "restore";
+      out.mode = StartMode::Restore;
       store_->record_restore(digest);
       ++counters_.restores;
       return out;
@@ -82,12 +82,12 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
       spares_->prune();
       say("snapshot of " + config.name + " not used, starting cold: " + out.fallback_reason);
     }
-  } else if (force_mode == "restore") {
+  } else if (force == StartMode::Restore) {
     out.fallback_reason = "no snapshot of " + config.name;
   }
   out.instance = FunctionInstance::start(host_, config, code_dir, out.init);
   if (snapshots && out.init.ok) chooser_.record(digest, false, out.init.init_ms);
-  out.mode = "cold";
+  out.mode = StartMode::Cold;
   ++counters_.cold_starts;
   if (snapshots && out.init.ok) snapshot_in_background(config, code_dir, code_sha256);
   return out;

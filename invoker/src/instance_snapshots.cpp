@@ -413,6 +413,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   self->restore_phases_.criu_ms = until_ready - self->restore_phases_.resume_ms;
   self->pending_cpus_ = sandbox::cpus_for_memory(config.memory_mb);
   self->reusable_ = true;
+  self->started_as_ = StartMode::Restore;
   self->first_restore_ms_ =
       std::chrono::duration<double, std::milli>(Clock::now() - started).count();
   self->first_sandbox_ms_ = self->restore_phases_.prepare_ms;

@@ -22,7 +22,7 @@ Lease::Lease(Lease&& other) noexcept
       digest_(std::move(other.digest_)),
       memory_mb_(other.memory_mb_),
       instance_(std::move(other.instance_)),
-      start_mode_(std::move(other.start_mode_)),
+      start_mode_(other.start_mode_),
       started_(other.started_),
       warm_(other.warm_),
       memory_reserved_(other.memory_reserved_),
@@ -32,10 +32,10 @@ Lease::~Lease() {
   if (scheduler_) scheduler_->give_back(*this);
 }
 
-void Lease::attach(std::unique_ptr<FunctionInstance> instance, std::string start_mode) {
+void Lease::attach(std::unique_ptr<FunctionInstance> instance, StartMode start_mode) {
   if (!instance) return;
   instance_ = std::move(instance);
-  start_mode_ = std::move(start_mode);
+  start_mode_ = start_mode;
   started_ = SystemClock::now();
   std::lock_guard lock(scheduler_->mutex_);
   scheduler_->busy_[instance_->id()] = {instance_->id(), function_, "Busy",  start_mode_,

@@ -229,7 +229,7 @@ int run(const DaemonConfig& config) {
   AsyncInvoker async(
       queue,
       [&functions](const std::string& name, const std::string& payload, const std::string& id) {
-        return functions.invoke(name, payload, {id, ""});
+        return functions.invoke(name, payload, {id, std::nullopt});
       },
       [&functions](const std::string& name) { return functions.get(name); }, config.async_workers);
   register_gauges(functions, queue);

@@ -63,7 +63,7 @@ TEST_F(Functions, PythonHello) {
   auto r = cold(config("python3.11", "handler.handler"), "python-hello", R"({"name":"thaw"})");
   ASSERT_FALSE(r.error) << r.payload << r.log;
   EXPECT_EQ(json::parse(r.payload), json({{"message", "hello thaw"}}));
-  EXPECT_EQ(r.start_mode, "cold");
+  EXPECT_EQ(r.start_mode, StartMode::Cold);
   ASSERT_TRUE(r.init_ms.has_value());
   EXPECT_GT(*r.init_ms, 0);
   EXPECT_GT(r.duration_ms, 0);
@@ -289,9 +289,9 @@ TEST_F(Functions, WarmInvocationsReuseTheInstance) {
   ASSERT_TRUE(init.ok);
   auto first = inst->invoke({"", "1"});
   auto second = inst->invoke({"", "2"});
-  EXPECT_EQ(first.start_mode, "cold");
+  EXPECT_EQ(first.start_mode, StartMode::Cold);
   EXPECT_TRUE(first.init_ms.has_value());
-  EXPECT_EQ(second.start_mode, "warm");
+  EXPECT_EQ(second.start_mode, StartMode::Warm);
   EXPECT_FALSE(second.init_ms.has_value());
   EXPECT_EQ(second.payload, "2");
   // A handled exception leaves the instance usable.

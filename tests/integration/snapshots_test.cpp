@@ -252,13 +252,13 @@ TEST_F(Snapshots, StateBuiltDuringInitIsPresentAfterRestore) {
   // The sandbox's host name, put back in the new UTS namespace (a new one
   // starts with the host's).
   EXPECT_EQ(j["hostname"], "thaw");
-  EXPECT_EQ(r.start_mode, "restore");
+  EXPECT_EQ(r.start_mode, StartMode::Restore);
   ASSERT_TRUE(r.restore_ms.has_value());
   EXPECT_NE(r.report_line.find("\tRestore Duration: "), std::string::npos) << r.report_line;
   EXPECT_EQ(r.report_line.find("Init Duration"), std::string::npos);
   // A second invocation on the restored instance is warm.
   auto again = inst->invoke({"", "{}"});
-  EXPECT_EQ(again.start_mode, "warm");
+  EXPECT_EQ(again.start_mode, StartMode::Warm);
   EXPECT_EQ(json::parse(again.payload)["state"]["invocations"], 2);
 }
 
@@ -278,7 +278,7 @@ TEST_F(Snapshots, LoopbackIsUpInARestoredInstanceAsInAColdOne) {
   auto restored = restore(c, "python-errors", make_snapshot(c, "python-errors"));
   r = restored->invoke({"", "{}"});
   ASSERT_FALSE(r.error) << r.payload << r.log;
-  EXPECT_EQ(r.start_mode, "restore");
+  EXPECT_EQ(r.start_mode, StartMode::Restore);
   EXPECT_EQ(json::parse(r.payload)["echo"], "ping");
 }
 
@@ -741,7 +741,7 @@ TEST_F(Snapshots, EscapeAttacksAreRefusedInARestoredInstance) {
                         json::array({"write_secret", "s3cret"})};
   const auto r = inst->invoke({"", attacks.dump()});
   ASSERT_FALSE(r.error) << r.payload << r.log;
-  EXPECT_EQ(r.start_mode, "restore");
+  EXPECT_EQ(r.start_mode, StartMode::Restore);
   const auto outcomes = json::parse(r.payload);
   ASSERT_EQ(outcomes.size(), attacks.size()) << r.payload;
   for (size_t i = 0; i < attacks.size(); ++i)
@@ -769,15 +769,15 @@ TEST_F(Factory, ColdStartSnapshotsInTheBackgroundThenRestores) {
   InstanceFactory f(*host_, store_.get(), criu_.path);
   const auto c = config();
   auto first = f.start(c, example("python-snapstart"), "code-1");
-  EXPECT_EQ(first.mode, "cold");
+  EXPECT_EQ(first.mode, StartMode::Cold);
   ASSERT_TRUE(first.init.ok);
-  EXPECT_EQ(first.instance->invoke({"", "{}"}).start_mode, "cold");
+  EXPECT_EQ(first.instance->invoke({"", "{}"}).start_mode, StartMode::Cold);
   f.wait_idle();
   EXPECT_EQ(f.counters().snapshots_made, 1u);
   auto second = f.start(c, example("python-snapstart"), "code-1");
-  EXPECT_EQ(second.mode, "restore") << second.fallback_reason;
+  EXPECT_EQ(second.mode, StartMode::Restore) << second.fallback_reason;
   auto r = second.instance->invoke({"", "{}"});
-  EXPECT_EQ(r.start_mode, "restore");
+  EXPECT_EQ(r.start_mode, StartMode::Restore);
   EXPECT_EQ(json::parse(r.payload)["state"]["invocations"], 1);
   EXPECT_EQ(store_->list().front().restores, 1u);
 }
@@ -808,13 +808,13 @@ TEST_F(Factory, CorruptedImageFallsBackToColdAndTheSnapshotIsRebuilt) {
       file.put('\x13');
     }
   auto s = f.start(c, example("python-snapstart"), "code-3");
-  EXPECT_EQ(s.mode, "cold");
+  EXPECT_EQ(s.mode, StartMode::Cold);
   EXPECT_NE(s.fallback_reason.find("checksum mismatch"), std::string::npos) << s.fallback_reason;
   EXPECT_EQ(f.counters().fallbacks, 1u);
   auto r = s.instance->invoke({"", "{}"});
   EXPECT_FALSE(r.error);  // the caller still gets an answer
   f.wait_idle();
-  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-3").mode, "restore");
+  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-3").mode, StartMode::Restore);
 }
 
 TEST_F(Factory, ManifestFromAnotherCriuVersionFallsBackAndIsRebuilt) {
@@ -829,10 +829,10 @@ TEST_F(Factory, ManifestFromAnotherCriuVersionFallsBackAndIsRebuilt) {
   m["criu_version"] = "4.1.1";
   std::ofstream(manifest_path) << m.dump();
   auto s = f.start(c, example("python-snapstart"), "code-4");
-  EXPECT_EQ(s.mode, "cold");
+  EXPECT_EQ(s.mode, StartMode::Cold);
   EXPECT_NE(s.fallback_reason.find("criu 4.1.1"), std::string::npos) << s.fallback_reason;
   f.wait_idle();
-  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-4").mode, "restore");
+  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-4").mode, StartMode::Restore);
 }
 
 TEST_F(Factory, ProvidedFunctionsAreSnapshottedAndRestored) {
@@ -840,11 +840,11 @@ TEST_F(Factory, ProvidedFunctionsAreSnapshottedAndRestored) {
   InstanceFactory f(*host_, store_.get(), criu_.path);
   auto c = config("provided", "");
   EXPECT_TRUE(snapshot_supported("provided"));
-  EXPECT_EQ(f.start(c, example("provided-snapstart"), "code-9").mode, "cold");
+  EXPECT_EQ(f.start(c, example("provided-snapstart"), "code-9").mode, StartMode::Cold);
   f.wait_idle();
   EXPECT_EQ(store_->list().size(), 1u);
-  auto s = f.start(c, example("provided-snapstart"), "code-9", "restore");
-  EXPECT_EQ(s.mode, "restore") << s.fallback_reason;
+  auto s = f.start(c, example("provided-snapstart"), "code-9", StartMode::Restore);
+  EXPECT_EQ(s.mode, StartMode::Restore) << s.fallback_reason;
   ASSERT_TRUE(s.instance);
   auto r = s.instance->invoke({"", "{}"});
   ASSERT_FALSE(r.error) << r.payload << r.log;
@@ -855,7 +855,7 @@ TEST_F(Factory, WithoutCriuEverythingWorksCold) {
   InstanceFactory f(*host_, store_.get(), "");
   EXPECT_FALSE(f.snapshots_enabled());
   auto s = f.start(config(), example("python-snapstart"), "code-5");
-  EXPECT_EQ(s.mode, "cold");
+  EXPECT_EQ(s.mode, StartMode::Cold);
   EXPECT_FALSE(s.instance->invoke({"", "{}"}).error);
   f.wait_idle();
   EXPECT_TRUE(store_->list().empty());
@@ -865,7 +865,7 @@ TEST_F(Factory, SnapshotPolicyOffNeverSnapshots) {
   InstanceFactory f(*host_, store_.get(), criu_.path);
   auto c = config();
   c.snapshot = SnapshotPolicy::Off;
-  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-6").mode, "cold");
+  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-6").mode, StartMode::Cold);
   f.wait_idle();
   EXPECT_TRUE(store_->list().empty());
 }
@@ -880,7 +880,7 @@ TEST_F(Factory, SnapshotsSurviveARestartAndOldDigestsAreCollected) {
   // A new store on the same directory: what a restarted thawd sees.
   store_ = std::make_unique<snapshots::SnapshotStore>(state_ + "/snapshots");
   InstanceFactory f(*host_, store_.get(), criu_.path);
-  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-7").mode, "restore");
+  EXPECT_EQ(f.start(c, example("python-snapstart"), "code-7").mode, StartMode::Restore);
   // Redeploying makes a new digest; the old snapshot is garbage.
   const auto old_digest = function_digest(c, "code-7", fingerprint_of(*host_, c.runtime));
   EXPECT_EQ(

@@ -14,6 +14,7 @@
 #include "invoker/frame_channel.hpp"
 #include "invoker/function_config.hpp"
 #include "invoker/lambda_limits.hpp"
+#include "invoker/start_mode.hpp"
 #include "sandbox/instance.hpp"
 #include "sandbox/rootfs.hpp"
 #include "sandbox/work_queue.hpp"
@@ -92,7 +93,7 @@ struct InvokeResult {
   uint32_t memory_size_mb = 0;
   std::optional<double> init_ms;     // cold starts
   std::optional<double> sandbox_ms;  // the sandbox's share of init_ms or restore_ms
-  std::string start_mode = "warm";   // "cold", "restore" or "warm"
+  StartMode start_mode = StartMode::Warm;
   std::string log;                   // START ... END, REPORT of this invocation
   std::string report_line;
   uint64_t output_dropped_bytes = 0;  // over HostEnvironment::max_output_bytes
@@ -169,6 +170,7 @@ class FunctionInstance {
   std::optional<double> pending_cpus_;  // see apply_pending_cpus
   bool answered_ = false;
   std::vector<std::function<void()>> after_first_answer_;
+  StartMode started_as_ = StartMode::Cold;  // what the first invocation reports
   std::optional<double> first_init_ms_;
   std::optional<double> first_restore_ms_;
   std::optional<double> first_sandbox_ms_;

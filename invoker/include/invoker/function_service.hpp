@@ -44,7 +44,7 @@ struct ServiceOptions {
 
 struct InvokeOptions {
   std::string request_id;  // generated when empty
-  std::string force_mode;  // "", "cold", "restore" or "warm" (operators, for benchmarks)
+  std::optional<StartMode> force_mode;  // operators, for benchmarks
 };
 
 // One page of ListFunctions.

@@ -33,8 +33,13 @@ struct FactoryCounters {
 struct StartedInstance {
   std::unique_ptr<FunctionInstance> instance;
   InitOutcome init;
-  std::string mode;             // "cold" or "restore"
-  std::string fallback_reason;  // why a restore was not used, when it was tried
+  StartMode mode = StartMode::Cold;  // Cold or Restore
+  std::string fallback_reason;       // why a restore was not used, when it was tried
+  // How thaw_instance_starts_total counts it: "fallback" for a cold start
+  // after a restore that failed, else the mode's name.
+  const char* start_label() const {
+    return fallback_reason.empty() ? to_string(mode) : "fallback";
+  }
 };
 
 // Whether thaw snapshots functions of this runtime (others always start cold).
@@ -49,12 +54,14 @@ class InstanceFactory {
   InstanceFactory(const InstanceFactory&) = delete;
   InstanceFactory& operator=(const InstanceFactory&) = delete;
 
-  // `force_mode`: "" (best: a restore when a snapshot exists, unless this
+  // `force`: none (best: a restore when a snapshot exists, unless this
   // function's restores have proved slower than its cold starts, see
-  // StartModeChooser), "cold" or "restore" (for benchmarks; "restore" without a
-  // snapshot falls back to cold like any failed restore).
+  // StartModeChooser), Cold or Restore (for benchmarks; Restore without a
+  // snapshot falls back to cold like any failed restore). Warm is not a way
+  // to start and counts as none.
   StartedInstance start(const FunctionConfig& config, const std::string& code_dir,
-                        const std::string& code_sha256, const std::string& force_mode = "");
+                        const std::string& code_sha256,
+                        std::optional<StartMode> force = std::nullopt);
 
   // Queues a snapshot of the function unless one exists or is being made.
   void snapshot_in_background(const FunctionConfig& config, const std::string& code_dir,

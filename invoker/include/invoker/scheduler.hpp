@@ -37,7 +37,7 @@ struct InstanceView {
   std::string id;
   std::string function;
   std::string state;       // "Busy" or "Idle"
-  std::string start_mode;  // how it came to be: "cold" or "restore"
+  StartMode start_mode = StartMode::Cold;  // how it came to be: cold or restored
   uint32_t memory_mb = 0;
   std::chrono::system_clock::time_point started;
   std::chrono::system_clock::time_point last_used;
@@ -58,7 +58,7 @@ class Lease {
   bool warm() const { return instance_ != nullptr && warm_; }
   FunctionInstance* instance() const { return instance_.get(); }
   // A new instance for this lease (after a cold start or a restore).
-  void attach(std::unique_ptr<FunctionInstance> instance, std::string start_mode);
+  void attach(std::unique_ptr<FunctionInstance> instance, StartMode start_mode);
 
  private:
   friend class Scheduler;
@@ -72,7 +72,7 @@ class Lease {
   std::string digest_;
   uint32_t memory_mb_;
   std::unique_ptr<FunctionInstance> instance_;
-  std::string start_mode_;
+  StartMode start_mode_ = StartMode::Cold;
   std::chrono::system_clock::time_point started_;
   bool warm_ = false;
   bool memory_reserved_ = false;
