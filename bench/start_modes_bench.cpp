@@ -77,8 +77,8 @@ int main(int argc, char** argv) {
       FunctionConfig c{"bench", w.runtime, w.handler, w.memory_mb,
                        30,      512,       {},        SnapshotPolicy::Auto};
       factory.snapshot_in_background(c, source + "/images/examples/" + w.example, w.example);
-      auto s =
-          factory.start(c, source + "/images/examples/" + w.example, w.example + "-warm", StartMode::Cold);
+      auto s = factory.start(c, source + "/images/examples/" + w.example, w.example + "-warm",
+                             StartMode::Cold);
       auto r = s.instance->invoke({"", w.payload});
       expected[w.label] = r.payload;
       warm[w.label] = std::move(s.instance);
@@ -100,8 +100,7 @@ int main(int argc, char** argv) {
             auto s = factory.start(c, code, w.example, mode);
             if (s.mode != mode || !s.init.ok) {
               ++failures;
-              std::fprintf(stderr, "%s: wanted %s, got %s (%s)\n", w.label.c_str(),
-                           to_string(mode),
+              std::fprintf(stderr, "%s: wanted %s, got %s (%s)\n", w.label.c_str(), to_string(mode),
                            to_string(s.mode), s.fallback_reason.c_str());
               continue;
             }

@@ -80,8 +80,8 @@ Response Api::invoke(const Request& req, const std::string& name) {
   // Forcing a start mode is for operators (benchmarks): the admin token only,
   // not an access key.
   if (const auto forced = std::string(req["X-Thaw-Start-Mode"]); !forced.empty()) {
-    if (!admin_token_.empty() && check_bearer(std::string(req[http::field::authorization]),
-                                              admin_token_) != AuthResult::Ok)
+    if (!admin_token_.empty() &&
+        check_bearer(std::string(req[http::field::authorization]), admin_token_) != AuthResult::Ok)
       throw Failure(FailureKind::Forbidden, "X-Thaw-Start-Mode needs the admin token");
     options.force_mode = parse_start_mode(forced);
     if (!options.force_mode)

@@ -94,7 +94,7 @@ struct InvokeResult {
   std::optional<double> init_ms;     // cold starts
   std::optional<double> sandbox_ms;  // the sandbox's share of init_ms or restore_ms
   StartMode start_mode = StartMode::Warm;
-  std::string log;                   // START ... END, REPORT of this invocation
+  std::string log;  // START ... END, REPORT of this invocation
   std::string report_line;
   uint64_t output_dropped_bytes = 0;  // over HostEnvironment::max_output_bytes
   std::string log_tail() const;       // the last 4 KB of `log`

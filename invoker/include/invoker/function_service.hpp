@@ -43,7 +43,7 @@ struct ServiceOptions {
 };
 
 struct InvokeOptions {
-  std::string request_id;  // generated when empty
+  std::string request_id;               // generated when empty
   std::optional<StartMode> force_mode;  // operators, for benchmarks
 };
 

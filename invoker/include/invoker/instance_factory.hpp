@@ -37,9 +37,7 @@ struct StartedInstance {
   std::string fallback_reason;       // why a restore was not used, when it was tried
   // How thaw_instance_starts_total counts it: "fallback" for a cold start
   // after a restore that failed, else the mode's name.
-  const char* start_label() const {
-    return fallback_reason.empty() ? to_string(mode) : "fallback";
-  }
+  const char* start_label() const { return fallback_reason.empty() ? to_string(mode) : "fallback"; }
 };
 
 // Whether thaw snapshots functions of this runtime (others always start cold).

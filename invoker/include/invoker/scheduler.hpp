@@ -36,7 +36,7 @@ inline constexpr const char* kMemoryBudgetExceeded = "HostMemoryBudgetExceeded";
 struct InstanceView {
   std::string id;
   std::string function;
-  std::string state;       // "Busy" or "Idle"
+  std::string state;                       // "Busy" or "Idle"
   StartMode start_mode = StartMode::Cold;  // how it came to be: cold or restored
   uint32_t memory_mb = 0;
   std::chrono::system_clock::time_point started;

@@ -12,9 +12,12 @@ enum class StartMode { Cold, Restore, Warm };
 
 constexpr const char* to_string(StartMode mode) {
   switch (mode) {
-    case StartMode::Cold: return "cold";
-    case StartMode::Restore: return "restore";
-    case StartMode::Warm: return "warm";
+    case StartMode::Cold:
+      return "cold";
+    case StartMode::Restore:
+      return "restore";
+    case StartMode::Warm:
+      return "warm";
   }
   return "warm";
 }
