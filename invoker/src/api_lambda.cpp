@@ -8,6 +8,7 @@
 #include "invoker/function_requests.hpp"
 #include "invoker/function_service.hpp"
 #include "invoker/json_text.hpp"
+#include "invoker/lambda_configuration.hpp"
 #include "invoker/lambda_limits.hpp"
 
 namespace thaw::invoker {
@@ -111,23 +112,25 @@ std::optional<Response> Api::lambda_api(const Request& req, const RequestTarget&
   const std::string op = s.size() > 3 ? s[3] : "";
   if (s.size() > 4) return std::nullopt;
   auto& f = *functions_;
+  const auto configuration = [&f](const FunctionRecord& r) {
+    return lambda_configuration(r, f.snapshotted(r.config));
+  };
 
   if (api_version == "2015-03-31") {
     if (name.empty() && method == http::verb::post)
-      return json_ok(FunctionService::configuration_json(f.create(parse_body(req))),
-                     http::status::created);
+      return json_ok(configuration(f.create(parse_body(req))), http::status::created);
     if (name.empty() && method == http::verb::get) {
       const auto marker = t.query.count("Marker") ? t.query.at("Marker") : "";
       const auto page = f.list(marker, max_items(t));
       nlohmann::json list = nlohmann::json::array();
-      for (const auto& r : page.functions) list.push_back(FunctionService::configuration_json(r));
+      for (const auto& r : page.functions) list.push_back(configuration(r));
       nlohmann::json out = {{"Functions", list}};
       if (!page.next_marker.empty()) out["NextMarker"] = page.next_marker;
       return json_ok(out);
     }
     if (op.empty() && method == http::verb::get) {
       const auto r = f.get(name);
-      nlohmann::json out = {{"Configuration", FunctionService::configuration_json(r)},
+      nlohmann::json out = {{"Configuration", configuration(r)},
                             {"Code", {{"RepositoryType", "S3"}, {"Location", ""}}}};
       if (r.reserved_concurrency)
         out["Concurrency"] = {{"ReservedConcurrentExecutions", *r.reserved_concurrency}};
@@ -140,12 +143,11 @@ std::optional<Response> Api::lambda_api(const Request& req, const RequestTarget&
     }
     if (op == "invocations" && method == http::verb::post) return invoke(req, name);
     if (op == "code" && method == http::verb::put)
-      return json_ok(FunctionService::configuration_json(f.update_code(name, parse_body(req))));
+      return json_ok(configuration(f.update_code(name, parse_body(req))));
     if (op == "configuration" && method == http::verb::put)
-      return json_ok(
-          FunctionService::configuration_json(f.update_configuration(name, parse_body(req))));
+      return json_ok(configuration(f.update_configuration(name, parse_body(req))));
     if (op == "configuration" && method == http::verb::get)
-      return json_ok(FunctionService::configuration_json(f.get(name)));
+      return json_ok(configuration(f.get(name)));
   }
   if (op == "concurrency" && !name.empty()) {
     if (api_version == "2017-10-31" && method == http::verb::put) {

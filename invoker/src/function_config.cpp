@@ -41,9 +41,10 @@ void validate(const FunctionConfig& c) {
   static const std::regex name_rule("^[A-Za-z0-9_-]{1,64}$");
   if (!std::regex_match(c.name, name_rule))
     refuse("FunctionName", "must be 1 to 64 letters, digits, '-' or '_', got \"" + c.name + "\"");
-  if (!images::find_runtime(c.runtime))
-    refuse("Runtime", "must be one of python3.11, nodejs20.x, provided, got \"" + c.runtime + "\"");
-  if (c.runtime != "provided") {
+  const auto runtime = images::find_runtime(c.runtime);
+  if (!runtime)
+    refuse("Runtime", "must be one of " + images::runtime_names() + ", got \"" + c.runtime + "\"");
+  if (runtime->takes_handler) {
     static const std::regex handler_rule("^[^\\s]+\\.[A-Za-z_$][A-Za-z0-9_$]*$");
     if (c.handler.size() > 128 || !std::regex_match(c.handler, handler_rule))
       refuse("Handler",

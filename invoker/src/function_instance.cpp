@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "images/code_package.hpp"
+#include "images/runtimes.hpp"
 #include "invoker/frame_messages.hpp"
 #include "invoker/json_text.hpp"
 #include "invoker/log.hpp"
@@ -64,13 +65,6 @@ FunctionError parse_error_body(const std::string& body) {
       bounded_utf8(j.is_object() ? string_field(j, "errorMessage") : body, kMaxErrorMessageBytes);
   if (e.type.empty()) e.type = "Unhandled";
   return e;
-}
-
-std::vector<std::string> runtime_argv(const std::string& runtime) {
-  if (runtime == "python3.11")
-    return {"/usr/bin/python3.11", "-u", "/opt/thaw/runtime/bootstrap.py"};
-  if (runtime == "nodejs20.x") return {"/usr/bin/node", "/opt/thaw/runtime/bootstrap.js"};
-  return {"/opt/thaw/runtime/thaw-runtime-api", "/var/task/bootstrap"};
 }
 
 std::string instance_id(const std::string& function) {
@@ -217,14 +211,14 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   UniqueFd log_write(pipe_fds[1]);
 
   auto namespaces = host.namespaces->acquire(config.id_mapping());
+  const auto& runtime = images::runtime_profile(config.runtime);
   auto env = lambda_environment(config);
-  // A provided runtime reaches the Runtime API on its own loopback (runtime_api_server.hpp).
-  if (config.runtime != "provided") env["THAW_CHANNEL_FD"] = "3";
+  if (runtime.channel == images::RuntimeChannel::Pipes) env["THAW_CHANNEL_FD"] = "3";
 
   sandbox::SandboxSpec spec;
   spec.name = self->id_;
   spec.cgroup_parent = host.cgroup_parent;
-  spec.argv = runtime_argv(config.runtime);
+  spec.argv = runtime.argv;
   for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
   spec.cwd = "/var/task";
   spec.root_dir = host.root_template;

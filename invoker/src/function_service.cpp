@@ -471,28 +471,9 @@ std::vector<SnapshotListing> FunctionService::snapshots() const {
   return out;
 }
 
-nlohmann::json FunctionService::configuration_json(const FunctionRecord& r) {
-  const auto& c = r.config;
-  return {{"FunctionName", c.name},
-          {"FunctionArn", function_arn(c.name)},
-          {"Runtime", c.runtime},
-          {"Handler", c.handler},
-          {"Role", r.role},
-          {"CodeSha256", base64_of_hex(r.code_sha256)},
-          {"CodeSize", r.code_size},
-          {"MemorySize", c.memory_mb},
-          {"Timeout", c.timeout_s},
-          {"Environment", {{"Variables", c.environment}}},
-          {"EphemeralStorage", {{"Size", c.ephemeral_storage_mb}}},
-          {"SnapStart",
-           {{"ApplyOn", c.snapshot == SnapshotPolicy::Auto ? "PublishedVersions" : "None"},
-            {"OptimizationStatus", c.snapshot == SnapshotPolicy::Auto ? "On" : "Off"}}},
-          {"State", "Active"},
-          {"LastUpdateStatus", "Successful"},
-          {"LastModified", r.last_modified},
-          {"Version", "$LATEST"},
-          {"PackageType", "Zip"},
-          {"Architectures", {"x86_64"}}};
+bool FunctionService::snapshotted(const FunctionConfig& config) const {
+  return factory_->snapshots_enabled() && config.snapshot == SnapshotPolicy::Auto &&
+         snapshot_supported(config.runtime);
 }
 
 }  // namespace thaw::invoker

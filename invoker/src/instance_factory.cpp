@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include "images/runtimes.hpp"
 #include "invoker/instance_snapshots.hpp"
 #include "sandbox/error.hpp"
 #include "snapshots/criu.hpp"
@@ -41,9 +42,8 @@ void InstanceFactory::say(const std::string& line) const {
 }
 
 bool snapshot_supported(const std::string& runtime) {
-  // "provided" too: its Runtime API server runs inside the instance, so the
-  // bootstrap's connection to it is saved with the rest of the tree.
-  return runtime == "python3.11" || runtime == "nodejs20.x" || runtime == "provided";
+  const auto profile = images::find_runtime(runtime);
+  return profile && profile->snapshots;
 }
 
 StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::string& code_dir,

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "images/code_package.hpp"
+#include "images/runtimes.hpp"
 #include "invoker/frame_messages.hpp"
 #include "invoker/json_text.hpp"
 #include "invoker/log.hpp"
@@ -116,10 +117,8 @@ pid_t channel_holder(const sandbox::Instance& instance, int thawd_in_fd) {
   throw Error("snapshot: no process of the instance holds its channel");
 }
 
-// A provided runtime's bootstrap waits on a TCP connection to the Runtime API
-// server beside it (runtime_api_server.hpp): dump and restore keep it.
 bool holds_tcp_connections(const FunctionConfig& config) {
-  return config.runtime == "provided";
+  return images::runtime_profile(config.runtime).holds_tcp_connections();
 }
 
 // /tmp is a mount of thawd's, so CRIU does not save it: copy what init wrote

@@ -432,6 +432,27 @@ TEST(ThawdStartModes, AnOperatorCanForceAStartModeAndSnapshotsAreListed) {
   EXPECT_TRUE(eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].empty(); }));
 }
 
+// SnapStart's OptimizationStatus says whether this thawd checkpoints the
+// function: every runtime thaw snapshots, unless its policy says None (the
+// next test: or thawd has no usable CRIU). `thaw deploy` waits on it.
+TEST(ThawdStartModes, OptimizationStatusSaysWhetherTheFunctionIsSnapshotted) {
+  NEEDS_ROOT();
+  ThawdProcess thawd;
+  Lambda l(thawd);
+  l.create("py", "handler.handler", "python-hello");
+  l.create("node", "index.handler", "node-hello", {{"Runtime", "nodejs20.x"}});
+  l.create("custom", "bootstrap", "provided-shell", {{"Runtime", "provided"}});
+  l.create("off", "handler.handler", "python-hello", {{"SnapStart", {{"ApplyOn", "None"}}}});
+  const auto status = [&l](const std::string& name) {
+    return l.get_json(std::string(kFunctions) + "/" + name +
+                      "/configuration")["SnapStart"]["OptimizationStatus"];
+  };
+  EXPECT_EQ(status("py"), "On");
+  EXPECT_EQ(status("node"), "On");
+  EXPECT_EQ(status("custom"), "On");
+  EXPECT_EQ(status("off"), "Off");
+}
+
 // Without a usable CRIU (none at the path given, or one whose check fails),
 // thawd says so once at start-up, with why, and every start is cold.
 TEST(ThawdStartModes, WithoutAUsableCriuThawdSaysSoOnceAndStartsCold) {
@@ -441,6 +462,9 @@ TEST(ThawdStartModes, WithoutAUsableCriuThawdSaysSoOnceAndStartsCold) {
     ThawdProcess thawd({"--criu", criu});
     Lambda l(thawd);
     l.create("hello", "handler.handler", "python-hello");
+    EXPECT_EQ(l.get_json(std::string(kFunctions) +
+                         "/hello")["Configuration"]["SnapStart"]["OptimizationStatus"],
+              "Off");
     auto first = l.invoke("hello", R"({"name": "cold"})");
     ASSERT_EQ(first.result(), status::ok) << first.body();
     EXPECT_EQ(json::parse(first.body())["message"], "hello cold");

@@ -86,7 +86,8 @@ class FunctionService {
   Metrics& metrics() { return *metrics_; }
   const Scheduler& scheduler() const { return *scheduler_; }
 
-  static nlohmann::json configuration_json(const FunctionRecord& record);
+  // Whether instances of the function are checkpointed and restored here.
+  bool snapshotted(const FunctionConfig& config) const;
   const InstanceFactory& factory() const { return *factory_; }
   const snapshots::WarmMemory* warm_memory() const { return host_.warm_memory.get(); }
 

@@ -13,7 +13,7 @@ const std::vector<CommandSpec>& all_commands() {
        "Create the function from a directory (zipped here) or a .zip file, at most 50 MB.\n"
        "If it exists, update its code, then its configuration: --memory and --timeout\n"
        "keep their values when not given; the environment becomes the --env given.\n"
-       "Then wait up to 30 s for its snapshot (python3.11 only). --no-snapshot turns\n"
+       "Then wait up to 30 s for its snapshot, when thawd makes one. --no-snapshot turns\n"
        "snapshots off for the function: every cold start boots the runtime.",
        {"--runtime", "--handler", "--memory", "--timeout", "--env"},
        {"--no-snapshot"},

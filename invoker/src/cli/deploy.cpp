@@ -20,8 +20,6 @@ using json = nlohmann::json;
 constexpr unsigned kMaxNumber = 1000000;
 constexpr std::chrono::seconds kSnapshotWait{30};
 constexpr std::chrono::milliseconds kSnapshotPoll{500};
-// The only runtime thawd snapshots after a deploy.
-constexpr const char* kSnapshottedRuntime = "python3.11";
 
 // The configuration fields CreateFunction and UpdateFunctionConfiguration share.
 json configuration_of(const CommandLine& line, bool update) {
@@ -114,7 +112,10 @@ int deploy(Client& thawd, const CommandLine& line) {
     print_json(function);
   else
     report << summary(function, verb) << "\n";
-  if (!line.has("--no-snapshot") && function.value("Runtime", "") == kSnapshottedRuntime)
+  // thawd says whether it snapshots this function (its runtime, its policy,
+  // whether snapshots are on there).
+  const auto snap_start = function.value("SnapStart", json::object());
+  if (snap_start.is_object() && snap_start.value("OptimizationStatus", "") == "On")
     wait_for_snapshot(thawd, name, report);
   return kOk;
 }
