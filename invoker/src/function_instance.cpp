@@ -189,26 +189,46 @@ FunctionError FunctionInstance::invalid_response(const std::string& request_id,
   return make_error("Runtime.InvalidResponse", prefix + "Error: " + what);
 }
 
+FunctionInstance::FunctionInstance(const HostEnvironment& host, const FunctionConfig& config,
+                                   const std::string& code_dir, std::string id)
+    : id_(std::move(id)),
+      config_(config),
+      max_output_bytes_(host.max_output_bytes),
+      code_dir_(code_dir),
+      instance_dir_(host.state_dir + "/instances/" + id_) {
+  const auto root = config.id_mapping().to_host(0);
+  tmp_ = std::make_unique<sandbox::ScratchMount>(
+      instance_dir_ + "-tmp", uint64_t{config.ephemeral_storage_mb} << 20, root, root);
+  mounts_ = sandbox::standard_mount_plan(
+      {code_dir, host.runtimes_dir + "/" + config.runtime, tmp_->dir(), {}});
+}
+
+FunctionInstance::RuntimeEnds FunctionInstance::open_pipes() {
+  auto pipes = make_channel_pipes();
+  int log_fds[2];
+  if (pipe2(log_fds, O_CLOEXEC) != 0) throw_errno("instance: pipe");
+  log_.reset(log_fds[0]);
+  channel_ = std::make_unique<FrameChannel>(std::move(pipes.thawd_in), std::move(pipes.thawd_out));
+  return {std::move(pipes.runtime_in), std::move(pipes.runtime_out), UniqueFd(log_fds[1])};
+}
+
+sandbox::CgroupLimits FunctionInstance::start_limits() const {
+  sandbox::CgroupLimits limits;
+  limits.memory_bytes = uint64_t{config_.memory_mb} << 20;
+  limits.cpus = 0;
+  limits.pids_max = 1024;
+  return limits;
+}
+
 std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment& host,
                                                           const FunctionConfig& config,
                                                           const std::string& code_dir,
                                                           InitOutcome& init) {
   validate(config);
-  std::unique_ptr<FunctionInstance> self(new FunctionInstance());
-  self->id_ = instance_id(config.name);
-  self->config_ = config;
-  self->max_output_bytes_ = host.max_output_bytes;
   const auto started = Clock::now();
-
-  const auto dir = host.state_dir + "/instances/" + self->id_;
-  self->tmp_ = std::make_unique<sandbox::ScratchMount>(
-      dir + "-tmp", uint64_t{config.ephemeral_storage_mb} << 20, config.id_mapping().to_host(0),
-      config.id_mapping().to_host(0));
-  auto pipes = make_channel_pipes();
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("instance: pipe");
-  self->log_.reset(pipe_fds[0]);
-  UniqueFd log_write(pipe_fds[1]);
+  std::unique_ptr<FunctionInstance> self(
+      new FunctionInstance(host, config, code_dir, instance_id(config.name)));
+  auto ends = self->open_pipes();
 
   auto namespaces = host.namespaces->acquire(config.id_mapping());
   const auto& runtime = images::runtime_profile(config.runtime);
@@ -222,21 +242,13 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
   spec.cwd = "/var/task";
   spec.root_dir = host.root_template;
-  const auto runtime_dir = host.runtimes_dir + "/" + config.runtime;
-  spec.mounts = sandbox::standard_mount_plan({code_dir, runtime_dir, self->tmp_->dir(), {}});
-  self->mounts_ = spec.mounts;
-  self->code_dir_ = code_dir;
-  self->instance_dir_ = dir;
-  spec.cgroup.memory_bytes = uint64_t{config.memory_mb} << 20;
-  // Init runs without a CPU quota, as Lambda boosts init; the function's
-  // share (proportional to memory) applies from the first invocation on.
-  spec.cgroup.cpus = 0;
-  spec.cgroup.pids_max = 1024;
+  spec.mounts = self->mounts_;
+  spec.cgroup = self->start_limits();
   spec.rlimits.file_size_bytes = uint64_t{config.ephemeral_storage_mb} << 20;
   spec.seccomp = sandbox::compiled(sandbox::default_profile());
-  spec.fds = {-1, log_write.get(), log_write.get()};
-  spec.fds.push_back(pipes.runtime_in.get());   // becomes fd 3
-  spec.fds.push_back(pipes.runtime_out.get());  // becomes fd 4
+  spec.fds = {-1, ends.log.get(), ends.log.get()};
+  spec.fds.push_back(ends.channel_in.get());   // becomes fd 3
+  spec.fds.push_back(ends.channel_out.get());  // becomes fd 4
 
   try {
     self->sandbox_ = sandbox::spawn(spec, std::move(namespaces));
@@ -246,11 +258,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   // The instance has its /tmp bound now (spawn returns after exec).
   self->tmp_->detach_host_view(host.background.get());
   const double sandbox_ms = ms_between(started, Clock::now());
-  log_write.reset();
-  pipes.runtime_in.reset();
-  pipes.runtime_out.reset();
-  self->channel_ =
-      std::make_unique<FrameChannel>(std::move(pipes.thawd_in), std::move(pipes.thawd_out));
+  ends = {};  // the instance holds them now: its exit ends thawd's reads
 
   const auto deadline = started + host.init_timeout;
   auto* raw = self.get();

@@ -58,8 +58,8 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
     bool through_spare = false;
     try {
       auto [dir, manifest] = store_->open(digest, {digest, criu_.version, kernel_});
-      out.instance = InstanceSnapshots::restore(host_, config, code_dir, criu_.path, dir, manifest,
-                                                spares_.get(), &through_spare);
+      out.instance = FunctionInstance::restore(host_, config, code_dir, criu_.path, dir, manifest,
+                                               spares_.get(), &through_spare);
       // The next restore of this snapshot finds a criu started ahead.
       out.instance->after_first_answer([spares = std::weak_ptr(spares_), images = dir + "/images",
                                         owner = config.id_mapping().owner()] {
@@ -112,7 +112,7 @@ void InstanceFactory::snapshot_in_background(const FunctionConfig& config,
       auto inst = FunctionInstance::start(host_, config, code_dir, init);
       if (!init.ok)
         throw Error("init failed: " + (init.error ? init.error->message : std::string("?")));
-      InstanceSnapshots::checkpoint(std::move(inst), criu_, *claim, *store_);
+      FunctionInstance::checkpoint(std::move(inst), criu_, *claim, *store_);
       ++counters_.snapshots_made;
       say("snapshot of " + config.name + " made (" + claim->digest().substr(0, 12) + ")");
     } catch (const std::exception& e) {

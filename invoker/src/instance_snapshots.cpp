@@ -161,9 +161,9 @@ std::string function_digest(const FunctionConfig& c, const std::string& code_sha
   return images::sha256_hex(json_text(j));
 }
 
-void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
-                                   const snapshots::CriuInfo& criu, snapshots::SnapshotClaim& claim,
-                                   snapshots::SnapshotStore& store) {
+void FunctionInstance::checkpoint(std::unique_ptr<FunctionInstance> inst,
+                                  const snapshots::CriuInfo& criu, snapshots::SnapshotClaim& claim,
+                                  snapshots::SnapshotStore& store) {
   if (!inst->reusable()) throw Error("snapshot: the instance is not in a state to checkpoint");
   auto* raw = inst.get();
   const auto sink = [raw](std::string_view s) { raw->append_log(s); };
@@ -229,57 +229,26 @@ void InstanceSnapshots::checkpoint(std::unique_ptr<FunctionInstance> inst,
   store.publish(claim, m);
 }
 
-std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
-    const HostEnvironment& host, const FunctionConfig& config, const std::string& code_dir,
-    const std::string& criu, const std::string& snapshot_dir,
-    const snapshots::SnapshotManifest& manifest, snapshots::CriuSpares* spares,
-    bool* through_spare) {
-  const auto started = Clock::now();
-  // First, while CRIU has not yet started: its memory comes a dozen ms later.
-  if (host.warm_memory) host.warm_memory->release_soon(warm_memory_for(snapshot_dir, manifest));
-  std::unique_ptr<FunctionInstance> self(new FunctionInstance());
-  self->id_ = config.name + "-r" + new_request_id().substr(0, 8);
-  self->config_ = config;
-  self->max_output_bytes_ = host.max_output_bytes;
-  self->code_dir_ = code_dir;
-  self->instance_dir_ = host.state_dir + "/instances/" + self->id_;
-  self->tmp_ = std::make_unique<sandbox::ScratchMount>(
-      self->instance_dir_ + "-tmp", uint64_t{config.ephemeral_storage_mb} << 20,
-      config.id_mapping().to_host(0), config.id_mapping().to_host(0));
-  if (fs::exists(snapshot_dir + "/tmp-files"))
-    copy_tree(snapshot_dir + "/tmp-files", self->tmp_->dir(), config);
-  const auto runtime_dir = host.runtimes_dir + "/" + config.runtime;
-  self->mounts_ = sandbox::standard_mount_plan({code_dir, runtime_dir, self->tmp_->dir(), {}});
+namespace {
 
-  auto pipes = make_channel_pipes();
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("restore: pipe");
-  self->log_.reset(pipe_fds[0]);
-  UniqueFd log_write(pipe_fds[1]);
-
-  sandbox::CgroupLimits limits;
-  limits.memory_bytes = uint64_t{config.memory_mb} << 20;
-  // Like init, the restore itself runs without a CPU quota (CRIU's restorer
-  // runs in the instance's cgroup); the function's share applies once ready.
-  limits.cpus = 0;
-  limits.pids_max = 1024;
-  auto group =
-      std::make_unique<sandbox::InstanceCgroup>(host.cgroup_parent + "/" + self->id_, limits);
-
+// What criu is asked to do: restore the images into the instance's root,
+// mounts and cgroup, with the instance's fresh pipes in place of the dumped
+// ones (fds 1 and 2 share one pipe).
+snapshots::RestoreRequest restore_request(const HostEnvironment& host, const FunctionConfig& config,
+                                          const std::string& id, const sandbox::MountPlan& mounts,
+                                          const std::string& snapshot_dir,
+                                          const snapshots::SnapshotManifest& manifest,
+                                          const std::map<int, int>& fresh,
+                                          const sandbox::InstanceCgroup& group) {
   snapshots::RestoreRequest req;
   req.images_dir = snapshot_dir + "/images";
   const auto scratch = snapshots::criu_scratch_dir();
   req.work_dir =
-      (scratch.empty() ? host.state_dir + "/instances" : scratch) + "/" + self->id_ + "-restore";
+      (scratch.empty() ? host.state_dir + "/instances" : scratch) + "/" + id + "-restore";
   req.root = host.root_template;
-  for (const auto& op : self->mounts_)
+  for (const auto& op : mounts)
     if (op.kind == sandbox::MountKind::Bind || op.kind == sandbox::MountKind::ReadOnlyBind)
       req.mount_map.push_back({mount_key(op.target), op.source});
-  // Fresh pipes in place of the dumped ones; fds 1 and 2 share one pipe.
-  const std::map<int, int> fresh = {{1, log_write.get()},
-                                    {2, log_write.get()},
-                                    {kRuntimeChannelIn, pipes.runtime_in.get()},
-                                    {kRuntimeChannelOut, pipes.runtime_out.get()}};
   std::set<std::string> handed;
   for (const auto& [fd, file] : manifest.inherited) {
     if (!fresh.count(fd))
@@ -303,40 +272,50 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   req.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};
   req.owner = config.id_mapping().owner();
   req.tcp_connections = holds_tcp_connections(config);
-  for (const auto& c : group->controllers()) {
+  for (const auto& c : group.controllers()) {
     req.extra_args.push_back("--cgroup-root");
-    req.extra_args.push_back(c + ":/" + group->path());
+    req.extra_args.push_back(c + ":/" + group.path());
   }
+  return req;
+}
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
+
+std::unique_ptr<FunctionInstance> FunctionInstance::restore(
+    const HostEnvironment& host, const FunctionConfig& config, const std::string& code_dir,
+    const std::string& criu, const std::string& snapshot_dir,
+    const snapshots::SnapshotManifest& manifest, snapshots::CriuSpares* spares,
+    bool* through_spare) {
+  const auto started = Clock::now();
+  // First, while CRIU has not yet started: its memory comes a dozen ms later.
+  if (host.warm_memory) host.warm_memory->release_soon(warm_memory_for(snapshot_dir, manifest));
+  std::unique_ptr<FunctionInstance> self(new FunctionInstance(
+      host, config, code_dir, config.name + "-r" + new_request_id().substr(0, 8)));
+  if (fs::exists(snapshot_dir + "/tmp-files"))
+    copy_tree(snapshot_dir + "/tmp-files", self->tmp_->dir(), config);
+  auto ends = self->open_pipes();
+  auto group = std::make_unique<sandbox::InstanceCgroup>(host.cgroup_parent + "/" + self->id_,
+                                                         self->start_limits());
+  const std::map<int, int> fresh = {{1, ends.log.get()},
+                                    {2, ends.log.get()},
+                                    {kRuntimeChannelIn, ends.channel_in.get()},
+                                    {kRuntimeChannelOut, ends.channel_out.get()}};
+  const auto req = restore_request(host, config, self->id_, self->mounts_, snapshot_dir, manifest,
+                                   fresh, *group);
   // "restored" waits in the channel: the runtime reads it the moment CRIU
   // resumes it and runs its after-restore hooks (reseed, refresh, user hooks)
   // while CRIU is still tidying up; "ready" says the instance can serve.
-  self->channel_ =
-      std::make_unique<FrameChannel>(std::move(pipes.thawd_in), std::move(pipes.thawd_out));
   // The pipe is new and empty: the frame fits at once.
   if (self->channel_->send({{"type", frames::kRestored}}, {}, Clock::now() + host.init_timeout) !=
       SendStatus::Sent)
     throw Error("restore: cannot write to the new channel");
   const auto criu_started = Clock::now();
-  self->restore_phases_.prepare_ms =
-      std::chrono::duration<double, std::milli>(criu_started - started).count();
-  if (auto spare = spares ? spares->take(req.images_dir) : nullptr) {
-    try {
-      self->restore_run_ = std::make_unique<snapshots::RestoreRun>(*spare, req);
-      self->restore_phases_.criu_spare = true;
-      if (through_spare) *through_spare = true;
-    } catch (const Error&) {
-      // Gone since it was taken: criu is started here instead, as without one.
-    }
-  }
-  if (!self->restore_run_) {
-    try {
-      fs::create_directories(req.work_dir);
-      self->restore_run_ = std::make_unique<snapshots::RestoreRun>(criu, req);
-    } catch (const Error& e) {
-      fs::remove_all(req.work_dir);
-      throw e.with_context("restoring " + config.name);
-    }
-  }
+  self->restore_phases_.prepare_ms = ms_between(started, criu_started);
+  self->start_criu(criu, req, spares, through_spare);
   // criu goes into the instance's group of the pids hierarchy (its memory
   // and CPU stay thawd's), and so does all it forks: a criu killed half-way
   // leaves its half-restored tasks there, where the failure below ends
@@ -349,9 +328,7 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   }
   // Only criu and the restored tree hold the runtime's ends now: if the
   // restore fails, they all close and the wait below ends at once.
-  pipes.runtime_in.reset();
-  pipes.runtime_out.reset();
-  log_write.reset();
+  ends = {};
 
   auto* raw = self.get();
   const auto sink = [raw](std::string_view s) { raw->append_log(s); };
@@ -385,39 +362,60 @@ std::unique_ptr<FunctionInstance> InstanceSnapshots::restore(
   // mount lock the unmount needs for milliseconds yet.
   self->after_first_answer(
       [tmp = self->tmp_.get(), queue = host.background] { tmp->detach_host_view(queue.get()); });
-  if (!ready) {
-    // Which descriptors did the restored runtime get? (for the error message)
-    std::string fds;
-    for (int fd : {1, 3, 4}) {
-      std::error_code ec;
-      const auto t =
-          fs::read_symlink("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd), ec);
-      fds += " fd" + std::to_string(fd) + "=" + (ec ? "?" : t.string());
-    }
-    const auto ours_in =
-        fs::read_symlink("/proc/self/fd/" + std::to_string(self->channel_->in_fd()));
-    fds += " (thawd reads " + ours_in.string() + ")";
-    const auto why = self->exit_error("");
-    throw Error("restore: the restored runtime did not become ready (" + why.message + ";" + fds +
-                "): " + valid_utf8(self->pending_log_.substr(0, 500)));
-  }
+  if (!ready) throw Error(self->not_ready_reason(pid));
   // CRIU's share ends where the runtime's hooks begin, as the runtime measures them.
   const auto& reported = got.frame.header;
   const double hooks_ms = reported.contains("hooks_ms") && reported["hooks_ms"].is_number()
                               ? double(reported["hooks_ms"])
                               : 0.0;
-  const double until_ready =
-      std::chrono::duration<double, std::milli>(ready_at - criu_started).count();
+  const double until_ready = ms_between(criu_started, ready_at);
   self->restore_phases_.resume_ms = std::min(hooks_ms, until_ready);
   self->restore_phases_.criu_ms = until_ready - self->restore_phases_.resume_ms;
   self->pending_cpus_ = sandbox::cpus_for_memory(config.memory_mb);
   self->reusable_ = true;
   self->started_as_ = StartMode::Restore;
-  self->first_restore_ms_ =
-      std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  self->first_restore_ms_ = ms_between(started, Clock::now());
   self->first_sandbox_ms_ = self->restore_phases_.prepare_ms;
   self->settle_restore(false);
   return self;
+}
+
+void FunctionInstance::start_criu(const std::string& criu, const snapshots::RestoreRequest& req,
+                                  snapshots::CriuSpares* spares, bool* through_spare) {
+  if (auto spare = spares ? spares->take(req.images_dir) : nullptr) {
+    try {
+      restore_run_ = std::make_unique<snapshots::RestoreRun>(*spare, req);
+      restore_phases_.criu_spare = true;
+      if (through_spare) *through_spare = true;
+      return;
+    } catch (const Error&) {
+      // Gone since it was taken: criu is started here instead, as without one.
+    }
+  }
+  try {
+    fs::create_directories(req.work_dir);
+    restore_run_ = std::make_unique<snapshots::RestoreRun>(criu, req);
+  } catch (const Error& e) {
+    fs::remove_all(req.work_dir);
+    throw e.with_context("restoring " + config_.name);
+  }
+}
+
+// Why a restored runtime did not become ready, with the descriptors it got.
+std::string FunctionInstance::not_ready_reason(pid_t pid) {
+  std::string fds;
+  for (int fd : {1, 3, 4}) {
+    std::error_code ec;
+    const auto t =
+        fs::read_symlink("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd), ec);
+    fds += " fd" + std::to_string(fd) + "=" + (ec ? "?" : t.string());
+  }
+  std::error_code ec;
+  const auto ours_in = fs::read_symlink("/proc/self/fd/" + std::to_string(channel_->in_fd()), ec);
+  fds += " (thawd reads " + (ec ? "?" : ours_in.string()) + ")";
+  const auto why = exit_error("");
+  return "restore: the restored runtime did not become ready (" + why.message + ";" + fds +
+         "): " + valid_utf8(pending_log_.substr(0, 500));
 }
 
 void FunctionInstance::settle_restore(bool wait) {

@@ -145,14 +145,14 @@ class Snapshots : public ::testing::Test {
     auto digest = function_digest(c, code, fingerprint_of(*host_, c.runtime));
     auto claim = store_->try_claim(digest);
     EXPECT_TRUE(claim);
-    InstanceSnapshots::checkpoint(std::move(inst), criu_, *claim, *store_);
+    FunctionInstance::checkpoint(std::move(inst), criu_, *claim, *store_);
     return digest;
   }
 
   std::unique_ptr<FunctionInstance> restore(const FunctionConfig& c, const std::string& code,
                                             const std::string& digest) {
     auto [dir, manifest] = store_->open(digest, {digest, criu_.version, manifest_kernel()});
-    return InstanceSnapshots::restore(*host_, c, code_dir(code), criu_.path, dir, manifest);
+    return FunctionInstance::restore(*host_, c, code_dir(code), criu_.path, dir, manifest);
   }
 
   // Why restoring `code` from `dir` fails: the error's message, or "" when
@@ -160,7 +160,7 @@ class Snapshots : public ::testing::Test {
   std::string restore_failure(const FunctionConfig& c, const std::string& code,
                               const std::string& dir, const snapshots::SnapshotManifest& manifest) {
     try {
-      InstanceSnapshots::restore(*host_, c, code_dir(code), criu_.path, dir, manifest);
+      FunctionInstance::restore(*host_, c, code_dir(code), criu_.path, dir, manifest);
     } catch (const Error& e) {
       return e.what();
     }
@@ -226,9 +226,9 @@ TEST_F(Snapshots, ProvidedFunctionOnTheNpmRuntimeClientRestores) {
   ASSERT_TRUE(init.ok) << (init.error ? init.error->body : "") << init.log;
   auto claim = store_->try_claim("ric");
   ASSERT_TRUE(claim);
-  InstanceSnapshots::checkpoint(std::move(inst), criu_, *claim, *store_);
+  FunctionInstance::checkpoint(std::move(inst), criu_, *claim, *store_);
   auto [dir, manifest] = store_->open("ric", {"ric", criu_.version, manifest_kernel()});
-  auto restored = InstanceSnapshots::restore(*host_, c, code, criu_.path, dir, manifest);
+  auto restored = FunctionInstance::restore(*host_, c, code, criu_.path, dir, manifest);
   for (const char* name : {"restored", "again"}) {
     auto r = restored->invoke({"", std::string(R"({"name":")") + name + "\"}"});
     ASSERT_FALSE(r.error) << r.payload << r.log;

@@ -15,10 +15,14 @@
 #include "invoker/function_config.hpp"
 #include "invoker/lambda_limits.hpp"
 #include "invoker/start_mode.hpp"
+#include "sandbox/cgroup.hpp"
 #include "sandbox/instance.hpp"
 #include "sandbox/rootfs.hpp"
+#include "sandbox/unique_fd.hpp"
 #include "sandbox/work_queue.hpp"
 #include "snapshots/criu.hpp"
+#include "snapshots/criu_spares.hpp"
+#include "snapshots/snapshot_store.hpp"
 #include "snapshots/warm_memory.hpp"
 
 namespace thaw::invoker {
@@ -119,6 +123,23 @@ class FunctionInstance {
   static std::unique_ptr<FunctionInstance> start(const HostEnvironment& host,
                                                  const FunctionConfig& config,
                                                  const std::string& code_dir, InitOutcome& init);
+  // A fresh sandbox restored from `snapshot_dir` (instance_snapshots.cpp);
+  // runs the after-restore hooks and returns once the runtime says it is
+  // ready. Throws Error on failure. `spares` (may be null): a criu started
+  // ahead for the snapshot is used if one waits; `through_spare` (may be
+  // null) says whether one was, also when the restore then fails.
+  static std::unique_ptr<FunctionInstance> restore(
+      const HostEnvironment& host, const FunctionConfig& config, const std::string& code_dir,
+      const std::string& criu, const std::string& snapshot_dir,
+      const snapshots::SnapshotManifest& manifest, snapshots::CriuSpares* spares = nullptr,
+      bool* through_spare = nullptr);
+  // Runs the before-snapshot hooks, saves /tmp, dumps with CRIU and publishes
+  // under `claim`, with `criu`'s version in the manifest. The instance is
+  // consumed (CRIU's dump ends it). Checkpointed right after init, before any
+  // invocation, no request's data can reach another through a snapshot.
+  static void checkpoint(std::unique_ptr<FunctionInstance> instance,
+                         const snapshots::CriuInfo& criu, snapshots::SnapshotClaim& claim,
+                         snapshots::SnapshotStore& store);
   ~FunctionInstance();
 
   InvokeResult invoke(const InvokeRequest& request);
@@ -134,8 +155,24 @@ class FunctionInstance {
   void after_first_answer(std::function<void()> job);
 
  private:
-  friend class InstanceSnapshots;
-  FunctionInstance() = default;
+  // The instance's ends of its pipes, handed to spawn or to criu.
+  struct RuntimeEnds {
+    UniqueFd channel_in, channel_out;  // become fds 3 and 4
+    UniqueFd log;                      // becomes fds 1 and 2
+  };
+  // What a cold start and a restore both prepare before a process exists:
+  // the id, the instance's /tmp, its mounts.
+  FunctionInstance(const HostEnvironment& host, const FunctionConfig& config,
+                   const std::string& code_dir, std::string id);
+  // The log pipe and the channel: thawd keeps its ends, returns the instance's.
+  RuntimeEnds open_pipes();
+  // The cgroup's limits while the runtime boots or is restored: no CPU quota
+  // yet (as Lambda boosts init); apply_pending_cpus sets it later.
+  sandbox::CgroupLimits start_limits() const;
+  // Restore's steps (instance_snapshots.cpp).
+  void start_criu(const std::string& criu, const snapshots::RestoreRequest& request,
+                  snapshots::CriuSpares* spares, bool* through_spare);
+  std::string not_ready_reason(pid_t pid);
   FunctionError exit_error(const std::string& request_id);
   // Keeps the instance's output up to the host's cap, and counts the rest.
   void append_log(std::string_view text);
