@@ -50,7 +50,7 @@ nlohmann::json event_invoke_config_json(const FunctionRecord& r) {
 Response Api::invoke(const Request& req, const std::string& name) {
   const std::string type(req["X-Amz-Invocation-Type"]);
   if (type == "DryRun") {
-    functions_->get(name);  // 404 when it does not exist
+    functions_->catalog().get(name);  // 404 when it does not exist
     Response r{http::status::no_content, 11};
     r.set("X-Amz-Executed-Version", "$LATEST");
     return r;
@@ -63,7 +63,7 @@ Response Api::invoke(const Request& req, const std::string& name) {
       throw Failure(FailureKind::TooLarge, "Request must be smaller than " +
                                                std::to_string(kMaxEventPayloadBytes) +
                                                " bytes for the InvokeAsync operation");
-    const auto record = functions_->get(name);
+    const auto record = functions_->catalog().get(name);
     if (!req.body().empty() && nlohmann::json::parse(req.body(), nullptr, false).is_discarded())
       throw Failure(FailureKind::InvalidContent, "Could not parse request body into json");
     const auto id = async_->submit(record, req.body());
@@ -108,20 +108,22 @@ std::optional<Response> Api::lambda_api(const Request& req, const RequestTarget&
   if (s.size() < 2 || s[1] != "functions") return std::nullopt;
   const auto& api_version = s[0];
   std::string name = s.size() > 2 ? function_name_from_path(s[2]) : "";
-  if (emulator_request(req, t)) name = functions_->only_function("function");
+  if (emulator_request(req, t)) name = functions_->catalog().only_function("function");
   const std::string op = s.size() > 3 ? s[3] : "";
   if (s.size() > 4) return std::nullopt;
   auto& f = *functions_;
+  auto& catalog = f.catalog();
   const auto configuration = [&f](const FunctionRecord& r) {
     return lambda_configuration(r, f.snapshotted(r.config));
   };
 
   if (api_version == "2015-03-31") {
     if (name.empty() && method == http::verb::post)
-      return json_ok(configuration(f.create(parse_body(req))), http::status::created);
+      return json_ok(configuration(catalog.create(parse_create_function(parse_body(req)))),
+                     http::status::created);
     if (name.empty() && method == http::verb::get) {
       const auto marker = t.query.count("Marker") ? t.query.at("Marker") : "";
-      const auto page = f.list(marker, max_items(t));
+      const auto page = catalog.list(marker, max_items(t));
       nlohmann::json list = nlohmann::json::array();
       for (const auto& r : page.functions) list.push_back(configuration(r));
       nlohmann::json out = {{"Functions", list}};
@@ -129,7 +131,7 @@ std::optional<Response> Api::lambda_api(const Request& req, const RequestTarget&
       return json_ok(out);
     }
     if (op.empty() && method == http::verb::get) {
-      const auto r = f.get(name);
+      const auto r = catalog.get(name);
       nlohmann::json out = {{"Configuration", configuration(r)},
                             {"Code", {{"RepositoryType", "S3"}, {"Location", ""}}}};
       if (r.reserved_concurrency)
@@ -137,17 +139,20 @@ std::optional<Response> Api::lambda_api(const Request& req, const RequestTarget&
       return json_ok(out);
     }
     if (op.empty() && method == http::verb::delete_) {
-      f.remove(name);
+      catalog.remove(name);
       if (async_) async_->forget(name);
       return Response{http::status::no_content, 11};
     }
     if (op == "invocations" && method == http::verb::post) return invoke(req, name);
     if (op == "code" && method == http::verb::put)
-      return json_ok(configuration(f.update_code(name, parse_body(req))));
+      return json_ok(configuration(catalog.update_code(name, parse_update_code(parse_body(req)))));
     if (op == "configuration" && method == http::verb::put)
-      return json_ok(configuration(f.update_configuration(name, parse_body(req))));
+      return json_ok(configuration(
+          catalog.update_configuration(name, [body = parse_body(req)](FunctionRecord r) {
+            return parse_update_configuration(body, std::move(r));
+          })));
     if (op == "configuration" && method == http::verb::get)
-      return json_ok(configuration(f.get(name)));
+      return json_ok(configuration(catalog.get(name)));
   }
   if (op == "concurrency" && !name.empty()) {
     if (api_version == "2017-10-31" && method == http::verb::put) {
@@ -160,7 +165,7 @@ std::optional<Response> Api::lambda_api(const Request& req, const RequestTarget&
       return Response{http::status::no_content, 11};
     }
     if (api_version == "2019-09-30" && method == http::verb::get) {
-      const auto r = f.get(name);
+      const auto r = catalog.get(name);
       nlohmann::json out = nlohmann::json::object();
       if (r.reserved_concurrency) out["ReservedConcurrentExecutions"] = *r.reserved_concurrency;
       return json_ok(out);
@@ -168,8 +173,11 @@ std::optional<Response> Api::lambda_api(const Request& req, const RequestTarget&
   }
   if (op == "event-invoke-config" && api_version == "2019-09-25" && !name.empty()) {
     if (method == http::verb::put || method == http::verb::post)
-      return json_ok(event_invoke_config_json(f.set_event_invoke_config(name, parse_body(req))));
-    if (method == http::verb::get) return json_ok(event_invoke_config_json(f.get(name)));
+      return json_ok(event_invoke_config_json(
+          catalog.update_settings(name, [body = parse_body(req)](FunctionRecord r) {
+            return parse_event_invoke_config(body, std::move(r));
+          })));
+    if (method == http::verb::get) return json_ok(event_invoke_config_json(catalog.get(name)));
   }
   return std::nullopt;
 }

@@ -61,7 +61,7 @@ nlohmann::json usage_json(const UsageTotals& u) {
 }  // namespace
 
 Response Api::logs(const RequestTarget& t, const std::string& name) {
-  functions_->get(name);  // 404 when it does not exist
+  functions_->catalog().get(name);  // 404 when it does not exist
   auto& logs = functions_->logs();
   if (!t.query.count("offset")) {
     const auto chunk = logs.read_tail(name, kLogPageBytes);
@@ -94,7 +94,7 @@ std::optional<Api::LongPoll> Api::long_poll(const Request& req, const RequestTar
   try {
     LongPoll poll{s[3], number_param(t, "offset", 0, UINT64_MAX / 2),
                   number_param(t, "wait", 0, kMaxLogWaitSeconds)};
-    functions_->get(poll.function);
+    functions_->catalog().get(poll.function);
     if (poll.wait_s == 0) return std::nullopt;
     return poll;
   } catch (const std::exception&) {

@@ -12,6 +12,7 @@
 
 #include "invoker/function_logs.hpp"
 #include "invoker/function_requests.hpp"
+#include "invoker/host_reclaim.hpp"
 #include "invoker/instance_snapshots.hpp"
 #include "invoker/log.hpp"
 #include "invoker/metrics.hpp"
@@ -26,104 +27,19 @@ namespace {
   throw_not_found("Function not found: " + function_arn(name));
 }
 
-std::string digest_of(const FunctionRecord& r, const HostEnvironment& host) {
-  return function_digest(r.config, r.code_sha256, fingerprint_of(host, r.config.runtime));
-}
-
-// The restores a killed thawd of this state directory left running: one
-// that finished after the orphans below were ended would leave a tree
-// running that no thawd knows. Found by the cgroups they restore into (each
-// state directory has a cgroup parent of its own), ended by pid. (A dump
-// left running ends by itself when its tree is ended below.)
-void end_leftover_criu(const HostEnvironment& host) {
-  // "--cgroup-root CONTROLLER:/PARENT/INSTANCE": this parent exactly.
-  const auto ours = [&](const std::string& value) {
-    const auto colon = value.find(':');
-    if (colon == std::string::npos) return false;
-    const auto prefix = "/" + host.cgroup_parent + "/";
-    const auto group = value.substr(colon + 1);
-    return group.rfind(prefix, 0) == 0 && group.size() > prefix.size() &&
-           group.find('/', prefix.size()) == std::string::npos;
-  };
-  std::vector<pid_t> ended;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    const auto name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(e.path() / "cmdline");
-    std::vector<std::string> argv;
-    for (std::string arg; std::getline(in, arg, '\0');) argv.push_back(arg);
-    bool restores_here = false;
-    for (size_t i = 0; i + 1 < argv.size(); ++i)
-      restores_here = restores_here || (argv[i] == "--cgroup-root" && ours(argv[i + 1]));
-    if (!restores_here || argv.size() < 2 || argv[1] != "restore") continue;
-    // Through a pidfd taken before the command line is read again: a pid
-    // reused meanwhile is not killed.
-    const pid_t pid = static_cast<pid_t>(std::stol(name));
-    UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-    std::ifstream again(e.path() / "cmdline");
-    std::string now((std::istreambuf_iterator<char>(again)), {});
-    std::string before;
-    for (const auto& a : argv) before += a + '\0';
-    if (pidfd && now == before &&
-        syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) == 0)
-      ended.push_back(pid);
-  }
-  // Not our children: gone once /proc no longer has them.
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  for (pid_t pid : ended) {
-    while (std::filesystem::exists("/proc/" + std::to_string(pid)) &&
-           std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    log_event("warn", "leftover_criu_ended", {{"pid", pid}});
-  }
-}
-
-// A killed thawd of this state directory left these instances running (a busy
-// one until its invocation ends): their groups are named like the instance
-// directories it left, so they, and never another thawd's, are ended.
-void end_orphan_instances(const HostEnvironment& host) {
-  std::error_code ec;
-  std::set<std::string> ids;
-  for (const auto& e : std::filesystem::directory_iterator(host.state_dir + "/instances", ec)) {
-    auto name = e.path().filename().string();
-    for (const char* suffix : {"-tmp", "-restore", "-dump"}) {
-      const std::string s = suffix;
-      if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0)
-        name.resize(name.size() - s.size());
-    }
-    ids.insert(name);
-  }
-  for (const auto& id : ids)
-    sandbox::end_group_processes(host.cgroup_parent, id, std::chrono::seconds(2));
-  // Their directories (a /tmp's mount point, a dump's or restore's work
-  // directory) were the killed thawd's: none of ours exists yet.
-  for (const auto& e : std::filesystem::directory_iterator(host.state_dir + "/instances", ec)) {
-    std::error_code removing;
-    std::filesystem::remove_all(e.path(), removing);
-    if (removing)
-      log_event("warn", "orphan_instance_directory_kept",
-                {{"path", e.path().string()}, {"reason", removing.message()}});
-  }
-}
-
 }  // namespace
 
 FunctionService::FunctionService(ServiceOptions options)
     : options_(std::move(options)),
       host_(prepare_host_environment(
           options_.state_dir, options_.runtimes_dir, 4,
-          std::chrono::duration_cast<std::chrono::milliseconds>(options_.limits.keep_alive))),
-      code_(host_.state_dir + "/code"),
-      registry_(host_.state_dir + "/thaw.db") {
+          std::chrono::duration_cast<std::chrono::milliseconds>(options_.limits.keep_alive))) {
   host_.cgroup_parent = options_.cgroup_parent;
   host_.max_output_bytes = options_.max_output_bytes;
-  // Instances, cgroups and half-unpacked code a killed thawd left behind go
-  // first (thawd holds the state directory's lock: nothing else unpacks).
-  end_leftover_criu(host_);
-  end_orphan_instances(host_);
-  code_.discard_unfinished();
-  sandbox::reap_orphan_cgroups(host_.cgroup_parent);
+  // What a killed thawd left goes first, then the catalogue (which clears
+  // half-unpacked code) loads.
+  reclaim_host(host_);
+  catalog_ = std::make_unique<FunctionCatalog>(host_, options_.id_pool);
   // Groups for the next starts, made ahead (a few: starts come in bursts).
   sandbox::keep_cgroup_spares(host_.cgroup_parent, 4);
   if (!options_.criu.empty()) {
@@ -132,7 +48,7 @@ FunctionService::FunctionService(ServiceOptions options)
     if (options_.warm_memory_bytes)
       host_.warm_memory = std::make_shared<snapshots::WarmMemory>(options_.warm_memory_bytes);
   }
-  meter_ = std::make_unique<UsageMeter>(registry_);
+  meter_ = std::make_unique<UsageMeter>(catalog_->registry());
   logs_ = std::make_unique<FunctionLogs>(host_.state_dir + "/logs", options_.log_cap_bytes);
   metrics_ = std::make_unique<Metrics>();
   factory_ = std::make_unique<InstanceFactory>(host_, snapshots_.get(), options_.criu,
@@ -140,16 +56,9 @@ FunctionService::FunctionService(ServiceOptions options)
                                                  log_event("info", "snapshot", {{"message", line}});
                                                });
   scheduler_ = std::make_unique<Scheduler>(options_.limits);
-  for (auto r : registry_.list()) {
-    // Recorded before functions had host ids of their own, or from a pool the
-    // operator has since moved (which /etc was not checked against).
-    if (!is_range_base(options_.id_pool, r.config.host_id_base)) {
-      assign_id_range(r);
-      registry_.put(r);
-    }
-    const auto digest = digest_of(r, host_);
-    catalog_[r.config.name] = {r, digest};
-    scheduler_->set_current_digest(r.config.name, digest);
+  for (const auto& d : catalog_->all()) {
+    const auto& r = d.record;
+    scheduler_->set_current_digest(r.config.name, d.digest);
     if (r.reserved_concurrency) {
       try {
         scheduler_->set_reserved(r.config.name, r.reserved_concurrency);
@@ -160,12 +69,12 @@ FunctionService::FunctionService(ServiceOptions options)
       }
     }
   }
+  catalog_->listen({[this](const Deployed& d) { deployed(d); },
+                    [this](const std::string& name) { removed(name); }});
   collect_snapshots();
   // Deletes and code updates leave packages behind while instances may run
   // from them; none runs now.
-  std::set<std::string> used;
-  for (const auto& [name, d] : catalog_) used.insert(d.record.code_sha256);
-  if (const int removed = code_.discard_unused(used))
+  if (const int removed = catalog_->discard_unused_code())
     log_event("info", "code_packages_collected", {{"removed", removed}});
 }
 
@@ -176,164 +85,36 @@ FunctionService::~FunctionService() {
   sandbox::remove_cgroup_parent(host_.cgroup_parent);
 }
 
-void FunctionService::assign_id_range(FunctionRecord& r) {
-  std::set<uint32_t> in_use;
-  for (const auto& other : registry_.list())
-    if (other.config.name != r.config.name &&
-        is_range_base(options_.id_pool, other.config.host_id_base))
-      in_use.insert(other.config.host_id_base);
-  const auto picked = pick_range(options_.id_pool, registry_.id_cursor(), in_use);
-  if (!picked)
-    throw Failure(FailureKind::Internal,
-                  "thawd has no host id range left for another function: all " +
-                      std::to_string(options_.id_pool.ranges) +
-                      " are taken (see thawd's --id-pool-ranges)");
-  r.config.host_id_base = picked->base;
-  registry_.set_id_cursor(picked->index + 1);
-}
-
-void FunctionService::save(const FunctionRecord& r) {
-  registry_.put(r);
-  std::unique_lock lock(catalog_mutex_);
-  catalog_[r.config.name] = {r, digest_of(r, host_)};
-}
-
-std::optional<FunctionService::Deployed> FunctionService::lookup(const std::string& name) const {
-  std::shared_lock lock(catalog_mutex_);
-  const auto it = catalog_.find(name);
-  if (it == catalog_.end()) return std::nullopt;
-  return it->second;
-}
-
-FunctionRecord FunctionService::store_code(FunctionRecord r, const std::string& zip) {
-  images::StoredPackage stored;
-  try {
-    stored = code_.add_archive(zip);
-  } catch (const Error& e) {
-    // The host's disk, not the package: Lambda's error for code storage that is full.
-    if (e.error_number() == ENOSPC || e.error_number() == EDQUOT)
-      throw Failure(FailureKind::StorageFull,
-                    std::string("thawd's code storage is full: ") + e.what());
-    throw Failure(FailureKind::InvalidParameter, std::string("Code.ZipFile: ") + e.what());
-  }
-  r.code_sha256 = stored.sha256;
-  r.code_size = zip.size();
-  return r;
-}
-
-void FunctionService::deployed(const FunctionRecord& r) {
-  scheduler_->set_current_digest(r.config.name, lookup(r.config.name)->digest);
+void FunctionService::deployed(const Deployed& d) {
+  const auto& r = d.record;
+  scheduler_->set_current_digest(r.config.name, d.digest);
   collect_snapshots();
   // As SnapStart does at publish time: the snapshot is made now, in the background.
-  if (const auto dir = code_.find(r.code_sha256))
-    factory_->snapshot_in_background(r.config, dir->dir, r.code_sha256);
+  if (const auto dir = catalog_->code_dir(r.code_sha256))
+    factory_->snapshot_in_background(r.config, *dir, r.code_sha256);
 }
 
-FunctionRecord FunctionService::create(const nlohmann::json& body) {
-  auto req = parse_create_function(body);
-  std::lock_guard lock(deploy_mutex_);
-  if (lookup(req.record.config.name))
-    throw Failure(FailureKind::Conflict, "Function already exist: " + req.record.config.name);
-  auto r = store_code(std::move(req.record), req.zip);
-  r.last_modified = lambda_timestamp_now();
-  assign_id_range(r);
-  save(r);
-  deployed(r);
-  log_event("info", "function_created", {{"function", r.config.name}, {"code", r.code_sha256}});
-  return r;
-}
-
-FunctionRecord FunctionService::update_code(const std::string& name, const nlohmann::json& body) {
-  const auto zip = parse_update_code(body);
-  std::lock_guard lock(deploy_mutex_);
-  auto r = store_code(get(name), zip);
-  r.last_modified = lambda_timestamp_now();
-  save(r);
-  deployed(r);
-  log_event("info", "function_code_updated", {{"function", name}, {"code", r.code_sha256}});
-  return r;
-}
-
-FunctionRecord FunctionService::update_configuration(const std::string& name,
-                                                     const nlohmann::json& body) {
-  std::lock_guard lock(deploy_mutex_);
-  auto r = parse_update_configuration(body, get(name));
-  r.last_modified = lambda_timestamp_now();
-  save(r);
-  deployed(r);
-  log_event("info", "function_configuration_updated", {{"function", name}});
-  return r;
-}
-
-FunctionRecord FunctionService::set_event_invoke_config(const std::string& name,
-                                                        const nlohmann::json& body) {
-  std::lock_guard lock(deploy_mutex_);
-  auto r = parse_event_invoke_config(body, get(name));
-  save(r);
-  return r;
-}
-
-void FunctionService::set_concurrency(const std::string& name, std::optional<unsigned> reserved) {
-  std::lock_guard lock(deploy_mutex_);
-  auto r = get(name);
-  scheduler_->set_reserved(name, reserved);
-  r.reserved_concurrency = reserved;
-  save(r);
-}
-
-FunctionRecord FunctionService::get(const std::string& name) const {
-  auto d = lookup(name);
-  if (!d) not_found(name);
-  return d->record;
-}
-
-FunctionPage FunctionService::list(const std::string& marker, size_t max_items) const {
-  // The marker is the last name of the previous page: stable while functions
-  // come and go, as Lambda's opaque markers are.
-  FunctionPage page;
-  std::shared_lock lock(catalog_mutex_);
-  for (const auto& [name, d] : catalog_) {
-    const auto& r = d.record;
-    if (!marker.empty() && r.config.name <= marker) continue;
-    if (page.functions.size() == max_items) {
-      page.next_marker = page.functions.back().config.name;
-      break;
-    }
-    page.functions.push_back(r);
-  }
-  return page;
-}
-
-std::string FunctionService::only_function(const std::string& name) const {
-  std::shared_lock lock(catalog_mutex_);
-  if (catalog_.count(name)) return name;
-  if (catalog_.size() == 1) return catalog_.begin()->first;
-  throw_not_found("The emulator's path invokes the only function deployed; thawd has " +
-                  std::to_string(catalog_.size()));
-}
-
-void FunctionService::remove(const std::string& name) {
-  std::lock_guard lock(deploy_mutex_);
-  if (!registry_.remove(name)) not_found(name);
-  {
-    std::unique_lock catalog_lock(catalog_mutex_);
-    catalog_.erase(name);
-  }
+void FunctionService::removed(const std::string& name) {
   scheduler_->set_current_digest(name, "");
   scheduler_->set_reserved(name, std::nullopt);
   logs_->remove(name);
   metrics_->remove_label_value("function", name);
   collect_snapshots();
-  log_event("info", "function_deleted", {{"function", name}});
+}
+
+void FunctionService::set_concurrency(const std::string& name, std::optional<unsigned> reserved) {
+  catalog_->update_settings(name, [&](FunctionRecord r) {
+    // Refused (over the host's limit) before it is saved.
+    scheduler_->set_reserved(name, reserved);
+    r.reserved_concurrency = reserved;
+    return r;
+  });
 }
 
 void FunctionService::collect_snapshots() {
   if (!snapshots_) return;
   std::set<std::string> keep;
-  {
-    std::shared_lock lock(catalog_mutex_);
-    for (const auto& [name, d] : catalog_) keep.insert(d.digest);
-  }
+  for (const auto& d : catalog_->all()) keep.insert(d.digest);
   if (const int removed = snapshots_->collect_garbage(keep))
     log_event("info", "snapshots_collected", {{"removed", removed}});
   factory_->prune_spares();
@@ -341,13 +122,13 @@ void FunctionService::collect_snapshots() {
 
 InvokeResult FunctionService::invoke(const std::string& name, const std::string& payload,
                                      const InvokeOptions& options) {
-  const auto deployed = lookup(name);
-  if (!deployed) not_found(name);
-  const auto& record = deployed->record;
+  const auto function = catalog_->lookup(name);
+  if (!function) not_found(name);
+  const auto& record = function->record;
   if (!payload.empty() && nlohmann::json::parse(payload, nullptr, false).is_discarded())
     throw Failure(FailureKind::InvalidContent, "Could not parse request body into json");
   const auto& mode = options.force_mode;
-  const auto& digest = deployed->digest;
+  const auto& digest = function->digest;
   if (mode == StartMode::Restore && (!snapshots_ || !snapshots_->exists(digest)))
     throw Failure(FailureKind::Conflict,
                   "No snapshot of " + name + " to restore (yet): see GET /thaw/v1/snapshots");
@@ -372,11 +153,11 @@ InvokeResult FunctionService::invoke(const std::string& name, const std::string&
   InvokeResult result;
   uint64_t init_dropped = 0;  // output of the init phase over the cap
   if (!lease->warm()) {
-    const auto dir = code_.find(record.code_sha256);
+    const auto dir = catalog_->code_dir(record.code_sha256);
     if (!dir)
       throw Failure(FailureKind::Internal,
                     "code package of " + name + " is missing from the store");
-    auto started = factory_->start(record.config, dir->dir, record.code_sha256, mode);
+    auto started = factory_->start(record.config, *dir, record.code_sha256, mode);
     metrics_
         ->counter("thaw_instance_starts_total",
                   "Instances started, by how: cold, restore, or cold after a failed "
@@ -460,10 +241,7 @@ std::vector<SnapshotListing> FunctionService::snapshots() const {
   std::vector<SnapshotListing> out;
   if (!snapshots_) return out;
   std::map<std::string, std::string> owner;  // digest -> function
-  {
-    std::shared_lock lock(catalog_mutex_);
-    for (const auto& [name, d] : catalog_) owner[d.digest] = name;
-  }
+  for (const auto& d : catalog_->all()) owner[d.digest] = d.record.config.name;
   for (auto& info : snapshots_->list()) {
     const auto it = owner.find(info.digest);
     out.push_back({it == owner.end() ? "" : it->second, std::move(info)});

@@ -58,7 +58,7 @@ FunctionRecord from_json(const std::string& name, const std::string& text) {
     r.reserved_concurrency = j["reserved_concurrency"].get<unsigned>();
   r.max_retry_attempts = j.value("max_retry_attempts", 2);
   r.max_event_age_s = j.value("max_event_age_s", 21600);
-  // 0: none yet (FunctionService hands one out when it loads the record).
+  // 0: none yet (FunctionCatalog hands one out when it loads the record).
   r.config.host_id_base = j.value("host_id_base", 0u);
   return r;
 }

@@ -231,7 +231,8 @@ int run(const DaemonConfig& config) {
       [&functions](const std::string& name, const std::string& payload, const std::string& id) {
         return functions.invoke(name, payload, {id, std::nullopt});
       },
-      [&functions](const std::string& name) { return functions.get(name); }, config.async_workers);
+      [&functions](const std::string& name) { return functions.catalog().get(name); },
+      config.async_workers);
   register_gauges(functions, queue);
 
   const auto token_path = std::filesystem::absolute(config.state_dir) / "admin-token";

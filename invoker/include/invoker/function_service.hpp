@@ -1,9 +1,10 @@
 #pragma once
-// The engine behind the API: deploys functions (code store + registry),
-// schedules invocations on idle instances (warm), snapshots (restore) or new
-// instances (cold) under the scheduler's limits, meters them and keeps their
-// logs. Requests become calls here; failures come back as a Failure, which
-// each API answers in its own shape.
+// The invoke half, and what wires the halves: invocations are admitted and
+// scheduled on idle instances (warm), snapshots (restore) or new instances
+// (cold) under the scheduler's limits, metered, and their logs kept. The
+// deploy half is the FunctionCatalog it owns; its changes reach instances and
+// snapshots through the catalogue's listener. Failures come back as a
+// Failure, which each API answers in its own shape.
 
 #include <functional>
 #include <memory>
@@ -14,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "images/code_package.hpp"
 #include "invoker/failure.hpp"
+#include "invoker/function_catalog.hpp"
 #include "invoker/function_instance.hpp"
 #include "invoker/id_pool.hpp"
 #include "invoker/instance_factory.hpp"
@@ -47,12 +48,6 @@ struct InvokeOptions {
   std::optional<StartMode> force_mode;  // operators, for benchmarks
 };
 
-// One page of ListFunctions.
-struct FunctionPage {
-  std::vector<FunctionRecord> functions;
-  std::string next_marker;  // empty on the last page
-};
-
 struct SnapshotListing {
   std::string function;
   snapshots::SnapshotInfo info;
@@ -63,16 +58,8 @@ class FunctionService {
   explicit FunctionService(ServiceOptions options);
   ~FunctionService();
 
-  FunctionRecord create(const nlohmann::json& request);  // CreateFunction's body
-  FunctionRecord update_code(const std::string& name, const nlohmann::json& request);
-  FunctionRecord update_configuration(const std::string& name, const nlohmann::json& request);
-  FunctionRecord get(const std::string& name) const;  // a NotFound Failure when absent
-  FunctionPage list(const std::string& marker, size_t max_items) const;
-  // `name` when it is deployed, else the one function deployed (the emulator's
-  // single-function view); a NotFound Failure otherwise.
-  std::string only_function(const std::string& name) const;
-  void remove(const std::string& name);
-  FunctionRecord set_event_invoke_config(const std::string& name, const nlohmann::json& request);
+  FunctionCatalog& catalog() { return *catalog_; }
+  const FunctionCatalog& catalog() const { return *catalog_; }
 
   InvokeResult invoke(const std::string& name, const std::string& payload,
                       const InvokeOptions& options = {});
@@ -92,34 +79,22 @@ class FunctionService {
   const snapshots::WarmMemory* warm_memory() const { return host_.warm_memory.get(); }
 
  private:
-  // A deployed function with its digest, as served: the registry's rows are
-  // read once at start-up and kept here, written through on every change.
-  struct Deployed {
-    FunctionRecord record;
-    std::string digest;
-  };
-  void save(const FunctionRecord& record);
-  // Gives the record a host id range nobody else has; deploy_mutex_ held.
-  void assign_id_range(FunctionRecord& record);
-  std::optional<Deployed> lookup(const std::string& name) const;
-  FunctionRecord store_code(FunctionRecord record, const std::string& zip);
-  void deployed(const FunctionRecord& record);  // new code or configuration is live
+  // The catalogue's listener: a function's new code or configuration is
+  // live, or the function is gone.
+  void deployed(const Deployed& d);
+  void removed(const std::string& name);
   void collect_snapshots();
   void account(const FunctionRecord& record, const InvokeResult& result);
 
   ServiceOptions options_;
   HostEnvironment host_;
-  images::CodeStore code_;
+  std::unique_ptr<FunctionCatalog> catalog_;
   std::unique_ptr<snapshots::SnapshotStore> snapshots_;
-  Registry registry_;
   std::unique_ptr<UsageMeter> meter_;
   std::unique_ptr<FunctionLogs> logs_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<InstanceFactory> factory_;
   std::unique_ptr<Scheduler> scheduler_;
-  std::mutex deploy_mutex_;  // one change of the set of functions at a time
-  mutable std::shared_mutex catalog_mutex_;
-  std::map<std::string, Deployed> catalog_;
 };
 
 }  // namespace thaw::invoker
