@@ -146,26 +146,28 @@ struct StoppedLast {
   }
 };
 
-int run(const DaemonConfig& config) {
-  // Before any thread: a private mount namespace with a tmpfs /run, so CRIU
-  // keeps its kernel-feature cache and instance mounts never leak to the host.
-  std::string criu_env;
+// A private mount namespace with a tmpfs /run, made before any thread, so
+// CRIU keeps its kernel-feature cache and instance mounts never leak to the
+// host. Without one thawd still runs (no snapshot cache); `criu_env` says why.
+struct MountSetup {
   bool private_mounts = false;
-  try {
-    criu_env = snapshots::prepare_criu_environment();
-    private_mounts = true;
-  } catch (const Error& e) {
-    criu_env = std::string("not prepared: ") + e.what();
-  }
-  std::filesystem::create_directories(config.state_dir);
-  const auto pid_file = std::filesystem::path(config.state_dir) / "thawd.pid";
-  const auto state_lock = claim_state_lock(pid_file);
-  const StoppedLast stopped_last{pid_file};
+  std::string criu_env;
+};
 
-  const auto facts = gather_system_facts(config.criu);
-  const bool criu_ok = config.snapshots && !facts.criu_path.empty() && facts.criu_check_passed &&
-                       snapshots::version_at_least(facts.criu_version, snapshots::kMinCriuVersion);
-  if (criu_ok && facts.huge_pages.rfind("never", 0) == 0)
+MountSetup prepare_mounts() {
+  try {
+    return {true, snapshots::prepare_criu_environment()};
+  } catch (const Error& e) {
+    return {false, std::string("not prepared: ") + e.what()};
+  }
+}
+
+// Whether snapshots are on: asked for, and a CRIU new enough that passes its
+// check. When asked for and not possible, the log says why, once.
+bool snapshots_possible(const DaemonConfig& config, const SystemFacts& facts) {
+  const bool ok = config.snapshots && !facts.criu_path.empty() && facts.criu_check_passed &&
+                  snapshots::version_at_least(facts.criu_version, snapshots::kMinCriuVersion);
+  if (ok && facts.huge_pages.rfind("never", 0) == 0)
     log_event("info", "restore_memory_hint",
               {{"transparent_huge_pages", facts.huge_pages},
                {"hint",
@@ -173,23 +175,49 @@ int run(const DaemonConfig& config) {
                 "instead of the 2 MiB pages runtimes advise before a snapshot (a 16 MiB heap: "
                 "4096 pages instead of 8). /sys/kernel/mm/transparent_hugepage/enabled = "
                 "madvise is enough. It is a host-wide setting: the operator's call."}});
-  if (config.snapshots && !criu_ok)
+  if (config.snapshots && !ok)
     log_event("warn", "criu_unavailable",
               {{"criu", facts.criu_path},
                {"version", facts.criu_version},
                {"problem", facts.criu_problem.substr(0, 500)},
                {"reason", "snapshots are off: CRIU 4.2+ with a passing criu check is needed"}});
+  return ok;
+}
+
+// The snapshot cache, mounted when asked for and possible: its directory, or
+// "" (and `status` says why it is off).
+std::string snapshot_cache_dir(const DaemonConfig& config, const MountSetup& mounts, bool criu_ok,
+                               std::string& status) {
+  status = "off";
+  if (!config.snapshot_cache_mb || !criu_ok) return "";
+  try {
+    if (!mounts.private_mounts)
+      throw Error("thawd has no mount namespace of its own: " + mounts.criu_env);
+    status = snapshots::mount_snapshot_cache(config.snapshot_cache_mb << 20);
+    return status;
+  } catch (const Error& e) {
+    status = std::string("off: ") + e.what();
+    log_event(
+        "warn", "snapshot_cache_unavailable",
+        {{"reason", e.what()}, {"effect", "restores read snapshots from the state directory"}});
+    return "";
+  }
+}
+
+// The service's options from thawd's flags.
+ServiceOptions service_options(const DaemonConfig& config, const MountSetup& mounts,
+                               const std::string& criu, std::string& snapshot_cache) {
   ServiceOptions options;
   options.state_dir = config.state_dir;
   options.runtimes_dir =
       config.runtimes_dir.empty() ? std::string(THAW_RUNTIMES_DIR) : config.runtimes_dir;
-  if (private_mounts) {
+  if (mounts.private_mounts) {
     options.state_dir =
         snapshots::expose_directory(std::filesystem::absolute(config.state_dir).string(), "state");
     options.runtimes_dir = snapshots::expose_directory(
         std::filesystem::absolute(options.runtimes_dir).string(), "runtimes");
   }
-  options.criu = criu_ok ? facts.criu_path : "";
+  options.criu = criu;
   options.cgroup_parent = config.cgroup_parent;
   options.limits.max_concurrency = config.max_concurrency;
   // The snapshot cache's pages stay in memory (a tmpfs: only swap could take
@@ -205,45 +233,16 @@ int run(const DaemonConfig& config) {
   options.id_pool = {config.id_pool_first, config.id_pool_ranges};
   check_pool_is_unused(options.id_pool);
   options.warm_memory_bytes = config.warm_memory_mb << 20;
-  std::string snapshot_cache = "off";
-  if (config.snapshot_cache_mb && criu_ok) {
-    try {
-      if (!private_mounts) throw Error("thawd has no mount namespace of its own: " + criu_env);
-      options.snapshot_cache_dir = snapshots::mount_snapshot_cache(config.snapshot_cache_mb << 20);
-      snapshot_cache = options.snapshot_cache_dir;
-    } catch (const Error& e) {
-      snapshot_cache = std::string("off: ") + e.what();
-      log_event(
-          "warn", "snapshot_cache_unavailable",
-          {{"reason", e.what()}, {"effect", "restores read snapshots from the state directory"}});
-    }
-  }
+  options.snapshot_cache_dir = snapshot_cache_dir(config, mounts, !criu.empty(), snapshot_cache);
   options.limits.memory_budget_mb =
       config.memory_budget_mb
           ? config.memory_budget_mb
           : host_memory_mb() * 8 / 10 -
                 (options.snapshot_cache_dir.empty() ? 0 : config.snapshot_cache_mb);
-  FunctionService functions(options);
-  EventQueue queue((std::filesystem::path(config.state_dir) / "thaw.db").string(),
-                   std::chrono::milliseconds(config.retry_backoff_ms));
-  AsyncInvoker async(
-      queue,
-      [&functions](const std::string& name, const std::string& payload, const std::string& id) {
-        return functions.invoke(name, payload, {id, std::nullopt});
-      },
-      [&functions](const std::string& name) { return functions.catalog().get(name); },
-      config.async_workers);
-  register_gauges(functions, queue);
+  return options;
+}
 
-  const auto token_path = std::filesystem::absolute(config.state_dir) / "admin-token";
-  const auto token = load_or_create_admin_token(config.state_dir);
-  const auto access_key = load_or_create_access_key(config.state_dir);
-
-  asio::io_context io;
-  Api api(&functions, token, &async);
-  api.add_access_key(access_key.id, access_key.secret);
-  if (config.emulator_path) api.enable_emulator_path();
-  if (config.public_trigger) api.make_trigger_public();
+HttpLimits http_limits(const DaemonConfig& config, const Api& api) {
   HttpLimits limits;
   limits.body_bytes = request_body_limit;
   limits.read_timeout = std::chrono::seconds(config.read_timeout_s);
@@ -251,15 +250,11 @@ int run(const DaemonConfig& config) {
   limits.max_connections = config.max_connections;
   limits.max_connections_per_address = config.max_connections_per_client;
   limits.max_buffered_body_bytes = config.max_buffered_body_mb << 20;
-  const auto address = asio::ip::make_address(config.listen_host);
-  // Log long polls wait here, not on HTTP threads; bounded in number.
-  LogFollowers followers(functions.logs(), 4096);
-  api.set_log_followers(&followers);
-  HttpServer server(
-      io, {address, config.listen_port},
-      [&api](const Request& r, Reply reply) { api.handle(r, std::move(reply)); }, limits);
-  const auto ep = server.local_endpoint();
-  auto& metrics = functions.metrics();
+  return limits;
+}
+
+void register_http_gauges(Metrics& metrics, const HttpServer& server,
+                          const LogFollowers& followers) {
   metrics.gauge_callback("thaw_http_connections", "HTTP connections open now.", [&server] {
     return std::vector<std::pair<Labels, double>>{
         {{}, static_cast<double>(server.load().connections)}};
@@ -280,8 +275,63 @@ int run(const DaemonConfig& config) {
             {{{"reason", "connections"}}, static_cast<double>(l.refused_connections)},
             {{{"reason", "buffered_bodies"}}, static_cast<double>(l.refused_bodies)}};
       });
+}
 
+// A request is handled on the I/O thread that read it, and an invocation
+// blocks that thread for as long as the function runs: so there are as many
+// threads as invocations may run at once, plus some for everything else
+// (requests over the limit are refused at once). Handling in place saves two
+// thread hand-offs per request over a separate pool of workers.
+void serve(asio::io_context& io, unsigned threads_wanted) {
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < threads_wanted; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+}
+
+int run(const DaemonConfig& config) {
+  const auto mounts = prepare_mounts();  // before any thread
+  std::filesystem::create_directories(config.state_dir);
+  const auto pid_file = std::filesystem::path(config.state_dir) / "thawd.pid";
+  const auto state_lock = claim_state_lock(pid_file);
+  const StoppedLast stopped_last{pid_file};
+
+  const auto facts = gather_system_facts(config.criu);
+  const bool criu_ok = snapshots_possible(config, facts);
+  std::string snapshot_cache;
+  const auto options =
+      service_options(config, mounts, criu_ok ? facts.criu_path : "", snapshot_cache);
+  FunctionService functions(options);
+  EventQueue queue((std::filesystem::path(config.state_dir) / "thaw.db").string(),
+                   std::chrono::milliseconds(config.retry_backoff_ms));
+  AsyncInvoker async(
+      queue,
+      [&functions](const std::string& name, const std::string& payload, const std::string& id) {
+        return functions.invoke(name, payload, {id, std::nullopt});
+      },
+      [&functions](const std::string& name) { return functions.catalog().get(name); },
+      config.async_workers);
+  register_gauges(functions, queue);
+
+  const auto token_path = std::filesystem::absolute(config.state_dir) / "admin-token";
+  const auto token = load_or_create_admin_token(config.state_dir);
+  const auto access_key = load_or_create_access_key(config.state_dir);
+  Api api(&functions, token, &async);
+  api.add_access_key(access_key.id, access_key.secret);
+  if (config.emulator_path) api.enable_emulator_path();
+  if (config.public_trigger) api.make_trigger_public();
+  // Log long polls wait here, not on HTTP threads; bounded in number.
+  LogFollowers followers(functions.logs(), 4096);
+  api.set_log_followers(&followers);
+
+  asio::io_context io;
+  HttpServer server(
+      io, {asio::ip::make_address(config.listen_host), config.listen_port},
+      [&api](const Request& r, Reply reply) { api.handle(r, std::move(reply)); },
+      http_limits(config, api));
+  register_http_gauges(functions.metrics(), server, followers);
   api.set_ready(true);
+  const auto ep = server.local_endpoint();
   log_event("info", "listening",
             {{"address", ep.address().to_string()},
              {"port", ep.port()},
@@ -296,7 +346,7 @@ int run(const DaemonConfig& config) {
              {"admin_token", token_path.string()},
              {"aws_credentials",
               (std::filesystem::absolute(config.state_dir) / "aws-credentials").string()},
-             {"criu_environment", criu_env}});
+             {"criu_environment", mounts.criu_env}});
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -307,17 +357,7 @@ int run(const DaemonConfig& config) {
     followers.stop();
     server.stop();
   });
-
-  // A request is handled on the I/O thread that read it, and an invocation
-  // blocks that thread for as long as the function runs: so there are as many
-  // threads as invocations may run at once, plus some for everything else
-  // (requests over the limit are refused at once). Handling in place saves
-  // two thread hand-offs per request over a separate pool of workers.
-  const unsigned threads_wanted = config.max_concurrency + config.http_threads;
-  std::vector<std::thread> threads;
-  for (unsigned i = 1; i < threads_wanted; ++i) threads.emplace_back([&io] { io.run(); });
-  io.run();
-  for (auto& t : threads) t.join();
+  serve(io, config.max_concurrency + config.http_threads);
   // What is left of the stop (events finishing, instances ending) is not cut
   // short by a second signal: a supervisor that must end it sends SIGKILL.
   signals.clear();
