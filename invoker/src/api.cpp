@@ -3,7 +3,6 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 
 #include "invoker/admin_token.hpp"
 #include "invoker/function_service.hpp"
@@ -30,7 +29,38 @@ Api::Api(FunctionService* functions, std::string admin_token, AsyncInvoker* asyn
     : functions_(functions),
       admin_token_(std::move(admin_token)),
       async_(async),
-      started_(std::chrono::steady_clock::now()) {}
+      own_metrics_(functions ? nullptr : std::make_unique<Metrics>()),
+      metrics_(functions ? &functions->metrics() : own_metrics_.get()) {
+  const auto answers = [this](const char* status_class) {
+    return &metrics_->counter("thaw_http_requests_total",
+                              "HTTP requests answered, by status class.",
+                              {{"class", status_class}});
+  };
+  answered_ok_ = answers("2xx_3xx");
+  answered_client_error_ = answers("4xx");
+  answered_server_error_ = answers("5xx");
+  metrics_->gauge_callback("thaw_build_info", "thaw's version.", [] {
+    return std::vector<std::pair<Labels, double>>{{{{"version", kVersion}}, 1.0}};
+  });
+  metrics_->gauge_callback("thaw_uptime_seconds", "Seconds since thawd started.",
+                           [started = std::chrono::steady_clock::now()] {
+                             const std::chrono::duration<double> up =
+                                 std::chrono::steady_clock::now() - started;
+                             return std::vector<std::pair<Labels, double>>{{{}, up.count()}};
+                           });
+}
+
+Api::~Api() = default;
+
+void Api::count(http::status status) {
+  const auto code = static_cast<unsigned>(status);
+  if (code >= 500)
+    answered_server_error_->inc();
+  else if (code >= 400)
+    answered_client_error_->inc();
+  else
+    answered_ok_->inc();
+}
 
 std::optional<Response> Api::refuse_headers(const Request& header) const {
   return credential_refusal(header, parse_target(std::string(header.target())), true);
@@ -81,7 +111,7 @@ void Api::handle(const Request& req, Reply reply) {
   const auto target = parse_target(std::string(req.target()));
   const auto poll = credential_refusal(req, target, false) ? std::nullopt : long_poll(req, target);
   if (!poll) return reply(handle(req));
-  ++counters_.requests;
+  count(http::status::ok);
   followers_->follow(poll->function, poll->offset,
                      std::chrono::steady_clock::now() + std::chrono::seconds(poll->wait_s),
                      [this, poll = *poll, reply = std::move(reply)] {
@@ -106,12 +136,7 @@ Response Api::handle(const Request& req) {
       res = lambda_error(e);
     }
   }
-  ++counters_.requests;
-  const auto code = static_cast<unsigned>(res.result());
-  if (code >= 500)
-    ++counters_.server_errors;
-  else if (code >= 400)
-    ++counters_.client_errors;
+  count(res.result());
   return res;
 }
 
@@ -156,22 +181,7 @@ Response Api::trigger(const Request& req, const RequestTarget& target) {
 }
 
 Response Api::metrics() const {
-  const double uptime =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  std::ostringstream out;
-  out << "# HELP thaw_build_info thaw's version.\n# TYPE thaw_build_info gauge\n"
-      << "thaw_build_info{version=\"" << kVersion << "\"} 1\n"
-      << "# HELP thaw_uptime_seconds Seconds since thawd started.\n# TYPE thaw_uptime_seconds "
-         "gauge\n"
-      << "thaw_uptime_seconds " << uptime << "\n"
-      << "# HELP thaw_http_requests_total HTTP requests answered, by status class.\n"
-      << "# TYPE thaw_http_requests_total counter\n"
-      << "thaw_http_requests_total{class=\"2xx_3xx\"} "
-      << counters_.requests - counters_.client_errors - counters_.server_errors << "\n"
-      << "thaw_http_requests_total{class=\"4xx\"} " << counters_.client_errors << "\n"
-      << "thaw_http_requests_total{class=\"5xx\"} " << counters_.server_errors << "\n";
-  if (functions_) out << functions_->metrics().render();
-  return text_response(http::status::ok, out.str(), "text/plain; version=0.0.4");
+  return text_response(http::status::ok, metrics_->render(), "text/plain; version=0.0.4");
 }
 
 }  // namespace thaw::invoker

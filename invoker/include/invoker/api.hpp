@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <map>
 #include <optional>
 #include <string>
@@ -13,12 +14,6 @@
 
 namespace thaw::invoker {
 
-struct ApiCounters {
-  std::atomic<uint64_t> requests{0};
-  std::atomic<uint64_t> client_errors{0};
-  std::atomic<uint64_t> server_errors{0};
-};
-
 // The most body bytes a request to `target` may carry: a code upload's, or a
 // synchronous invocation's (Lambda's limits, lambda_limits.hpp).
 uint64_t request_body_limit(const std::string& target, http::verb method);
@@ -26,6 +21,8 @@ uint64_t request_body_limit(const std::string& target, http::verb method);
 class FunctionService;
 class AsyncInvoker;
 class LogFollowers;
+class Metrics;
+class Counter;
 
 class Api {
  public:
@@ -34,6 +31,7 @@ class Api {
   // use only; thawd always sets one).
   explicit Api(FunctionService* functions = nullptr, std::string admin_token = "",
                AsyncInvoker* async = nullptr);
+  ~Api();
   // The Runtime Interface Emulator's path, POST /2015-03-31/functions/function/invocations,
   // invokes the only deployed function without a credential (local testing).
   void enable_emulator_path() { emulator_path_ = true; }
@@ -59,6 +57,8 @@ class Api {
   std::optional<Response> credential_refusal(const Request& request, const RequestTarget& target,
                                              bool headers_only) const;
   Response metrics() const;
+  // Counts an answer in thaw_http_requests_total by its status class.
+  void count(http::status status);
   // AWS Lambda's operations; null when the path is not one of theirs.
   std::optional<Response> lambda_api(const Request& request, const RequestTarget& target);
   Response invoke(const Request& request, const std::string& name);
@@ -85,9 +85,13 @@ class Api {
   bool emulator_path_ = false;
   bool public_trigger_ = false;
   std::map<std::string, std::string> access_keys_;  // id -> secret
-  ApiCounters counters_;
+  // The service's registry; one of its own when there is no service.
+  std::unique_ptr<Metrics> own_metrics_;
+  Metrics* metrics_;
+  Counter* answered_ok_;  // 2xx and 3xx
+  Counter* answered_client_error_;
+  Counter* answered_server_error_;
   std::atomic<bool> ready_{false};
-  std::chrono::steady_clock::time_point started_;
 };
 
 }  // namespace thaw::invoker
