@@ -18,6 +18,8 @@ uint64_t number(const std::string& flag, const std::string& v, uint64_t min, uin
   return std::stoull(v);
 }
 
+void apply_flags(DaemonConfig& c, const std::vector<std::string>& args);
+
 // The config file as flags: {"listen": "h:p", "no-snapshots": true} ->
 // --listen h:p --no-snapshots.
 std::vector<std::string> flags_from_file(const std::string& path) {
@@ -30,7 +32,19 @@ std::vector<std::string> flags_from_file(const std::string& path) {
   for (const auto& [key, value] : j.items()) {
     if (key == "config") throw Error("--config: " + path + " may not name another config file");
     if (value.is_boolean()) {
-      if (value.get<bool>()) args.push_back("--" + key);
+      if (value.get<bool>()) {
+        args.push_back("--" + key);
+        continue;
+      }
+      // false leaves a switch off, as not naming it does; but the key must
+      // be one of thawd's switches, or a typo would pass unseen.
+      try {
+        DaemonConfig scratch;
+        apply_flags(scratch, {"--" + key});
+      } catch (const Error& e) {
+        throw Error("--config: " + path + ": \"" + key +
+                    "\": false is only for switches such as no-snapshots (" + e.what() + ")");
+      }
     } else if (value.is_string()) {
       args.push_back("--" + key);
       args.push_back(value.get<std::string>());

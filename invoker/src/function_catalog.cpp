@@ -31,7 +31,7 @@ FunctionCatalog::FunctionCatalog(const HostEnvironment& host, IdPoolConfig pool)
       assign_id_range(r);
       registry_.put(r);
     }
-    save(r);
+    remember(r);
   }
 }
 
@@ -51,6 +51,10 @@ void FunctionCatalog::assign_id_range(FunctionRecord& r) {
 
 Deployed FunctionCatalog::save(const FunctionRecord& r) {
   registry_.put(r);
+  return remember(r);
+}
+
+Deployed FunctionCatalog::remember(const FunctionRecord& r) {
   Deployed d{r, function_digest(r.config, r.code_sha256, fingerprint_of(host_, r.config.runtime))};
   std::unique_lock lock(catalog_mutex_);
   catalog_[r.config.name] = d;

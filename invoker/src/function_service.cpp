@@ -79,7 +79,8 @@ FunctionService::FunctionService(ServiceOptions options)
 }
 
 FunctionService::~FunctionService() {
-  scheduler_.reset();  // kills idle instances, removes their cgroups
+  catalog_->listen({});  // no change reaches what is going
+  scheduler_.reset();    // kills idle instances, removes their cgroups
   factory_.reset();
   meter_.reset();
   sandbox::remove_cgroup_parent(host_.cgroup_parent);

@@ -316,6 +316,9 @@ int run(const DaemonConfig& config) {
   const auto token_path = std::filesystem::absolute(config.state_dir) / "admin-token";
   const auto token = load_or_create_admin_token(config.state_dir);
   const auto access_key = load_or_create_access_key(config.state_dir);
+  // Before the API and the log followers: they post answers to its sessions
+  // until they are destroyed, so it must outlive them.
+  asio::io_context io;
   Api api(&functions, token, &async);
   api.add_access_key(access_key.id, access_key.secret);
   if (config.emulator_path) api.enable_emulator_path();
@@ -324,7 +327,6 @@ int run(const DaemonConfig& config) {
   LogFollowers followers(functions.logs(), 4096);
   api.set_log_followers(&followers);
 
-  asio::io_context io;
   HttpServer server(
       io, {asio::ip::make_address(config.listen_host), config.listen_port},
       [&api](const Request& r, Reply reply) { api.handle(r, std::move(reply)); },

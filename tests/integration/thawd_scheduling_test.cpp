@@ -451,6 +451,12 @@ TEST(ThawdStartModes, OptimizationStatusSaysWhetherTheFunctionIsSnapshotted) {
   EXPECT_EQ(status("node"), "On");
   EXPECT_EQ(status("custom"), "On");
   EXPECT_EQ(status("off"), "Off");
+  // On means a snapshot is made (at deploy time, in the background); Off, none.
+  EXPECT_TRUE(eventually([&l] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 3; },
+                         std::chrono::seconds(90)))
+      << l.get_json("/thaw/v1/snapshots").dump();
+  const auto listing = l.get_json("/thaw/v1/snapshots");
+  for (const auto& s : listing["Snapshots"]) EXPECT_NE(s["FunctionName"], "off");
 }
 
 // Without a usable CRIU (none at the path given, or one whose check fails),

@@ -116,6 +116,26 @@ TEST(DaemonConfig, AConfigFileGivesFlagsAndTheCommandLineWins) {
   EXPECT_THROW(parse_daemon_args({"--config", "/nonexistent/thawd.json"}), thaw::Error);
 }
 
+// false leaves a switch off; on anything but a switch it is a mistake, said.
+TEST(DaemonConfig, FalseInAConfigFileIsForSwitchesOnly) {
+  thaw::test::TempDir dir;
+  const auto path = dir.path() + "/thawd.json";
+  std::ofstream(path) << R"({"no-snapshots": false, "public-trigger": false})";
+  const auto c = parse_daemon_args({"--config", path});
+  EXPECT_TRUE(c.snapshots);
+  EXPECT_FALSE(c.public_trigger);
+  for (const char* bad : {R"({"no-snapshot": false})", R"({"listen": false})"}) {
+    std::ofstream(path, std::ios::trunc) << bad;
+    try {
+      parse_daemon_args({"--config", path});
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const thaw::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("false is only for switches"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(DaemonConfig, CriuIsFoundUnlessAnAbsolutePathIsGiven) {
   EXPECT_EQ(parse_daemon_args({}).criu, "");
   EXPECT_EQ(parse_daemon_args({"--criu", "/opt/criu/sbin/criu"}).criu, "/opt/criu/sbin/criu");

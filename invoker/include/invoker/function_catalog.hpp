@@ -78,7 +78,10 @@ class FunctionCatalog {
  private:
   // Gives the record a host id range nobody else has; deploy_mutex_ held.
   void assign_id_range(FunctionRecord& record);
+  // Writes the record to the registry, then remember()s it.
   Deployed save(const FunctionRecord& record);
+  // Serves the record from the in-memory catalogue, with its digest.
+  Deployed remember(const FunctionRecord& record);
   FunctionRecord store_code(FunctionRecord record, const std::string& zip);
   void deployed(const Deployed& d) const;
 
