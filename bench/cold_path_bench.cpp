@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <map>
 
-#include "invoker/function_instance.hpp"
+#include "invoker/instances/function_instance.hpp"
 #include "sandbox/error.hpp"
 #include "stats.hpp"
 

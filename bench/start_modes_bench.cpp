@@ -13,7 +13,7 @@
 #include <filesystem>
 #include <map>
 
-#include "invoker/instance_factory.hpp"
+#include "invoker/instances/instance_factory.hpp"
 #include "sandbox/cgroup_spares.hpp"
 #include "sandbox/error.hpp"
 #include "snapshots/criu.hpp"

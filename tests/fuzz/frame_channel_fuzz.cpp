@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "invoker/frame_channel.hpp"
+#include "invoker/protocol/frame_channel.hpp"
 
 using namespace thaw::invoker;
 using thaw::UniqueFd;

@@ -5,7 +5,7 @@
 #include <boost/beast/http.hpp>
 #include <cstdint>
 
-#include "invoker/api.hpp"
+#include "invoker/api/api.hpp"
 
 namespace http = boost::beast::http;
 using namespace thaw::invoker;

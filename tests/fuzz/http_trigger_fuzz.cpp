@@ -4,8 +4,8 @@
 #include <boost/beast/http.hpp>
 #include <cstdint>
 
-#include "invoker/http_trigger.hpp"
-#include "invoker/request_target.hpp"
+#include "invoker/api/trigger/http_trigger.hpp"
+#include "invoker/http/request_target.hpp"
 
 namespace http = boost::beast::http;
 using namespace thaw::invoker;

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
-#include "invoker/failure.hpp"
-#include "invoker/function_requests.hpp"
+#include "invoker/api/lambda/function_requests.hpp"
+#include "invoker/functions/failure.hpp"
 
 using namespace thaw::invoker;
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "invoker/sigv4.hpp"
+#include "invoker/api/auth/sigv4.hpp"
 
 using namespace thaw::invoker;
 

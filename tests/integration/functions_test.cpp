@@ -9,7 +9,7 @@
 
 #include "examples.hpp"
 #include "images/code_package.hpp"
-#include "invoker/function_instance.hpp"
+#include "invoker/instances/function_instance.hpp"
 #include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"

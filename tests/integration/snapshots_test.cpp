@@ -15,8 +15,8 @@
 #include <sstream>
 
 #include "examples.hpp"
-#include "invoker/instance_factory.hpp"
-#include "invoker/instance_snapshots.hpp"
+#include "invoker/instances/instance_factory.hpp"
+#include "invoker/instances/instance_snapshots.hpp"
 #include "reachable.hpp"
 #include "sandbox/cgroup.hpp"
 #include "sandbox/error.hpp"

@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "invoker/daemon_config.hpp"
+#include "invoker/daemon/daemon_config.hpp"
 #include "sandbox/error.hpp"
 #include "temp_dir.hpp"
 

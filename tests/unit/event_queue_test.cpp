@@ -1,5 +1,5 @@
 // The durable queue of asynchronous invocations, on a real SQLite file.
-#include "invoker/event_queue.hpp"
+#include "invoker/invocation/event_queue.hpp"
 
 #include <gtest/gtest.h>
 

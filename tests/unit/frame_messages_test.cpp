@@ -1,7 +1,7 @@
 // The bootstraps speak the frame protocol in Python and JavaScript: each
 // must name every message type thawd's header defines, quoted as a string.
 
-#include "invoker/frame_messages.hpp"
+#include "invoker/protocol/frame_messages.hpp"
 
 #include <gtest/gtest.h>
 

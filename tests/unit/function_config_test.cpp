@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "invoker/function_config.hpp"
+#include "invoker/functions/function_config.hpp"
 #include "sandbox/error.hpp"
 
 using namespace thaw::invoker;

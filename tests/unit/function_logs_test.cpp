@@ -1,5 +1,5 @@
 // Function logs on disk: offsets, rotation at the cap, restarts, followers.
-#include "invoker/function_logs.hpp"
+#include "invoker/observability/function_logs.hpp"
 
 #include <gtest/gtest.h>
 

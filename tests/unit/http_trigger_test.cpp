@@ -1,5 +1,5 @@
 // The HTTP trigger's answers, from what a function returned.
-#include "invoker/http_trigger.hpp"
+#include "invoker/api/trigger/http_trigger.hpp"
 
 #include <gtest/gtest.h>
 

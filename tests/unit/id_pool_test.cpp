@@ -1,6 +1,6 @@
 // The pool of host ids functions get: its bounds, the order ranges are
 // handed out in, and the check against the host's users and subordinate ids.
-#include "invoker/id_pool.hpp"
+#include "invoker/functions/id_pool.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Text from instances made safe for JSON: invalid UTF-8 replaced, bounds kept
 // at character boundaries, dumps that never throw, fields read without throwing.
-#include "invoker/json_text.hpp"
+#include "invoker/protocol/json_text.hpp"
 
 #include <gtest/gtest.h>
 

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "invoker/http_trigger.hpp"
-#include "invoker/lambda_errors.hpp"
+#include "invoker/api/lambda/lambda_errors.hpp"
+#include "invoker/api/trigger/http_trigger.hpp"
 
 using namespace thaw::invoker;
 using json = nlohmann::json;

@@ -1,5 +1,5 @@
 // The Prometheus registry's text output.
-#include "invoker/metrics.hpp"
+#include "invoker/observability/metrics.hpp"
 
 #include <gtest/gtest.h>
 

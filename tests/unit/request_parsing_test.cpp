@@ -1,9 +1,9 @@
 // Request targets and Lambda's request bodies, parsed at the edge.
 #include <gtest/gtest.h>
 
-#include "invoker/failure.hpp"
-#include "invoker/function_requests.hpp"
-#include "invoker/request_target.hpp"
+#include "invoker/api/lambda/function_requests.hpp"
+#include "invoker/functions/failure.hpp"
+#include "invoker/http/request_target.hpp"
 
 using namespace thaw::invoker;
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "invoker/instance_snapshots.hpp"
+#include "invoker/instances/instance_snapshots.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;

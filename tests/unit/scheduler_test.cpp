@@ -2,8 +2,8 @@
 // (host-wide and reserved) and the memory budget.
 #include <gtest/gtest.h>
 
-#include "invoker/failure.hpp"
-#include "invoker/scheduler.hpp"
+#include "invoker/functions/failure.hpp"
+#include "invoker/invocation/scheduler.hpp"
 
 using namespace thaw::invoker;
 

@@ -1,5 +1,5 @@
 // Signature Version 4 against AWS's published examples, and the verifier's refusals.
-#include "invoker/sigv4.hpp"
+#include "invoker/api/auth/sigv4.hpp"
 
 #include <gtest/gtest.h>
 

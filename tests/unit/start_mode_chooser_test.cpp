@@ -1,4 +1,4 @@
-#include "invoker/start_mode_chooser.hpp"
+#include "invoker/invocation/start_mode_chooser.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Usage totals are read while the meter writes them to the registry.
-#include "invoker/usage_meter.hpp"
+#include "invoker/invocation/usage_meter.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <memory>
 #include <thread>
 
-#include "invoker/registry.hpp"
+#include "invoker/functions/registry.hpp"
 #include "temp_dir.hpp"
 
 using namespace thaw::invoker;

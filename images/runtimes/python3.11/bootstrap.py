@@ -1,6 +1,6 @@
 """thaw's Python runtime: loads the handler (init), then serves invocations one
 at a time over the frame channel: frames from thawd on fd 3, to thawd on fd 4
-(see invoker/frame_channel.hpp)."""
+(see invoker/protocol/frame_channel.hpp)."""
 import importlib
 import json
 import os

@@ -1,0 +1,17 @@
+#pragma once
+// What names a snapshot. Checkpoint and restore are FunctionInstance's
+// (function_instance.hpp); instance_snapshots.cpp holds them.
+
+#include <memory>
+#include <string>
+
+#include "invoker/instances/function_instance.hpp"
+
+namespace thaw::invoker {
+
+// The digest a snapshot is made for: code, configuration, runtime (with its
+// files' fingerprint) and thaw's version.
+std::string function_digest(const FunctionConfig& config, const std::string& code_sha256,
+                            const std::string& runtime_fingerprint);
+
+}  // namespace thaw::invoker
