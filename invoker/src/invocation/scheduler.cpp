@@ -64,68 +64,74 @@ void Scheduler::on_instance_end(std::function<void(const std::string&)> callback
   instance_end_ = std::move(callback);
 }
 
+bool Scheduler::admit_locked(const std::string& function) {
+  if (const auto r = reserved_.find(function); r != reserved_.end()) {
+    if (in_flight_[function] >= r->second)
+      throttle(kReservedLimitExceeded,
+               "Rate Exceeded. " + function + " has a reserved concurrency of " +
+                   std::to_string(r->second) + " and that many invocations are running");
+    return false;
+  }
+  if (in_flight_unreserved_ >= limits_.max_concurrency - reserved_total_)
+    throttle(kConcurrentLimitExceeded,
+             "Rate Exceeded. The host's unreserved concurrency (" +
+                 std::to_string(limits_.max_concurrency - reserved_total_) + ") is in use");
+  return true;
+}
+
+std::optional<Scheduler::Idle> Scheduler::take_idle_locked(const std::string& function,
+                                                           const std::string& digest) {
+  auto& pool = idle_[function];
+  // The most recently used one: the others age towards the keep-alive.
+  for (auto it = pool.rbegin(); it != pool.rend(); ++it) {
+    if (it->digest != digest) continue;
+    Idle taken = std::move(*it);
+    pool.erase(std::next(it).base());
+    taken.view.state = "Busy";
+    busy_[taken.view.id] = taken.view;
+    return taken;
+  }
+  return std::nullopt;
+}
+
+void Scheduler::reserve_memory_locked(const std::string& function, uint32_t memory_mb,
+                                      std::vector<Idle>& doomed) {
+  const auto budget = limits_.memory_budget_mb;
+  // Least recently used idle instances make room first.
+  while (budget && memory_mb_ + memory_mb > budget) {
+    Idle* oldest = nullptr;
+    std::string oldest_function;
+    for (auto& [name, p] : idle_)
+      for (auto& i : p)
+        if (!oldest || i.view.last_used < oldest->view.last_used) {
+          oldest = &i;
+          oldest_function = name;
+        }
+    if (!oldest) break;
+    memory_mb_ -= oldest->view.memory_mb;
+    auto& p = idle_[oldest_function];
+    const auto at = p.begin() + (oldest - p.data());
+    doomed.push_back(std::move(*at));
+    p.erase(at);
+  }
+  if (budget && memory_mb_ + memory_mb > budget)
+    throttle(kMemoryBudgetExceeded,
+             "Rate Exceeded. A new instance of " + function + " needs " +
+                 std::to_string(memory_mb) + " MB; the host's memory budget of " +
+                 std::to_string(budget) + " MB is in use by running instances");
+  memory_mb_ += memory_mb;
+}
+
 Lease Scheduler::acquire(const std::string& function, const std::string& digest, uint32_t memory_mb,
                          bool force_new) {
   std::vector<Idle> doomed;  // evicted: they die after the lock is released
-  std::unique_ptr<FunctionInstance> warm;
-  InstanceView warm_view;
+  std::optional<Idle> warm;
   bool unreserved = false;
   {
     std::lock_guard lock(mutex_);
-    if (const auto r = reserved_.find(function); r != reserved_.end()) {
-      if (in_flight_[function] >= r->second)
-        throttle(kReservedLimitExceeded,
-                 "Rate Exceeded. " + function + " has a reserved concurrency of " +
-                     std::to_string(r->second) + " and that many invocations are running");
-    } else {
-      unreserved = true;
-      if (in_flight_unreserved_ >= limits_.max_concurrency - reserved_total_)
-        throttle(kConcurrentLimitExceeded,
-                 "Rate Exceeded. The host's unreserved concurrency (" +
-                     std::to_string(limits_.max_concurrency - reserved_total_) + ") is in use");
-    }
-    auto& pool = idle_[function];
-    if (!force_new) {
-      // The most recently used one: the others age towards the keep-alive.
-      for (auto it = pool.rbegin(); it != pool.rend(); ++it) {
-        if (it->digest != digest) continue;
-        warm = std::move(it->instance);
-        warm_view = it->view;
-        pool.erase(std::next(it).base());
-        break;
-      }
-    }
-    if (!warm) {
-      const auto budget = limits_.memory_budget_mb;
-      if (budget && memory_mb_ + memory_mb > budget) {
-        // Least recently used idle instances make room first.
-        while (memory_mb_ + memory_mb > budget) {
-          Idle* oldest = nullptr;
-          std::string oldest_function;
-          for (auto& [name, p] : idle_)
-            for (auto& i : p)
-              if (!oldest || i.view.last_used < oldest->view.last_used) {
-                oldest = &i;
-                oldest_function = name;
-              }
-          if (!oldest) break;
-          memory_mb_ -= oldest->view.memory_mb;
-          auto& p = idle_[oldest_function];
-          const auto at = p.begin() + (oldest - p.data());
-          doomed.push_back(std::move(*at));
-          p.erase(at);
-        }
-        if (memory_mb_ + memory_mb > budget)
-          throttle(kMemoryBudgetExceeded,
-                   "Rate Exceeded. A new instance of " + function + " needs " +
-                       std::to_string(memory_mb) + " MB; the host's memory budget of " +
-                       std::to_string(budget) + " MB is in use by running instances");
-      }
-      memory_mb_ += memory_mb;
-    } else {
-      warm_view.state = "Busy";
-      busy_[warm_view.id] = warm_view;
-    }
+    unreserved = admit_locked(function);
+    if (!force_new) warm = take_idle_locked(function, digest);
+    if (!warm) reserve_memory_locked(function, memory_mb, doomed);
     ++in_flight_[function];
     ++in_flight_total_;
     if (unreserved) ++in_flight_unreserved_;
@@ -133,10 +139,10 @@ Lease Scheduler::acquire(const std::string& function, const std::string& digest,
   Lease lease(this, function, digest, memory_mb);
   lease.unreserved_slot_ = unreserved;
   if (warm) {
-    lease.instance_ = std::move(warm);
+    lease.instance_ = std::move(warm->instance);
     lease.warm_ = true;
-    lease.start_mode_ = warm_view.start_mode;
-    lease.started_ = warm_view.started;
+    lease.start_mode_ = warm->view.start_mode;
+    lease.started_ = warm->view.started;
   } else {
     lease.memory_reserved_ = true;
   }

@@ -122,6 +122,15 @@ class Scheduler {
   };
   void give_back(Lease& lease);
   void reaper();
+  // acquire's steps, each with mutex_ held. admit: a concurrency slot (true
+  // when it counts in the unreserved pool), or a Throttled Failure.
+  bool admit_locked(const std::string& function);
+  // The function's most recently used idle instance of `digest`, now busy.
+  std::optional<Idle> take_idle_locked(const std::string& function, const std::string& digest);
+  // Room for a new instance of `memory_mb` under the memory budget: least
+  // recently used idle instances move to `doomed`, or a Throttled Failure.
+  void reserve_memory_locked(const std::string& function, uint32_t memory_mb,
+                             std::vector<Idle>& doomed);
 
   const SchedulerLimits limits_;
   mutable std::mutex mutex_;
