@@ -64,6 +64,26 @@ void Scheduler::on_instance_end(std::function<void(const std::string&)> callback
   instance_end_ = std::move(callback);
 }
 
+void Scheduler::evict_locked(std::vector<Idle>& pool, const std::function<bool(const Idle&)>& evict,
+                             std::vector<Idle>& doomed) {
+  for (auto i = pool.begin(); i != pool.end();) {
+    if (!evict(*i)) {
+      ++i;
+      continue;
+    }
+    memory_mb_ -= i->view.memory_mb;
+    doomed.push_back(std::move(*i));
+    i = pool.erase(i);
+  }
+}
+
+void Scheduler::end_all(std::vector<Idle>& doomed) {
+  for (auto& d : doomed) {
+    d.instance.reset();
+    if (instance_end_) instance_end_(d.view.function);
+  }
+}
+
 bool Scheduler::admit_locked(const std::string& function) {
   if (const auto r = reserved_.find(function); r != reserved_.end()) {
     if (in_flight_[function] >= r->second)
@@ -146,11 +166,7 @@ Lease Scheduler::acquire(const std::string& function, const std::string& digest,
   } else {
     lease.memory_reserved_ = true;
   }
-  for (auto& d : doomed) {
-    const auto name = d.view.function;
-    d.instance.reset();
-    if (instance_end_) instance_end_(name);
-  }
+  end_all(doomed);
   return lease;
 }
 
@@ -198,20 +214,10 @@ void Scheduler::set_current_digest(const std::string& function, const std::strin
     auto it = idle_.find(function);
     if (it == idle_.end()) return;
     auto& pool = it->second;
-    for (auto i = pool.begin(); i != pool.end();) {
-      if (i->digest == digest) {
-        ++i;
-        continue;
-      }
-      memory_mb_ -= i->view.memory_mb;
-      doomed.push_back(std::move(*i));
-      i = pool.erase(i);
-    }
+    evict_locked(
+        pool, [&digest](const Idle& i) { return i.digest != digest; }, doomed);
   }
-  for (auto& d : doomed) {
-    d.instance.reset();
-    if (instance_end_) instance_end_(function);
-  }
+  end_all(doomed);
 }
 
 void Scheduler::set_reserved(const std::string& function, std::optional<unsigned> reserved) {
@@ -247,20 +253,10 @@ size_t Scheduler::reap_expired() {
     std::lock_guard lock(mutex_);
     const auto cutoff = SystemClock::now() - limits_.keep_alive;
     for (auto& [name, pool] : idle_)
-      for (auto i = pool.begin(); i != pool.end();) {
-        if (i->view.last_used > cutoff) {
-          ++i;
-          continue;
-        }
-        memory_mb_ -= i->view.memory_mb;
-        doomed.push_back(std::move(*i));
-        i = pool.erase(i);
-      }
+      evict_locked(
+          pool, [cutoff](const Idle& i) { return i.view.last_used <= cutoff; }, doomed);
   }
-  for (auto& d : doomed) {
-    d.instance.reset();
-    if (instance_end_) instance_end_(d.view.function);
-  }
+  end_all(doomed);
   return doomed.size();
 }
 

@@ -122,6 +122,12 @@ class Scheduler {
   };
   void give_back(Lease& lease);
   void reaper();
+  // Moves the idle instances `evict` picks from `pool` to `doomed`, giving
+  // back their memory; mutex_ held.
+  void evict_locked(std::vector<Idle>& pool, const std::function<bool(const Idle&)>& evict,
+                    std::vector<Idle>& doomed);
+  // Ends instances taken out of the pools, without mutex_, and says so.
+  void end_all(std::vector<Idle>& doomed);
   // acquire's steps, each with mutex_ held. admit: a concurrency slot (true
   // when it counts in the unreserved pool), or a Throttled Failure.
   bool admit_locked(const std::string& function);
