@@ -87,7 +87,13 @@ std::string to_json(const SnapshotManifest& m) {
 
 SnapshotManifest manifest_from_json(const std::string& text) {
   try {
-    const auto j = nlohmann::json::parse(text);
+    // Every number in a manifest is whole: a fraction read into an int is
+    // undefined behaviour when out of range, so none is let in.
+    const auto j = nlohmann::json::parse(
+        text, [](int, nlohmann::json::parse_event_t, const nlohmann::json& parsed) {
+          if (parsed.is_number_float()) throw Error("snapshot manifest: a number with a fraction");
+          return true;
+        });
     SnapshotManifest m;
     m.format = j.at("format").get<int>();
     if (m.format != kManifestFormat)

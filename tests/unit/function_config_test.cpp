@@ -62,10 +62,35 @@ TEST(FunctionConfig, Runtime) {
 }
 
 TEST(FunctionConfig, Handler) {
-  for (const char* bad : {"nodot", "", "app.", "app.has space"}) {
+  for (const char* bad : {"nodot", "", "app.", ".handler", "app.has space", "my app.handler",
+                          "app.1handler", "app.han-dler", "app\t.handler"}) {
     auto c = valid();
     c.handler = bad;
     expect_refused(c, "Handler", "file.function");
+  }
+  for (const char* good : {"app.handler", "src/app.main_2", "a.b.c.$fn", "index._"}) {
+    auto c = valid();
+    c.handler = good;
+    EXPECT_NO_THROW(validate(c)) << good;
+  }
+}
+
+// The rules were std::regex once, which recursed once per character: a key of
+// 50,000 characters overflowed the stack. Refusals quote a long value cut short.
+TEST(FunctionConfig, LongValuesAreRefusedWithoutQuotingThemWhole) {
+  const std::string long_key(1'000'000, 'A');
+  auto c = valid();
+  c.environment = {{long_key + "-", "x"}};
+  expect_refused(c, "Environment.Variables", "1000001 characters");
+  c.environment = {{long_key, "x"}};
+  expect_refused(c, "Environment.Variables", "4 KB");
+  c = valid();
+  c.name = std::string(1'000'000, 'a');
+  try {
+    validate(c);
+    ADD_FAILURE() << "a name of a million characters was accepted";
+  } catch (const thaw::Error& e) {
+    EXPECT_LT(std::string(e.what()).size(), 300u);
   }
 }
 

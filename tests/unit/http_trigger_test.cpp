@@ -31,3 +31,19 @@ TEST(HttpTrigger, AStatusThatIsNoFinalAnswerIsABadGateway) {
         << code;
   EXPECT_EQ(answer(R"({"statusCode": 201, "body": "made"})").body(), "made");
 }
+
+// Found by a test with a million-deep body: writing it out again recursed
+// once per level and overflowed the stack.
+TEST(HttpTrigger, AnAnswerNestedTooDeepIsABadGateway) {
+  const auto nested = [](size_t depth) {
+    return std::string(depth, '[') + std::string(depth, ']');
+  };
+  EXPECT_EQ(answer(R"({"statusCode": 200, "body": )" + nested(1'000'000) + "}").result(),
+            http::status::bad_gateway);
+  EXPECT_EQ(answer(R"({"statusCode": 200, "headers": {"x": )" + nested(1'000'000) + "}}").result(),
+            http::status::bad_gateway);
+  EXPECT_EQ(answer(nested(1'000'000)).result(), http::status::bad_gateway);
+  const auto fine = answer(R"({"statusCode": 200, "body": )" + nested(100) + "}");
+  EXPECT_EQ(fine.result(), http::status::ok);
+  EXPECT_EQ(fine.body(), nested(100));
+}

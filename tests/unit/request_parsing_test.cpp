@@ -89,6 +89,37 @@ TEST(FunctionRequests, RefusalsNameTheField) {
             std::string::npos);
 }
 
+TEST(FunctionRequests, NumbersMustBeWholeAndInRange) {
+  const nlohmann::json base = {{"FunctionName", "f"},
+                               {"Runtime", "python3.11"},
+                               {"Handler", "handler.handler"},
+                               {"Code", {{"ZipFile", kEmptyZip}}}};
+  // 1e30 into a uint32 was undefined behaviour, and -1 became 4294967295.
+  for (const nlohmann::json& bad :
+       {nlohmann::json(1e30), nlohmann::json(-1.5e20), nlohmann::json(128.5), nlohmann::json(-1),
+        nlohmann::json(uint64_t{1} << 40)}) {
+    for (const char* key : {"MemorySize", "Timeout"}) {
+      auto j = base;
+      j[key] = bad;
+      EXPECT_NE(refusal_of([&] {
+                  parse_create_function(j);
+                }).find(std::string(key) + ": must be a whole number"),
+                std::string::npos)
+          << key << " = " << bad.dump();
+    }
+    EXPECT_NE(refusal_of([&] {
+                parse_event_invoke_config({{"MaximumRetryAttempts", bad}}, FunctionRecord{});
+              }).find("MaximumRetryAttempts"),
+              std::string::npos)
+        << bad.dump();
+  }
+  auto j = base;
+  j["MemorySize"] = 256.0;  // A whole number written with a fraction is still refused.
+  EXPECT_FALSE(refusal_of([&] { parse_create_function(j); }).empty());
+  j["MemorySize"] = 256;
+  EXPECT_EQ(parse_create_function(j).record.config.memory_mb, 256u);
+}
+
 TEST(FunctionRequests, UpdateConfigurationKeepsWhatItDoesNotName) {
   FunctionRecord current;
   current.config = {"f", "python3.11", "handler.handler", 128,

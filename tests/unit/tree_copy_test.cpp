@@ -75,3 +75,19 @@ TEST(SnapshotManifest, FileNamesOfAnyBytesSurviveTheRoundTrip) {
   const auto back = snapshots::manifest_from_json(text);
   EXPECT_EQ(back.files, m.files);
 }
+
+TEST(SnapshotManifest, NumbersWithAFractionAreRefused) {
+  snapshots::SnapshotManifest m;
+  m.format = snapshots::kManifestFormat;
+  auto text = snapshots::to_json(m);
+  const auto at = text.find("\"created_unix_ms\": 0");
+  ASSERT_NE(at, std::string::npos) << text;
+  // Read into an int64, 1e30 was undefined behaviour.
+  text.replace(at, 20, "\"created_unix_ms\": 1e30");
+  try {
+    snapshots::manifest_from_json(text);
+    ADD_FAILURE() << "a manifest with 1e30 was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fraction"), std::string::npos) << e.what();
+  }
+}

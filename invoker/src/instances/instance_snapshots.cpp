@@ -369,7 +369,9 @@ std::unique_ptr<FunctionInstance> FunctionInstance::restore(
                               ? double(reported["hooks_ms"])
                               : 0.0;
   const double until_ready = ms_between(criu_started, ready_at);
-  self->restore_phases_.resume_ms = std::min(hooks_ms, until_ready);
+  // The figure is the instance's word: a negative one must not make CRIU's
+  // share longer than the whole.
+  self->restore_phases_.resume_ms = std::clamp(hooks_ms, 0.0, until_ready);
   self->restore_phases_.criu_ms = until_ready - self->restore_phases_.resume_ms;
   self->pending_cpus_ = sandbox::cpus_for_memory(config.memory_mb);
   self->reusable_ = true;

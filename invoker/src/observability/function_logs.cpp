@@ -5,9 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <utility>
 
+#include "invoker/functions/function_config.hpp"
 #include "sandbox/error.hpp"
 
 namespace fs = std::filesystem;
@@ -18,8 +18,7 @@ namespace {
 
 // Lambda's function names: the only names that reach a path here.
 void check_name(const std::string& function) {
-  static const std::regex rule("^[A-Za-z0-9_-]{1,64}$");
-  if (!std::regex_match(function, rule))
+  if (!is_function_name(function))
     throw Error("function logs: not a function name: \"" + function + "\"");
 }
 

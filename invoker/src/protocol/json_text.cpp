@@ -52,6 +52,21 @@ std::string bounded_utf8(std::string_view bytes, size_t max_bytes) {
   return out;
 }
 
+nlohmann::json parse_json_within_depth(std::string_view text, int max_depth) {
+  struct TooDeep {};
+  try {
+    return nlohmann::json::parse(
+        text,
+        [max_depth](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+          if (depth > max_depth) throw TooDeep{};
+          return true;
+        },
+        false);
+  } catch (const TooDeep&) {
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
+}
+
 std::string json_text(const nlohmann::json& value, int indent) {
   return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "sandbox/namespaces.hpp"
 
@@ -31,6 +32,9 @@ struct FunctionConfig {
 // Throws Error naming the field and the rule, e.g.
 // "MemorySize: must be between 128 and 10240 MB, got 64".
 void validate(const FunctionConfig& config);
+
+// Lambda's rule for a function's name: 1 to 64 letters, digits, '-' or '_'.
+bool is_function_name(std::string_view name);
 
 // The environment Lambda sets for a function, plus the function's own variables.
 std::map<std::string, std::string> lambda_environment(const FunctionConfig& config);

@@ -18,6 +18,11 @@ std::string valid_utf8(std::string_view bytes);
 // `bytes` cut to at most `max_bytes`, at a character boundary, as valid UTF-8.
 std::string bounded_utf8(std::string_view bytes, size_t max_bytes);
 
+// `text` parsed, or a discarded value when it is no JSON or nests deeper than
+// `max_depth`. For JSON a function wrote that thawd writes out again: dump()
+// recurses once per level, and [[[...]]] a million deep overflowed the stack.
+nlohmann::json parse_json_within_depth(std::string_view text, int max_depth);
+
 // value.dump(indent), never throwing on invalid UTF-8.
 std::string json_text(const nlohmann::json& value, int indent = -1);
 

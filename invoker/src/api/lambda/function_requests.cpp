@@ -1,6 +1,9 @@
 #include "invoker/api/lambda/function_requests.hpp"
 
 #include <boost/beast/core/detail/base64.hpp>
+#include <limits>
+#include <type_traits>
+#include <utility>
 
 #include "invoker/functions/failure.hpp"
 
@@ -24,9 +27,25 @@ std::string decode_base64(const std::string& text, const char* field_name) {
   return out;
 }
 
+// A number field must be a whole number within T: nlohmann converts 1e30 or
+// -1 to an unsigned int without a word (1e30 is undefined behaviour).
+template <class T>
+T whole_number(const nlohmann::json& v, const char* name) {
+  const bool fits = v.is_number_unsigned()  ? std::in_range<T>(v.get<uint64_t>())
+                    : v.is_number_integer() ? std::in_range<T>(v.get<int64_t>())
+                                            : false;
+  if (!fits)
+    invalid(std::string(name) + ": must be a whole number from " +
+            std::to_string(std::numeric_limits<T>::min()) + " to " +
+            std::to_string(std::numeric_limits<T>::max()));
+  return v.is_number_unsigned() ? static_cast<T>(v.get<uint64_t>())
+                                : static_cast<T>(v.get<int64_t>());
+}
+
 template <class T>
 T field(const nlohmann::json& j, const char* name, T fallback) {
   if (!j.contains(name) || j[name].is_null()) return fallback;
+  if constexpr (std::is_integral_v<T>) return whole_number<T>(j[name], name);
   try {
     return j[name].get<T>();
   } catch (const nlohmann::json::exception&) {

@@ -13,6 +13,11 @@ namespace {
 
 using json = nlohmann::json;
 
+// How deep a function's answer may nest: its body and header values are
+// written out again, once per level on the stack. An answer nested deeper is
+// malformed, as is one that is no JSON at all.
+constexpr int kMaxAnswerDepth = 512;
+
 bool valid_utf8(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
@@ -150,7 +155,7 @@ json gateway_event(const Request& req, const RequestTarget& target, const std::s
 
 Response gateway_response(const InvokeResult& result) {
   if (result.error) return gateway_message(http::status::bad_gateway, "Internal Server Error");
-  const auto answer = json::parse(result.payload, nullptr, false);
+  const auto answer = parse_json_within_depth(result.payload, kMaxAnswerDepth);
   if (answer.is_discarded())
     return gateway_message(http::status::bad_gateway, "Internal Server Error");
   if (!answer.is_object() || !answer.contains("statusCode")) {
