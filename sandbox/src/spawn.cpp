@@ -76,26 +76,14 @@ void validate(const SandboxSpec& spec) {
   validate(spec.mounts);
 }
 
-std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces namespaces) {
-  validate(spec);
-  std::unique_ptr<Instance> inst(new Instance());
-  inst->name_ = spec.name;
-  auto& timings = inst->timings_;
+namespace {
 
-  auto t = Clock::now();
-  inst->cgroup_ =
-      std::make_unique<InstanceCgroup>(spec.cgroup_parent + "/" + spec.name, spec.cgroup);
-  timings.cgroup_us = micros_since(t);
-
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
-    throw_errno("sandbox: socketpair");
-  UniqueFd parent_end(pair[0]), child_end(pair[1]);
-
-  // Everything the child needs, computed now.
-  PlanStorage store;
+// Everything the child needs, computed before it exists: it may not
+// allocate between clone and exec. The plan points into `store`.
+detail::ChildPlan child_plan(const SandboxSpec& spec, const UserNetNamespaces& namespaces,
+                             int report_fd, PlanStorage& store) {
   detail::ChildPlan plan;
-  plan.report_fd = child_end.get();
+  plan.report_fd = report_fd;
   plan.user_ns_fd = namespaces.user.get();
   plan.net_ns_fd = namespaces.net.get();
   plan.root_dir = spec.root_dir.c_str();
@@ -125,30 +113,83 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
   store.envp.push_back(nullptr);
   plan.argv = store.argv.data();
   plan.envp = store.envp.data();
+  return plan;
+}
 
-  t = Clock::now();
+struct Launched {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+};
+
+// Runs the shim, which clones the instance (stopped before its exec) and
+// exits; the instance reports its pid, or the step that failed, on
+// `parent_end`.
+Launched launch(const detail::ChildPlan& plan, UniqueFd child_end, int parent_end) {
   const pid_t shim = detail::launch_shim(plan);
   child_end.reset();
   int status = 0;
   while (waitpid(shim, &status, 0) < 0 && errno == EINTR) {
   }
-
   detail::Report report{};
-  ssize_t got = recv(parent_end.get(), &report, sizeof report, 0);
+  const ssize_t got = recv(parent_end, &report, sizeof report, 0);
   if (got != static_cast<ssize_t>(sizeof report))
     throw Error("sandbox: the shim (" THAW_SANDBOX_SHIM ") exited without reporting, status " +
                 std::to_string(status));
   if (report.type == detail::ReportType::Failure) throw child_error(report);
-  inst->pid_ = report.pid;
+  Launched out;
+  out.pid = report.pid;
   // We are the instance's parent (CLONE_PARENT) and have not reaped it, so
   // its pid cannot have been reused.
-  inst->pidfd_.reset(static_cast<int>(syscall(SYS_pidfd_open, inst->pid_, 0)));
-  if (!inst->pidfd_) {
+  out.pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, out.pid, 0)));
+  if (!out.pidfd) {
     const int err = errno;
-    kill(inst->pid_, SIGKILL);
-    waitpid(inst->pid_, &status, 0);
+    kill(out.pid, SIGKILL);
+    waitpid(out.pid, &status, 0);
     throw_errno("sandbox: pidfd_open", err);
   }
+  return out;
+}
+
+// Lets a launched instance, now in its cgroup, go on to its exec. A message
+// is a failure report; end of file means execve succeeded (the socket is
+// close-on-exec in the child).
+void release(Instance& inst, int parent_end) {
+  const char go = 1;
+  if (send(parent_end, &go, 1, MSG_NOSIGNAL) != 1) {
+    inst.wait();
+    throw_errno("sandbox: start instance");
+  }
+  detail::Report report{};
+  if (recv(parent_end, &report, sizeof report, 0) > 0) {
+    inst.wait();
+    throw child_error(report);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces namespaces) {
+  validate(spec);
+  std::unique_ptr<Instance> inst(new Instance());
+  inst->name_ = spec.name;
+  auto& timings = inst->timings_;
+
+  auto t = Clock::now();
+  inst->cgroup_ =
+      std::make_unique<InstanceCgroup>(spec.cgroup_parent + "/" + spec.name, spec.cgroup);
+  timings.cgroup_us = micros_since(t);
+
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    throw_errno("sandbox: socketpair");
+  UniqueFd parent_end(pair[0]), child_end(pair[1]);
+  PlanStorage store;
+  const auto plan = child_plan(spec, namespaces, child_end.get(), store);
+
+  t = Clock::now();
+  auto launched = launch(plan, std::move(child_end), parent_end.get());
+  inst->pid_ = launched.pid;
+  inst->pidfd_ = std::move(launched.pidfd);
   timings.clone_us = micros_since(t);
 
   t = Clock::now();
@@ -159,19 +200,8 @@ std::unique_ptr<Instance> spawn(const SandboxSpec& spec, UserNetNamespaces names
     inst->wait();
     throw;
   }
-  const char go = 1;
-  if (send(parent_end.get(), &go, 1, MSG_NOSIGNAL) != 1) {
-    inst->wait();
-    throw_errno("sandbox: start instance");
-  }
-  // A message is a failure report; end of file means execve succeeded
-  // (the socket is close-on-exec in the child).
-  got = recv(parent_end.get(), &report, sizeof report, 0);
+  release(*inst, parent_end.get());
   timings.child_setup_us = micros_since(t);
-  if (got > 0) {
-    inst->wait();
-    throw child_error(report);
-  }
   return inst;
 }
 

@@ -341,42 +341,64 @@ FunctionError FunctionInstance::exit_error(const std::string& request_id) {
 }
 
 InvokeResult FunctionInstance::invoke(const InvokeRequest& request) {
-  InvokeResult r;
-  r.request_id = request.request_id.empty() ? new_request_id() : request.request_id;
-  r.memory_size_mb = config_.memory_mb;
-  if (first_init_ms_ || first_restore_ms_) r.start_mode = started_as_;
-  r.init_ms = std::exchange(first_init_ms_, std::nullopt);
-  r.restore_ms = std::exchange(first_restore_ms_, std::nullopt);
-  r.sandbox_ms = first_sandbox_ms_;
-  first_sandbox_ms_.reset();
   if (!reusable_) throw Error("instance " + id_ + " cannot serve invocations");
+  InvokeResult r = begin_result(request);
   settle_restore(false);
   reusable_ = false;  // set again only when the invocation ends cleanly
 
-  auto* raw = this;
-  const auto sink = [raw](std::string_view s) { raw->append_log(s); };
+  const auto sink = [this](std::string_view s) { append_log(s); };
   drain_available(log_.get(), sink);
   take_log();  // what it printed while idle belongs to no invocation
   const auto started = Clock::now();
-  const auto deadline = started + std::chrono::seconds(config_.timeout_s);
+  bool share_applied = false;
+  auto got = exchange(r.request_id, request.payload, &share_applied);
+  r.duration_ms = ms_between(started, Clock::now());
+  answered_ = true;
+  for (auto& job : std::exchange(after_first_answer_, {})) run_guarded(job);
+  read_answer(std::move(got), r);
+  // It answered, but without its CPU share: no more invocations for it.
+  if (!share_applied) reusable_ = false;
+  drain_available(log_.get(), sink);
+  r.max_memory_used_mb = (sandbox_->memory_peak_bytes() + (1 << 20) - 1) >> 20;
+  r.billed_ms = static_cast<uint64_t>(std::ceil(r.duration_ms));
+  write_report(r);
+  return r;
+}
+
+InvokeResult FunctionInstance::begin_result(const InvokeRequest& request) {
+  InvokeResult r;
+  r.request_id = request.request_id.empty() ? new_request_id() : request.request_id;
+  r.memory_size_mb = config_.memory_mb;
+  // How the instance started is told by its first invocation only.
+  if (first_init_ms_ || first_restore_ms_) r.start_mode = started_as_;
+  r.init_ms = std::exchange(first_init_ms_, std::nullopt);
+  r.restore_ms = std::exchange(first_restore_ms_, std::nullopt);
+  r.sandbox_ms = std::exchange(first_sandbox_ms_, std::nullopt);
+  return r;
+}
+
+Received FunctionInstance::exchange(const std::string& request_id, const std::string& payload,
+                                    bool* share_applied) {
+  const auto sink = [this](std::string_view s) { append_log(s); };
+  const auto deadline = Clock::now() + std::chrono::seconds(config_.timeout_s);
   const uint64_t deadline_epoch = epoch_ms() + uint64_t{config_.timeout_s} * 1000;
   const nlohmann::json header = {{"type", frames::kInvoke},
-                                 {"request_id", r.request_id},
+                                 {"request_id", request_id},
                                  {"deadline_ms", deadline_epoch},
                                  {"function_arn", function_arn(config_.name)}};
   Received got;
-  const auto sent = channel_->send(header, request.payload, deadline, log_.get(), sink);
-  const bool share_applied = apply_pending_cpus();
+  const auto sent = channel_->send(header, payload, deadline, log_.get(), sink);
+  *share_applied = apply_pending_cpus();
   if (sent == SendStatus::Sent) {
     got = channel_->receive(deadline, kMaxResponseBytes, log_.get(), sink);
   } else if (sent == SendStatus::TimedOut) {
     // It stopped reading its event: the function's Timeout, as if it ran that long.
     got.status = ReceiveStatus::TimedOut;
   }
-  const auto finished = Clock::now();
-  answered_ = true;
-  for (auto& job : std::exchange(after_first_answer_, {})) run_guarded(job);
-  r.duration_ms = ms_between(started, finished);
+  return got;
+}
+
+void FunctionInstance::read_answer(Received got, InvokeResult& r) {
   const auto& type = got.frame.type;
   if (type == frames::kResponse) {
     r.payload = std::move(got.frame.body);
@@ -407,12 +429,9 @@ InvokeResult FunctionInstance::invoke(const InvokeRequest& request) {
     r.error = exit_error(r.request_id);
   }
   if (r.error && r.payload.empty()) r.payload = r.error->body;
-  // It answered, but without its CPU share: no more invocations for it.
-  if (!share_applied) reusable_ = false;
-  drain_available(log_.get(), sink);
+}
 
-  r.max_memory_used_mb = (sandbox_->memory_peak_bytes() + (1 << 20) - 1) >> 20;
-  r.billed_ms = static_cast<uint64_t>(std::ceil(r.duration_ms));
+void FunctionInstance::write_report(InvokeResult& r) {
   r.report_line = "REPORT RequestId: " + r.request_id + "\tDuration: " + format_ms(r.duration_ms) +
                   " ms\tBilled Duration: " + std::to_string(r.billed_ms) +
                   " ms\tMemory Size: " + std::to_string(r.memory_size_mb) +
@@ -425,7 +444,6 @@ InvokeResult FunctionInstance::invoke(const InvokeRequest& request) {
   if (!r.log.empty() && r.log.back() != '\n') r.log += '\n';
   if (r.error && r.error->type == "Sandbox.Timedout") r.log += r.error->message + "\n";
   r.log += "END RequestId: " + r.request_id + "\n" + r.report_line + "\n";
-  return r;
 }
 
 FunctionInstance::~FunctionInstance() {

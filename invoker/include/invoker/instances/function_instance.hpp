@@ -173,6 +173,13 @@ class FunctionInstance {
   void start_criu(const std::string& criu, const snapshots::RestoreRequest& request,
                   snapshots::CriuSpares* spares, bool* through_spare);
   std::string not_ready_reason(pid_t pid);
+  // An invocation's steps: its result with what only the first one reports,
+  // the event sent and the answer received within the function's Timeout,
+  // the answer read into the result, and the REPORT line and log.
+  InvokeResult begin_result(const InvokeRequest& request);
+  Received exchange(const std::string& request_id, const std::string& payload, bool* share_applied);
+  void read_answer(Received got, InvokeResult& r);
+  void write_report(InvokeResult& r);
   FunctionError exit_error(const std::string& request_id);
   // Keeps the instance's output up to the host's cap, and counts the rest.
   void append_log(std::string_view text);
