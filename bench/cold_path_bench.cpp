@@ -15,8 +15,8 @@
 #include <map>
 
 #include "invoker/instances/function_instance.hpp"
-#include "sandbox/error.hpp"
 #include "stats.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw;
 using namespace thaw::invoker;

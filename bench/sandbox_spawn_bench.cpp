@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "sandbox/error.hpp"
 #include "sandbox/instance.hpp"
 #include "sandbox/rootfs.hpp"
 #include "stats.hpp"
+#include "thaw/error.hpp"
 
 extern char** environ;
 using namespace thaw;

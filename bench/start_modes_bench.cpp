@@ -15,10 +15,10 @@
 
 #include "invoker/instances/instance_factory.hpp"
 #include "sandbox/cgroup_spares.hpp"
-#include "sandbox/error.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
 #include "stats.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw;
 using namespace thaw::invoker;

@@ -17,8 +17,8 @@
 #include <optional>
 #include <vector>
 
-#include "sandbox/error.hpp"
-#include "sandbox/unique_fd.hpp"
+#include "thaw/error.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace thaw::images {
 namespace {

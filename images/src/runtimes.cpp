@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::images {
 

@@ -18,8 +18,8 @@
 #include "cgroup_internal.hpp"
 #include "sandbox/cgroup.hpp"
 #include "sandbox/cgroup_spares.hpp"
-#include "sandbox/error.hpp"
 #include "sandbox/migration_primer.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::sandbox {
 

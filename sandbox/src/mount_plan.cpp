@@ -1,6 +1,6 @@
 #include "sandbox/mount_plan.hpp"
 
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::sandbox {
 

@@ -10,7 +10,7 @@
 
 #include <cerrno>
 
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::sandbox {
 

@@ -16,9 +16,9 @@
 #include <cstring>
 #include <string>
 
-#include "sandbox/error.hpp"
 #include "sandbox/namespace_owner.hpp"
 #include "sandbox/namespaces.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::sandbox {
 

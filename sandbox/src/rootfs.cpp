@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "sandbox/error.hpp"
 #include "sandbox/rootfs.hpp"
-#include "sandbox/work_queue.hpp"
+#include "thaw/error.hpp"
+#include "thaw/work_queue.hpp"
 
 namespace fs = std::filesystem;
 

@@ -12,9 +12,9 @@
 #include <mutex>
 #include <sstream>
 
-#include "sandbox/error.hpp"
 #include "sandbox/seccomp.hpp"
-#include "sandbox/unique_fd.hpp"
+#include "thaw/error.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace thaw::sandbox {
 

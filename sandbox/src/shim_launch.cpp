@@ -10,8 +10,8 @@
 #include <string>
 
 #include "plan_codec.hpp"
-#include "sandbox/error.hpp"
-#include "sandbox/unique_fd.hpp"
+#include "thaw/error.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace thaw::sandbox::detail {
 

@@ -12,9 +12,9 @@
 #include <fstream>
 
 #include "child.hpp"
-#include "sandbox/error.hpp"
 #include "sandbox/instance.hpp"
 #include "shim_launch.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::sandbox {
 

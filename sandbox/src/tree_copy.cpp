@@ -10,8 +10,8 @@
 #include <memory>
 #include <vector>
 
-#include "sandbox/error.hpp"
-#include "sandbox/unique_fd.hpp"
+#include "thaw/error.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace thaw::sandbox {
 

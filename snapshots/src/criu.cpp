@@ -17,10 +17,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "sandbox/error.hpp"
 #include "sandbox/namespace_owner.hpp"
-#include "sandbox/unique_fd.hpp"
 #include "snapshots/criu_environment.hpp"
+#include "thaw/error.hpp"
+#include "thaw/unique_fd.hpp"
 
 extern char** environ;
 

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "sandbox/cgroup.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::snapshots {
 

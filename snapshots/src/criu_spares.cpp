@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <utility>
 
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::snapshots {
 

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "sandbox/error.hpp"
-#include "sandbox/unique_fd.hpp"
+#include "thaw/error.hpp"
+#include "thaw/unique_fd.hpp"
 #include "verification_cache.hpp"
 
 namespace fs = std::filesystem;

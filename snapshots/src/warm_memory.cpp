@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::snapshots {
 

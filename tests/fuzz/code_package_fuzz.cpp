@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "images/code_package.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Never destroyed, so the exit handler that removes it can still read it.

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <string>
 
-#include "sandbox/error.hpp"
 #include "snapshots/manifest.hpp"
+#include "thaw/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "sandbox/cgroup.hpp"
-#include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
 #include "snapshots/criu_spares.hpp"
+#include "thaw/error.hpp"
 
 namespace fs = std::filesystem;
 using thaw::Error;

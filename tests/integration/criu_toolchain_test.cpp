@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "sandbox/cgroup.hpp"
-#include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw;
 namespace fs = std::filesystem;

@@ -11,8 +11,8 @@
 #include "images/code_package.hpp"
 #include "invoker/instances/function_instance.hpp"
 #include "sandbox/cgroup.hpp"
-#include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw;
 using namespace thaw::invoker;

@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "sandbox/cgroup.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace fs = std::filesystem;
 

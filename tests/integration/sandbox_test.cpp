@@ -15,11 +15,11 @@
 
 #include "sandbox/cgroup.hpp"
 #include "sandbox/cgroup_spares.hpp"
-#include "sandbox/error.hpp"
 #include "sandbox/migration_primer.hpp"
 #include "sandbox/rootfs.hpp"
-#include "sandbox/work_queue.hpp"
 #include "sandbox_harness.hpp"
+#include "thaw/error.hpp"
+#include "thaw/work_queue.hpp"
 
 using namespace thaw;
 using thaw::itest::SandboxHarness;
@@ -470,7 +470,7 @@ TEST_F(Sandbox, AScratchMountsHostViewGoesOnAQueueOrWithIt) {
   const auto base = fs::temp_directory_path() / ("thaw-scratch-" + std::to_string(getpid()));
   fs::create_directories(base);
   const auto a = (base / "a").string(), b = (base / "b").string();
-  sandbox::WorkQueue queue;
+  thaw::WorkQueue queue;
   {
     sandbox::ScratchMount scratch(a, 1 << 20, getuid(), getgid());
     EXPECT_TRUE(mounted_here(a));

@@ -19,9 +19,9 @@
 #include "invoker/instances/instance_snapshots.hpp"
 #include "reachable.hpp"
 #include "sandbox/cgroup.hpp"
-#include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
 #include "snapshots/criu.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw;
 using namespace thaw::invoker;

@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "sandbox/cgroup.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 extern char** environ;
 

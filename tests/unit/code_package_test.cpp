@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "images/code_package.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw::images;
 namespace fs = std::filesystem;

@@ -4,8 +4,8 @@
 #include <fstream>
 
 #include "invoker/daemon/daemon_config.hpp"
-#include "sandbox/error.hpp"
 #include "temp_dir.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw::invoker;
 

@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "sandbox/error.hpp"
 #include "temp_dir.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw::invoker;
 using std::chrono::milliseconds;

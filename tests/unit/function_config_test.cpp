@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "invoker/functions/function_config.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw::invoker;
 

@@ -5,8 +5,8 @@
 
 #include <future>
 
-#include "sandbox/error.hpp"
 #include "temp_dir.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw::invoker;
 

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <functional>
 
-#include "sandbox/error.hpp"
 #include "temp_dir.hpp"
+#include "thaw/error.hpp"
 
 using thaw::Error;
 using namespace thaw::invoker;

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "sandbox/error.hpp"
 #include "sandbox/mount_plan.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw::sandbox;
 

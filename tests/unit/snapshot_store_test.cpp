@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "sandbox/error.hpp"
 #include "temp_dir.hpp"
+#include "thaw/error.hpp"
 
 namespace fs = std::filesystem;
 using thaw::snapshots::RestoreExpectations;

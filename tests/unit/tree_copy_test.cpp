@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "sandbox/error.hpp"
 #include "snapshots/manifest.hpp"
 #include "temp_dir.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw;
 namespace fs = std::filesystem;

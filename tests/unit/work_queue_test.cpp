@@ -1,4 +1,4 @@
-#include "sandbox/work_queue.hpp"
+#include "thaw/work_queue.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-using thaw::sandbox::WorkQueue;
+using thaw::WorkQueue;
 
 TEST(WorkQueue, RunsJobsInTheOrderTheyCameOffTheCallersThread) {
   WorkQueue queue;

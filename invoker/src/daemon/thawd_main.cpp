@@ -24,10 +24,10 @@
 #include "invoker/observability/log_followers.hpp"
 #include "invoker/observability/metrics.hpp"
 #include "invoker/observability/system_facts.hpp"
-#include "sandbox/error.hpp"
-#include "sandbox/unique_fd.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
+#include "thaw/error.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace asio = boost::asio;
 using namespace thaw;

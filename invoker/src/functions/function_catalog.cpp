@@ -5,7 +5,7 @@
 #include "invoker/functions/failure.hpp"
 #include "invoker/instances/instance_snapshots.hpp"
 #include "invoker/observability/log.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 

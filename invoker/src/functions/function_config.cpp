@@ -4,7 +4,7 @@
 #include <string_view>
 
 #include "images/runtimes.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 

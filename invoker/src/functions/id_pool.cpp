@@ -5,8 +5,8 @@
 #include <sstream>
 #include <vector>
 
-#include "sandbox/error.hpp"
 #include "sandbox/namespaces.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 

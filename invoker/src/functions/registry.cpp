@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "invoker/protocol/json_text.hpp"
-#include "sandbox/error.hpp"
 #include "sqlite_statement.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 

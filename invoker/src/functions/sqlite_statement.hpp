@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 

@@ -22,7 +22,7 @@
 #include "invoker/observability/log.hpp"
 #include "invoker/protocol/frame_messages.hpp"
 #include "invoker/protocol/json_text.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 
@@ -152,7 +152,7 @@ HostEnvironment prepare_host_environment(const std::string& state_dir,
   host.root_template = sandbox::prepare_root_template(host.state_dir + "/rootfs");
   host.namespaces =
       std::make_shared<sandbox::NamespacePool>(namespace_pool_size, 8, namespace_idle_expiry);
-  host.background = std::make_shared<sandbox::WorkQueue>();
+  host.background = std::make_shared<thaw::WorkQueue>();
   // Restored instances are re-parented to the nearest subreaper when CRIU
   // exits: that must be us, so we can wait for them.
   prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -13,7 +13,7 @@
 
 #include "invoker/observability/log.hpp"
 #include "sandbox/cgroup.hpp"
-#include "sandbox/unique_fd.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace thaw::invoker {
 

@@ -4,9 +4,9 @@
 
 #include "images/runtimes.hpp"
 #include "invoker/instances/instance_snapshots.hpp"
-#include "sandbox/error.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 

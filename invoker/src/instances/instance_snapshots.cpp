@@ -20,13 +20,13 @@
 #include "invoker/protocol/frame_messages.hpp"
 #include "invoker/protocol/json_text.hpp"
 #include "sandbox/cgroup.hpp"
-#include "sandbox/error.hpp"
 #include "sandbox/rootfs.hpp"
 #include "sandbox/tree_copy.hpp"
-#include "sandbox/unique_fd.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
 #include "thaw/build_info.hpp"
+#include "thaw/error.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace fs = std::filesystem;
 

@@ -4,7 +4,7 @@
 
 #include "../functions/sqlite_statement.hpp"
 #include "invoker/instances/function_instance.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 

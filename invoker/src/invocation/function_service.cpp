@@ -17,7 +17,7 @@
 #include "invoker/observability/log.hpp"
 #include "invoker/observability/metrics.hpp"
 #include "sandbox/cgroup_spares.hpp"
-#include "sandbox/unique_fd.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace thaw::invoker {
 

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "invoker/functions/function_config.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace fs = std::filesystem;
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 

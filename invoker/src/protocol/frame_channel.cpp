@@ -9,7 +9,7 @@
 #include <cerrno>
 
 #include "invoker/protocol/json_text.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 

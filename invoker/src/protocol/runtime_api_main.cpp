@@ -19,7 +19,7 @@
 #include "invoker/protocol/frame_messages.hpp"
 #include "invoker/protocol/json_text.hpp"
 #include "invoker/protocol/runtime_api_server.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw;
 using namespace thaw::invoker;

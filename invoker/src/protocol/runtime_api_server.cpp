@@ -17,7 +17,7 @@
 
 #include "invoker/protocol/frame_messages.hpp"
 #include "invoker/protocol/json_text.hpp"
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 

@@ -19,7 +19,7 @@
 #include <mutex>
 #include <thread>
 
-#include "sandbox/unique_fd.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace thaw::sandbox {
 

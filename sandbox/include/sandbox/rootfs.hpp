@@ -10,9 +10,11 @@
 #include <mutex>
 #include <string>
 
-namespace thaw::sandbox {
-
+namespace thaw {
 class WorkQueue;
+}  // namespace thaw
+
+namespace thaw::sandbox {
 
 struct RootTemplateOptions {
   uid_t function_uid = 1000;  // inside the user namespace

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "sandbox/unique_fd.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace thaw::snapshots {
 

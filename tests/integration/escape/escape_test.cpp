@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "sandbox/error.hpp"
 #include "sandbox_harness.hpp"
+#include "thaw/error.hpp"
 
 using namespace thaw;
 namespace fs = std::filesystem;

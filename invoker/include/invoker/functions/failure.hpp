@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 

@@ -18,12 +18,12 @@
 #include "sandbox/cgroup.hpp"
 #include "sandbox/instance.hpp"
 #include "sandbox/rootfs.hpp"
-#include "sandbox/unique_fd.hpp"
-#include "sandbox/work_queue.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_spares.hpp"
 #include "snapshots/snapshot_store.hpp"
 #include "snapshots/warm_memory.hpp"
+#include "thaw/unique_fd.hpp"
+#include "thaw/work_queue.hpp"
 
 namespace thaw::invoker {
 
@@ -41,7 +41,7 @@ struct HostEnvironment {
   std::shared_ptr<snapshots::WarmMemory> warm_memory;  // null: restores take what the kernel has
   // Work a request need not wait for (unmounting thawd's view of a /tmp).
   // Null: done in place.
-  std::shared_ptr<sandbox::WorkQueue> background;
+  std::shared_ptr<thaw::WorkQueue> background;
   std::string cgroup_parent = "thaw";
   std::chrono::milliseconds init_timeout{10000};  // Lambda's limit for the init phase
   // What thawd keeps of an instance's output (stdout and stderr) per

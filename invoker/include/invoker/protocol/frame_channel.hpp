@@ -15,7 +15,7 @@
 #include <optional>
 #include <string>
 
-#include "sandbox/unique_fd.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace thaw::invoker {
 

@@ -19,7 +19,7 @@
 #include <string>
 
 #include "invoker/protocol/frame_channel.hpp"
-#include "sandbox/unique_fd.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace thaw::invoker {
 

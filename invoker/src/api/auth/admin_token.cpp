@@ -7,8 +7,8 @@
 
 #include <fstream>
 
-#include "sandbox/error.hpp"
-#include "sandbox/unique_fd.hpp"
+#include "thaw/error.hpp"
+#include "thaw/unique_fd.hpp"
 
 namespace thaw::invoker {
 

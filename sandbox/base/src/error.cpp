@@ -1,4 +1,4 @@
-#include "sandbox/error.hpp"
+#include "thaw/error.hpp"
 
 #include <cstring>
 

@@ -1,8 +1,8 @@
-#include "sandbox/work_queue.hpp"
+#include "thaw/work_queue.hpp"
 
 #include <exception>
 
-namespace thaw::sandbox {
+namespace thaw {
 
 WorkQueue::WorkQueue() : thread_([this] { run(); }) {}
 
@@ -49,4 +49,4 @@ void WorkQueue::run() {
   drained_.notify_all();
 }
 
-}  // namespace thaw::sandbox
+}  // namespace thaw

@@ -8,7 +8,7 @@
 #include <mutex>
 #include <thread>
 
-namespace thaw::sandbox {
+namespace thaw {
 
 class WorkQueue {
  public:
@@ -32,4 +32,4 @@ class WorkQueue {
   std::thread thread_;
 };
 
-}  // namespace thaw::sandbox
+}  // namespace thaw
