@@ -3,6 +3,7 @@
 
 #include "invoker/api/lambda/function_requests.hpp"
 #include "invoker/functions/failure.hpp"
+#include "invoker/http/base64.hpp"
 #include "invoker/http/request_target.hpp"
 
 using namespace thaw::invoker;

@@ -7,6 +7,7 @@
 #include "invoker/api/lambda/lambda_configuration.hpp"
 #include "invoker/api/lambda/lambda_limits.hpp"
 #include "invoker/functions/failure.hpp"
+#include "invoker/http/base64.hpp"
 #include "invoker/invocation/async_invoker.hpp"
 #include "invoker/invocation/function_service.hpp"
 #include "invoker/protocol/json_text.hpp"

@@ -7,7 +7,7 @@
 #include "answers.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
-#include "invoker/api/lambda/function_requests.hpp"
+#include "invoker/http/base64.hpp"
 #include "output.hpp"
 #include "zip_directory.hpp"
 

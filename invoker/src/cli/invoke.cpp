@@ -1,5 +1,4 @@
 // thaw invoke: one invocation, synchronous or queued.
-#include <array>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -7,6 +6,7 @@
 #include "answers.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "invoker/http/base64.hpp"
 #include "output.hpp"
 
 namespace thaw::cli {
@@ -15,31 +15,6 @@ namespace {
 
 // A function may run for up to 900 s, and its instance may have to start first.
 constexpr std::chrono::seconds kInvokeTimeout{900 + 60};
-
-std::string from_base64(const std::string& text) {
-  static const auto table = [] {
-    std::array<int, 256> t{};
-    t.fill(-1);
-    const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < alphabet.size(); ++i)
-      t[static_cast<unsigned char>(alphabet[i])] = static_cast<int>(i);
-    return t;
-  }();
-  std::string out;
-  unsigned bits = 0;
-  int count = 0;
-  for (const unsigned char c : text) {
-    const int v = table[c];
-    if (v < 0) continue;  // padding, line breaks
-    bits = (bits << 6) | static_cast<unsigned>(v);
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out += static_cast<char>((bits >> count) & 0xff);
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -74,7 +49,7 @@ int invoke(Client& thawd, const CommandLine& line) {
       std::cout << "accepted: " << name << " will run the event (request " << id << ")\n";
     return kOk;
   }
-  if (log) std::cerr << from_base64(std::string(res["X-Amz-Log-Result"])) << std::flush;
+  if (log) std::cerr << invoker::from_base64(std::string(res["X-Amz-Log-Result"])) << std::flush;
   std::cout << res.body();
   if (res.body().empty() || res.body().back() != '\n') std::cout << "\n";
   const std::string function_error(res["X-Amz-Function-Error"]);

@@ -1,6 +1,7 @@
 #include "invoker/api/lambda/lambda_configuration.hpp"
 
 #include "invoker/api/lambda/function_requests.hpp"
+#include "invoker/http/base64.hpp"
 
 namespace thaw::invoker {
 

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "invoker/api/lambda/function_requests.hpp"
+#include "invoker/http/base64.hpp"
 #include "invoker/protocol/json_text.hpp"
 
 namespace thaw::invoker {

@@ -30,12 +30,4 @@ unsigned parse_reserved_concurrency(const nlohmann::json& body);
 // PutFunctionEventInvokeConfig: the fields present replace those of `current`.
 FunctionRecord parse_event_invoke_config(const nlohmann::json& body, FunctionRecord current);
 
-// Lambda reports CodeSha256 as base64 of the raw digest.
-std::string base64_of_hex(const std::string& hex);
-std::string to_base64(const std::string& raw);
-// Decodes up to the first character outside base64's alphabet; `read` gets
-// how many characters that was. Any input is safe (Beast's decoded_size()
-// is short by up to two bytes for a length that is no multiple of 4).
-std::string from_base64(std::string_view text, size_t* read = nullptr);
-
 }  // namespace thaw::invoker
