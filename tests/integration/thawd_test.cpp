@@ -26,6 +26,12 @@ TEST(Thawd, AnswersHealthAndReadiness) {
   EXPECT_EQ(r.result(), status::ok);
   EXPECT_EQ(nlohmann::json::parse(r.body())["status"], "ok");
   EXPECT_EQ(c.request(verb::get, "/readyz").result(), status::ok);
+  // Probes need no credential; everything else does.
+  HttpClient anonymous(thawd.port(), "");
+  EXPECT_EQ(anonymous.request(verb::get, "/healthz").result(), status::ok);
+  EXPECT_EQ(anonymous.request(verb::get, "/readyz").result(), status::ok);
+  EXPECT_EQ(HttpClient(thawd.port(), "").request(verb::get, "/metrics").result(),
+            status::unauthorized);
 }
 
 TEST(Thawd, KeepsTheConnectionAlive) {
@@ -232,7 +238,7 @@ TEST(ThawdAuth, RequestsWithoutTheTokenGet401AndWithAWrongOne403AndDoNothing) {
 
   HttpClient anonymous(thawd.port());
   EXPECT_EQ(anonymous.request(verb::get, "/healthz").result(),
-            status::ok);  // the one open endpoint
+            status::ok);  // an open endpoint, as /readyz is
   const std::string create =
       R"({"FunctionName":"x","Runtime":"python3.11","Handler":"a.b","Code":{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}})";
   auto missing = anonymous.request(verb::post, "/2015-03-31/functions", create);

@@ -68,10 +68,12 @@ std::optional<Response> Api::refuse_headers(const Request& header) const {
 
 std::optional<Response> Api::credential_refusal(const Request& req, const RequestTarget& target,
                                                 bool headers_only) const {
-  // Everything but /healthz needs a credential, the admin token or a SigV4
-  // signature; a refused request does nothing.
+  // Everything but /healthz and /readyz needs a credential, the admin token
+  // or a SigV4 signature; a refused request does nothing. The two probes tell
+  // only whether thawd runs and takes work, which a load balancer or an
+  // orchestrator must learn without holding thawd's token.
   const std::string authorization(req[http::field::authorization]);
-  const bool open = admin_token_.empty() || target.path == "/healthz" ||
+  const bool open = admin_token_.empty() || target.path == "/healthz" || target.path == "/readyz" ||
                     emulator_request(req, target) ||
                     (public_trigger_ && target.path.rfind("/function/", 0) == 0);
   std::optional<Response> refused;
