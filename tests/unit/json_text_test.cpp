@@ -40,3 +40,10 @@ TEST(JsonText, AFieldOfAnotherTypeGivesTheFallback) {
   EXPECT_EQ(string_field(j, "missing", "f"), "f");
   EXPECT_EQ(string_field(nlohmann::json::array(), "errorType", "f"), "f");
 }
+
+TEST(JsonText, IsUtf8AcceptsWellFormedTextOnly) {
+  EXPECT_TRUE(is_utf8(""));
+  EXPECT_TRUE(is_utf8("plain \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
+  for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\xff"})
+    EXPECT_FALSE(is_utf8(bad)) << bad;
+}

@@ -34,6 +34,15 @@ size_t utf8_sequence(std::string_view s, size_t i) {
 
 }  // namespace
 
+bool is_utf8(std::string_view bytes) {
+  for (size_t i = 0; i < bytes.size();) {
+    const size_t n = utf8_sequence(bytes, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 std::string valid_utf8(std::string_view bytes) {
   return bounded_utf8(bytes, bytes.size() * 3);
 }

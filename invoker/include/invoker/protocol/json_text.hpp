@@ -12,6 +12,9 @@
 
 namespace thaw::invoker {
 
+// Whether `bytes` is well-formed UTF-8 throughout (RFC 3629).
+bool is_utf8(std::string_view bytes);
+
 // `bytes` with every sequence that is not UTF-8 replaced by U+FFFD.
 std::string valid_utf8(std::string_view bytes);
 

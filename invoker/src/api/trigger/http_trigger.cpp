@@ -19,23 +19,6 @@ using json = nlohmann::json;
 // malformed, as is one that is no JSON at all.
 constexpr int kMaxAnswerDepth = 512;
 
-bool valid_utf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80           ? 1
-                     : (c >> 5) == 0x6  ? 2
-                     : (c >> 4) == 0xe  ? 3
-                     : (c >> 3) == 0x1e ? 4
-                                        : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-    i += n;
-  }
-  return true;
-}
-
 // API Gateway passes text bodies as they are and everything else in base64.
 bool is_text(const std::string& content_type, const std::string& body) {
   if (body.empty()) return true;
@@ -44,7 +27,7 @@ bool is_text(const std::string& content_type, const std::string& body) {
                      content_type.find("xml") != std::string::npos ||
                      content_type.find("javascript") != std::string::npos ||
                      content_type.find("x-www-form-urlencoded") != std::string::npos;
-  return texty && valid_utf8(body);
+  return texty && is_utf8(body);
 }
 
 std::string lower(std::string s) {
