@@ -50,6 +50,7 @@ class LogFollowers {
   std::condition_variable changed_;
   std::list<Follower> waiting_;
   bool grew_ = false;
+  bool looking_ = false;  // followers are out of waiting_, being looked at
   bool stopping_ = false;
   std::thread thread_;  // last: it uses the members above
 };
