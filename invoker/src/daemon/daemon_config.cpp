@@ -1,5 +1,6 @@
 #include "invoker/daemon/daemon_config.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <tuple>
@@ -10,15 +11,155 @@ namespace thaw::invoker {
 
 namespace {
 
-uint64_t number(const std::string& flag, const std::string& v, uint64_t min, uint64_t max) {
-  if (v.empty() || v.size() > 12 || v.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoull(v) < min || std::stoull(v) > max)
-    throw Error(flag + ": must be a number from " + std::to_string(min) + " to " +
-                std::to_string(max) + ", got \"" + v + "\"");
-  return std::stoull(v);
+// Whole numbers in [min, max], said as thawd has always said it (CLI11 puts
+// the flag's name in front).
+CLI::Validator whole_number(uint64_t min, uint64_t max) {
+  return CLI::Validator(
+      [min, max](std::string& v) -> std::string {
+        if (v.empty() || v.size() > 12 || v.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoull(v) < min || std::stoull(v) > max)
+          return "must be a number from " + std::to_string(min) + " to " + std::to_string(max) +
+                 ", got \"" + v + "\"";
+        return "";
+      },
+      "");
 }
 
-void apply_flags(DaemonConfig& c, const std::vector<std::string>& args);
+template <typename T>
+void number_flag(CLI::App& app, const std::string& flag, T& into, uint64_t min, uint64_t max,
+                 const std::string& name, const std::string& help) {
+  app.add_option(flag, into, help)->type_name(name)->check(whole_number(min, max));
+}
+
+// Every flag, bound to `c`: parsing writes only the flags given, so a second
+// parse (the command line after the config file) overrides the first.
+void describe(CLI::App& app, DaemonConfig& c) {
+  app.set_help_flag();  // --help is a flag like others; main prints the help
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.get_formatter()->column_width(25);
+  app.add_option_function<std::string>(
+         "--listen",
+         [&c](const std::string& v) {
+           std::tie(c.listen_host, c.listen_port) = parse_host_port(v);
+         },
+         "address of the HTTP API (default 127.0.0.1:8080)")
+      ->type_name("HOST:PORT");
+  app.add_option("--state-dir", c.state_dir,
+                 "where thawd keeps its state: pid file, database,\n"
+                 "code store, snapshots, logs (default .thaw)")
+      ->type_name("DIR")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string { return v.empty() ? "must not be empty" : ""; }, ""));
+  number_flag(app, "--http-threads", c.http_threads, 1, 64, "N",
+              "threads for requests other than invocations, on top of\n"
+              "one per invocation that may run (default 2)");
+  number_flag(app, "--max-concurrency", c.max_concurrency, 1, 10000, "N",
+              "invocations running at once on this host; more get\n"
+              "429 TooManyRequestsException (default 32)");
+  number_flag(app, "--memory-budget-mb", c.memory_budget_mb, 128, 1ull << 30, "MB",
+              "the sum of live instances' MemorySize stays under this;\n"
+              "idle instances are evicted least recently used first\n"
+              "(default 80% of the host's memory)");
+  number_flag(app, "--keep-alive", c.keep_alive_s, 1, 86400, "SECONDS",
+              "idle instances are reaped after this (default 600)");
+  number_flag(app, "--async-workers", c.async_workers, 1, 64, "N",
+              "threads running Event invocations (default 2)");
+  number_flag(app, "--retry-backoff-ms", c.retry_backoff_ms, 1, 3600000, "MS",
+              "wait before retrying a failed Event invocation; doubles\n"
+              "with each retry (default 60000, as Lambda's first retry)");
+  number_flag(app, "--log-cap-mb", c.log_cap_mb, 1, 1024, "MB",
+              "function logs kept per function (default 8)");
+  number_flag(app, "--max-connections", c.max_connections, 1, 1 << 20, "N",
+              "HTTP connections at once (default 1024); past it 503");
+  number_flag(app, "--max-connections-per-client", c.max_connections_per_client, 1, 1 << 20, "N",
+              "from one client address (default 128)");
+  number_flag(app, "--max-buffered-body-mb", c.max_buffered_body_mb, 8, 1 << 20, "MB",
+              "request bodies buffered at once, all connections\n"
+              "(default 512); past it 503");
+  number_flag(app, "--max-output-kb", c.max_output_kb, 4, 1024 * 1024, "KB",
+              "output kept per invocation, the rest dropped and counted\n"
+              "(default 1024)");
+  number_flag(app, "--id-pool-first", c.id_pool_first, 0, 0xfffffffe, "UID",
+              "first host uid and gid of the ranges functions get, one\n"
+              "of 65536 ids per function; no host user, group or\n"
+              "/etc/subuid range may use them (default 1048576)");
+  number_flag(app, "--id-pool-ranges", c.id_pool_ranges, 1, 65535, "N",
+              "how many ranges, so how many functions (default 4096)");
+  number_flag(app, "--read-timeout", c.read_timeout_s, 1, 300, "SECONDS",
+              "a request's headers and body must arrive within this;\n"
+              "slower clients are disconnected (default 30)");
+  app.add_option("--runtimes-dir", c.runtimes_dir,
+                 "where the runtimes are (default: images/runtimes of the\n"
+                 "build tree thawd was built in, assembled by the build)")
+      ->type_name("DIR");
+  app.add_flag_callback(
+      "--no-snapshots", [&c] { c.snapshots = false; },
+      "never checkpoint or restore; every start is cold");
+  app.add_option("--criu", c.criu,
+                 "the criu binary for snapshots (default: the first of\n"
+                 "/usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin,\n"
+                 "/sbin); without a usable one (4.2 or newer, `criu\n"
+                 "check` passing), thawd says so once and starts cold")
+      ->type_name("PATH")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            return v.empty() || v[0] != '/' ? "must be an absolute path, got \"" + v + "\"" : "";
+          },
+          ""));
+  number_flag(app, "--warm-memory-mb", c.warm_memory_mb, 0, 65536, "MB",
+              "memory thawd keeps touched and frees right before each\n"
+              "restore, so restores need not wait for the host of a VM\n"
+              "to hand back memory it reclaimed (default 256; 0: off)");
+  number_flag(app, "--snapshot-cache-mb", c.snapshot_cache_mb, 0, 1 << 20, "MB",
+              "keep a copy of each snapshot in a memory file system of\n"
+              "this size, private to thawd, and restore from it; the\n"
+              "copy under the state directory stays the durable one.\n"
+              "Snapshots that do not fit are read from disk. At most\n"
+              "half of the host's memory; the default memory budget\n"
+              "leaves it out (default 0: off; restores then read the\n"
+              "disk copy through the page cache, which memory\n"
+              "pressure can evict)");
+  app.add_flag("--public-trigger", c.public_trigger,
+               "the HTTP trigger (/function/NAME/...) needs no credential:\n"
+               "for thawds behind a gateway that authenticates callers\n"
+               "(scripts/gateway-config); everything else still does");
+  app.add_flag("--emulator-path", c.emulator_path,
+               "for local testing: POST /2015-03-31/functions/function/invocations\n"
+               "invokes the only deployed function without a credential,\n"
+               "as the Lambda Runtime Interface Emulator does");
+  app.add_option("--cgroup-parent", c.cgroup_parent,
+                 "cgroup under which instances get theirs (default thaw)")
+      ->type_name("PATH")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            return v.empty() || v.find("..") != std::string::npos || v[0] == '/'
+                       ? "must be a relative cgroup path without '..', got \"" + v + "\""
+                       : "";
+          },
+          ""));
+  app.add_option("--config", c.config_file,
+                 "a JSON object of flags, e.g. {\"listen\": \"0.0.0.0:8080\",\n"
+                 "\"keep-alive\": 60, \"no-snapshots\": true}; flags given on\n"
+                 "the command line win")
+      ->type_name("FILE");
+  app.add_flag("--version", c.show_version,
+               "print thaw's version, the CRIU found and whether\n"
+               "`criu check` passes, the cgroup layout and the kernel");
+  app.add_flag("-h,--help", c.show_help, "print this help");
+}
+
+// CLI11 parses; its errors become thawd's, which name the flag.
+void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
+  CLI::App app("thawd runs functions in isolated instances and serves AWS Lambda's API over HTTP.",
+               "thawd");
+  describe(app, c);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them so
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    throw Error(std::string(e.what()) + " (see thawd --help)");
+  }
+}
 
 // The config file as flags: {"listen": "h:p", "no-snapshots": true} ->
 // --listen h:p --no-snapshots.
@@ -58,80 +199,6 @@ std::vector<std::string> flags_from_file(const std::string& path) {
   return args;
 }
 
-void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const auto& a = args[i];
-    auto value = [&]() -> const std::string& {
-      if (i + 1 >= args.size()) throw Error(a + ": needs a value");
-      return args[++i];
-    };
-    if (a == "--version") {
-      c.show_version = true;
-    } else if (a == "--help" || a == "-h") {
-      c.show_help = true;
-    } else if (a == "--config") {
-      value();  // read before the other flags
-    } else if (a == "--listen") {
-      std::tie(c.listen_host, c.listen_port) = parse_host_port(value());
-    } else if (a == "--state-dir") {
-      c.state_dir = value();
-      if (c.state_dir.empty()) throw Error("--state-dir: must not be empty");
-    } else if (a == "--runtimes-dir") {
-      c.runtimes_dir = value();
-    } else if (a == "--cgroup-parent") {
-      c.cgroup_parent = value();
-      if (c.cgroup_parent.empty() || c.cgroup_parent.find("..") != std::string::npos ||
-          c.cgroup_parent[0] == '/')
-        throw Error("--cgroup-parent: must be a relative cgroup path without '..', got \"" +
-                    c.cgroup_parent + "\"");
-    } else if (a == "--criu") {
-      c.criu = value();
-      if (c.criu.empty() || c.criu[0] != '/')
-        throw Error("--criu: must be an absolute path, got \"" + c.criu + "\"");
-    } else if (a == "--no-snapshots") {
-      c.snapshots = false;
-    } else if (a == "--emulator-path") {
-      c.emulator_path = true;
-    } else if (a == "--public-trigger") {
-      c.public_trigger = true;
-    } else if (a == "--http-threads") {
-      c.http_threads = static_cast<unsigned>(number(a, value(), 1, 64));
-    } else if (a == "--max-concurrency") {
-      c.max_concurrency = static_cast<unsigned>(number(a, value(), 1, 10000));
-    } else if (a == "--memory-budget-mb") {
-      c.memory_budget_mb = number(a, value(), 128, 1ull << 30);
-    } else if (a == "--keep-alive") {
-      c.keep_alive_s = static_cast<unsigned>(number(a, value(), 1, 86400));
-    } else if (a == "--async-workers") {
-      c.async_workers = static_cast<unsigned>(number(a, value(), 1, 64));
-    } else if (a == "--retry-backoff-ms") {
-      c.retry_backoff_ms = number(a, value(), 1, 3600000);
-    } else if (a == "--read-timeout") {
-      c.read_timeout_s = static_cast<unsigned>(number(a, value(), 1, 300));
-    } else if (a == "--warm-memory-mb") {
-      c.warm_memory_mb = number(a, value(), 0, 65536);
-    } else if (a == "--snapshot-cache-mb") {
-      c.snapshot_cache_mb = number(a, value(), 0, 1 << 20);
-    } else if (a == "--log-cap-mb") {
-      c.log_cap_mb = number(a, value(), 1, 1024);
-    } else if (a == "--max-connections") {
-      c.max_connections = number(a, value(), 1, 1 << 20);
-    } else if (a == "--max-connections-per-client") {
-      c.max_connections_per_client = number(a, value(), 1, 1 << 20);
-    } else if (a == "--max-buffered-body-mb") {
-      c.max_buffered_body_mb = number(a, value(), 8, 1 << 20);
-    } else if (a == "--max-output-kb") {
-      c.max_output_kb = number(a, value(), 4, 1024 * 1024);
-    } else if (a == "--id-pool-first") {
-      c.id_pool_first = static_cast<uint32_t>(number(a, value(), 0, 0xfffffffe));
-    } else if (a == "--id-pool-ranges") {
-      c.id_pool_ranges = static_cast<uint32_t>(number(a, value(), 1, 65535));
-    } else {
-      throw Error("unknown flag \"" + a + "\" (see thawd --help)");
-    }
-  }
-}
-
 }  // namespace
 
 std::pair<std::string, uint16_t> parse_host_port(const std::string& text) {
@@ -167,72 +234,11 @@ DaemonConfig parse_daemon_args(const std::vector<std::string>& args) {
 }
 
 std::string daemon_help() {
-  return R"(Usage: thawd [flags]
-
-thawd runs functions in isolated instances and serves AWS Lambda's API over HTTP.
-
-Flags:
-  --listen HOST:PORT       address of the HTTP API (default 127.0.0.1:8080)
-  --state-dir DIR          where thawd keeps its state: pid file, database,
-                           code store, snapshots, logs (default .thaw)
-  --http-threads N         threads for requests other than invocations, on top of
-                           one per invocation that may run (default 2)
-  --max-concurrency N      invocations running at once on this host; more get
-                           429 TooManyRequestsException (default 32)
-  --memory-budget-mb MB    the sum of live instances' MemorySize stays under this;
-                           idle instances are evicted least recently used first
-                           (default 80% of the host's memory)
-  --keep-alive SECONDS     idle instances are reaped after this (default 600)
-  --async-workers N        threads running Event invocations (default 2)
-  --retry-backoff-ms MS    wait before retrying a failed Event invocation; doubles
-                           with each retry (default 60000, as Lambda's first retry)
-  --log-cap-mb MB          function logs kept per function (default 8)
-  --max-connections N      HTTP connections at once (default 1024); past it 503
-  --max-connections-per-client N
-                           from one client address (default 128)
-  --max-buffered-body-mb MB
-                           request bodies buffered at once, all connections
-                           (default 512); past it 503
-  --max-output-kb KB       output kept per invocation, the rest dropped and counted
-                           (default 1024)
-  --id-pool-first UID      first host uid and gid of the ranges functions get, one
-                           of 65536 ids per function; no host user, group or
-                           /etc/subuid range may use them (default 1048576)
-  --id-pool-ranges N       how many ranges, so how many functions (default 4096)
-  --read-timeout SECONDS   a request's headers and body must arrive within this;
-                           slower clients are disconnected (default 30)
-  --runtimes-dir DIR       where the runtimes are (default: images/runtimes of the
-                           build tree thawd was built in, assembled by the build)
-  --no-snapshots           never checkpoint or restore; every start is cold
-  --criu PATH              the criu binary for snapshots (default: the first of
-                           /usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin,
-                           /sbin); without a usable one (4.2 or newer, `criu
-                           check` passing), thawd says so once and starts cold
-  --warm-memory-mb MB      memory thawd keeps touched and frees right before each
-                           restore, so restores need not wait for the host of a VM
-                           to hand back memory it reclaimed (default 256; 0: off)
-  --snapshot-cache-mb MB   keep a copy of each snapshot in a memory file system of
-                           this size, private to thawd, and restore from it; the
-                           copy under the state directory stays the durable one.
-                           Snapshots that do not fit are read from disk. At most
-                           half of the host's memory; the default memory budget
-                           leaves it out (default 0: off; restores then read the
-                           disk copy through the page cache, which memory
-                           pressure can evict)
-  --public-trigger         the HTTP trigger (/function/NAME/...) needs no credential:
-                           for thawds behind a gateway that authenticates callers
-                           (scripts/gateway-config); everything else still does
-  --emulator-path          for local testing: POST /2015-03-31/functions/function/invocations
-                           invokes the only deployed function without a credential,
-                           as the Lambda Runtime Interface Emulator does
-  --cgroup-parent PATH     cgroup under which instances get theirs (default thaw)
-  --config FILE            a JSON object of flags, e.g. {"listen": "0.0.0.0:8080",
-                           "keep-alive": 60, "no-snapshots": true}; flags given on
-                           the command line win
-  --version                print thaw's version, the CRIU found and whether
-                           `criu check` passes, the cgroup layout and the kernel
-  --help                   print this help
-)";
+  CLI::App app("thawd runs functions in isolated instances and serves AWS Lambda's API over HTTP.",
+               "thawd");
+  DaemonConfig scratch;
+  describe(app, scratch);
+  return app.help();
 }
 
 }  // namespace thaw::invoker
