@@ -1,8 +1,10 @@
 #include "command_line.hpp"
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "errors.hpp"
@@ -16,13 +18,6 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
-// --flag=value is --flag value.
-std::pair<std::string, std::optional<std::string>> split_flag(const std::string& arg) {
-  const auto eq = arg.find('=');
-  if (arg.rfind("--", 0) != 0 || eq == std::string::npos) return {arg, std::nullopt};
-  return {arg.substr(0, eq), arg.substr(eq + 1)};
-}
-
 // The name the synopsis gives the positional argument at `index` ("DIR|ZIP").
 std::string argument_name(const CommandSpec& spec, size_t index) {
   std::istringstream words(spec.synopsis);
@@ -32,8 +27,39 @@ std::string argument_name(const CommandSpec& spec, size_t index) {
   return "an argument";
 }
 
-bool is_flag(const std::string& arg) {
-  return arg.size() > 2 && arg.rfind("--", 0) == 0;
+// What a command's own flags collect while CLI11 parses.
+struct CommandFlags {
+  std::map<std::string, std::vector<std::string>> values;
+  std::map<std::string, CLI::Option*> switches;
+  std::vector<std::string> args;
+};
+
+void declare(CLI::App& sub, const CommandSpec& spec, CommandFlags& into) {
+  sub.fallthrough();  // the options every command takes belong to the app
+  for (const auto& flag : spec.value_flags)
+    sub.add_option(flag, into.values[flag])
+        ->expected(1)  // --env A=1 DIR: DIR is not a second value of --env
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  for (const auto& flag : spec.switches) into.switches[flag] = sub.add_flag(flag);
+  if (spec.max_args > 0) sub.add_option("args", into.args);
+}
+
+// CLI11's words for a flag without its value, in thaw's.
+std::string usage_message(const CLI::ParseError& e) {
+  std::string what = e.what();
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) && what.rfind("--", 0) == 0) {
+    const auto colon = what.find(':');
+    if (colon != std::string::npos) return what.substr(0, colon) + " needs a value";
+  }
+  return what;
+}
+
+// Arguments nobody took: a flag no one knows, a command or an argument too many.
+[[noreturn]] void refuse_extra(const CommandSpec* command, const std::string& first) {
+  const std::string where = command ? "thaw " + command->name + ": " : "";
+  if (first.size() > 1 && first[0] == '-') throw UsageError(where + "unknown option " + first);
+  if (!command) throw UsageError("unknown command \"" + first + "\"");
+  throw UsageError(where + "unexpected argument \"" + first + "\"");
 }
 
 }  // namespace
@@ -48,68 +74,62 @@ std::vector<std::string> CommandLine::values(const std::string& flag) const {
   return it == flags.end() ? std::vector<std::string>{} : it->second;
 }
 
-GlobalOptions parse_global_options(const std::vector<std::string>& argv) {
-  GlobalOptions o;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    const auto [flag, inline_value] = split_flag(argv[i]);
-    auto value = [&, name = flag, given = inline_value]() -> std::string {
-      if (given) return *given;
-      if (i + 1 >= argv.size()) throw UsageError(name + " needs a value");
-      return argv[++i];
-    };
-    if (flag == "--endpoint") {
-      o.endpoint = value();
-    } else if (flag == "--token") {
-      o.token = value();
-    } else if (flag == "--state-dir") {
-      o.state_dir = value();
-    } else if (flag == "--json") {
-      o.json = true;
-    } else if (flag == "--help" || flag == "-h") {
-      o.help = true;
-    } else if (flag == "--version" && o.command.empty()) {
-      o.version = true;
-    } else if (o.command.empty() && is_flag(flag)) {
-      throw UsageError("unknown option " + flag);
-    } else if (o.command.empty()) {
-      o.command = argv[i];
-    } else {
-      o.rest.push_back(argv[i]);
-    }
-  }
-  return o;
-}
+ParsedArguments parse_arguments(const std::vector<CommandSpec>& commands,
+                                const std::vector<std::string>& argv, const CommandSpec*& command) {
+  ParsedArguments out;
+  GlobalOptions& o = out.options;
+  CLI::App app("thaw drives thawd", "thaw");
+  app.set_help_flag();  // --help is thaw's: the help is made from the command table
+  app.allow_extras();   // what nobody takes is refused below, in thaw's words
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  std::string endpoint, token, state_dir;
+  auto* endpoint_flag = app.add_option("--endpoint", endpoint);
+  auto* token_flag = app.add_option("--token", token);
+  auto* state_dir_flag = app.add_option("--state-dir", state_dir);
+  app.add_flag("--json", o.json);
+  app.add_flag("-h,--help", o.help);
+  app.add_flag("--version", o.version);
+  std::vector<CommandFlags> flags(commands.size());
+  std::map<const CLI::App*, size_t> index_of;
+  for (size_t i = 0; i < commands.size(); ++i)
+    declare(*app.add_subcommand(commands[i].name), commands[i], flags[i]);
+  for (size_t i = 0; i < commands.size(); ++i) index_of[app.get_subcommand(commands[i].name)] = i;
 
-CommandLine parse_command_line(const CommandSpec& spec, const std::vector<std::string>& args,
-                               bool json) {
-  CommandLine line;
-  line.json = json;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (!is_flag(args[i])) {
-      line.args.push_back(args[i]);
-      continue;
-    }
-    const auto [flag, inline_value] = split_flag(args[i]);
-    if (spec.value_flags.count(flag)) {
-      if (inline_value) {
-        line.flags[flag].push_back(*inline_value);
-      } else {
-        if (i + 1 >= args.size()) throw UsageError(flag + " needs a value");
-        line.flags[flag].push_back(args[++i]);
-      }
-    } else if (spec.switches.count(flag) && !inline_value) {
-      line.flags[flag].push_back("");
-    } else {
-      throw UsageError("thaw " + spec.name + ": unknown option " + flag);
-    }
+  std::vector<std::string> reversed(argv.rbegin(), argv.rend());  // CLI11 takes them so
+  std::optional<std::string> failure;
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    failure = usage_message(e);
   }
-  if (line.args.size() < spec.min_args)
-    throw UsageError("thaw " + spec.name + ": " + argument_name(spec, line.args.size()) +
-                     " is missing");
-  if (line.args.size() > spec.max_args)
-    throw UsageError("thaw " + spec.name + ": unexpected argument \"" + line.args[spec.max_args] +
-                     "\"");
-  return line;
+  // The command is known even when its line is wrong: its usage goes with the error.
+  const auto parsed = app.get_subcommands();
+  size_t which = 0;
+  if (!parsed.empty()) {
+    which = index_of.at(parsed.front());
+    command = &commands[which];
+  }
+  if (failure) throw UsageError((command ? "thaw " + command->name + ": " : "") + *failure);
+  if (const auto rest = app.remaining(true); !rest.empty()) refuse_extra(command, rest.front());
+  if (endpoint_flag->count()) o.endpoint = endpoint;
+  if (token_flag->count()) o.token = token;
+  if (state_dir_flag->count()) o.state_dir = state_dir;
+  if (!command || o.help) return out;
+
+  auto& mine = flags[which];
+  out.line.json = o.json;
+  out.line.args = mine.args;
+  for (auto& [flag, values] : mine.values)
+    if (!values.empty()) out.line.flags[flag] = values;
+  for (const auto& [flag, option] : mine.switches)
+    if (option->count()) out.line.flags[flag].push_back("");
+  // CLI11 gives a positional that takes a list every one left.
+  if (out.line.args.size() > command->max_args)
+    refuse_extra(command, out.line.args[command->max_args]);
+  if (out.line.args.size() < command->min_args)
+    throw UsageError("thaw " + command->name + ": " +
+                     argument_name(*command, out.line.args.size()) + " is missing");
+  return out;
 }
 
 Endpoint endpoint_of(const GlobalOptions& options) {

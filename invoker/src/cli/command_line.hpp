@@ -38,20 +38,25 @@ struct CommandSpec {
   int (*run)(Client& thawd, const CommandLine& line) = nullptr;
 };
 
-// The options any command takes, wherever they appear, and the rest.
+// The options any command takes, wherever they appear.
 struct GlobalOptions {
   std::optional<std::string> endpoint, token, state_dir;
   bool json = false;
   bool help = false;
   bool version = false;
-  std::string command;            // empty: none was given
-  std::vector<std::string> rest;  // the command's own arguments
 };
 
-GlobalOptions parse_global_options(const std::vector<std::string>& argv);
-// Throws UsageError for an unknown flag, a missing value or a wrong count.
-CommandLine parse_command_line(const CommandSpec& spec, const std::vector<std::string>& args,
-                               bool json);
+struct ParsedArguments {
+  GlobalOptions options;
+  CommandLine line;  // the command's own arguments, when one was given
+};
+
+// Parses thaw's arguments with CLI11 against `commands`. `command` is set to
+// the command given (null: none) as soon as it is known, so that a usage
+// error can show that command's usage. Throws UsageError for an unknown
+// command or flag, a flag without its value or a wrong count of arguments.
+ParsedArguments parse_arguments(const std::vector<CommandSpec>& commands,
+                                const std::vector<std::string>& argv, const CommandSpec*& command);
 
 // --endpoint, then $THAW_ENDPOINT, then 127.0.0.1:8080.
 Endpoint endpoint_of(const GlobalOptions& options);

@@ -83,12 +83,6 @@ const std::vector<CommandSpec>& all_commands() {
   return commands;
 }
 
-const CommandSpec& find_command(const std::string& name) {
-  for (const auto& c : all_commands())
-    if (c.name == name) return c;
-  throw UsageError("unknown command \"" + name + "\"");
-}
-
 std::string function_path(const std::string& name) {
   return "/2015-03-31/functions/" + url_encode(name);
 }

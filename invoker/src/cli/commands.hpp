@@ -11,8 +11,6 @@ namespace thaw::cli {
 
 // In the order --help lists them.
 const std::vector<CommandSpec>& all_commands();
-// Throws UsageError for a name no command has.
-const CommandSpec& find_command(const std::string& name);
 
 int deploy(Client& thawd, const CommandLine& line);       // deploy.cpp
 int invoke(Client& thawd, const CommandLine& line);       // invoke.cpp

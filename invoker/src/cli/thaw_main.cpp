@@ -12,23 +12,21 @@ using namespace thaw::cli;
 int main(int argc, char** argv) {
   const CommandSpec* command = nullptr;
   try {
-    const auto options = parse_global_options({argv + 1, argv + argc});
+    const auto [options, line] = parse_arguments(all_commands(), {argv + 1, argv + argc}, command);
     if (options.version) {
       std::cout << thaw::invoker::format_version_report("thaw",
                                                         thaw::invoker::gather_system_facts());
       return kOk;
     }
-    if (options.command.empty()) {
+    if (!command) {
       if (!options.help) throw UsageError("a command is needed");
       std::cout << help_text(all_commands());
       return kOk;
     }
-    command = &find_command(options.command);
     if (options.help) {
       std::cout << command_help(*command);
       return kOk;
     }
-    const auto line = parse_command_line(*command, options.rest, options.json);
     Client thawd(endpoint_of(options), token_of(options));
     return command->run(thawd, line);
   } catch (const UsageError& e) {
