@@ -6,7 +6,7 @@ interleaves every contender, whose starts and teardowns overlap thaw's on the
 two cores and change its figures.
 
     bench/restore_series.py [--runs N] [--pause S] [--keep-alive S] [--warm-memory-mb MB]
-                            [--thawd PATH]
+                            [--criu-spares N] [--thawd PATH]
 
 By default every restored instance stays idle (thawd's keep-alive is 600 s), so
 each restore needs memory no process used before. In a VM whose host backs
@@ -50,6 +50,9 @@ def main():
     ap.add_argument("--keep-alive", type=int, default=None, help="thawd's --keep-alive, seconds")
     ap.add_argument("--warm-memory-mb", type=int, default=None,
                     help="thawd's --warm-memory-mb (default: thawd's own, 256)")
+    ap.add_argument("--criu-spares", type=int, default=None,
+                    help="thawd's --criu-spares (default: thawd's own, 4; 0: criu starts "
+                         "at each restore, to measure what the criu started ahead saves)")
     ap.add_argument("--thawd", default=os.path.join(ROOT, "build", "invoker", "thawd"))
     args = ap.parse_args()
     workloads = [w for w in WORKLOADS if thaw_restores(w)]
@@ -57,6 +60,8 @@ def main():
     extra = ["--keep-alive", str(args.keep_alive)] if args.keep_alive else []
     if args.warm_memory_mb is not None:
         extra += ["--warm-memory-mb", str(args.warm_memory_mb)]
+    if args.criu_spares is not None:
+        extra += ["--criu-spares", str(args.criu_spares)]
     thawd = Thawd(work, args.thawd, "thaw-series-%d" % os.getpid(), extra)
     results = {}
     try:
@@ -91,9 +96,10 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
 
     print("Forced restores through thawd's HTTP API, one at a time, %.1f s apart, "
-          "%d runs each, keep-alive %s, warm memory %s (ms)\n" % (
+          "%d runs each, keep-alive %s, warm memory %s, criu spares %s (ms)\n" % (
               args.pause, args.runs, "%d s" % args.keep_alive if args.keep_alive else "default",
-              "default" if args.warm_memory_mb is None else "%d MiB" % args.warm_memory_mb))
+              "default" if args.warm_memory_mb is None else "%d MiB" % args.warm_memory_mb,
+              "default" if args.criu_spares is None else str(args.criu_spares)))
     print("| workload | p50 | p99 | min | sandbox | restore | handler | HTTP and thawd | failures |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, (samples, phases, failures) in results.items():

@@ -623,21 +623,24 @@ void restore_until_a_spare_waits(Lambda& l, const ThawdProcess& thawd, const std
   ASSERT_TRUE(eventually([&] { return waiting_criu(thawd).size() == 1; }));
 }
 
+// thaw_snapshot_events_total{event="hit_criu_ahead"}, -1 when missing.
+int restores_through_a_spare(Lambda& l) {
+  const auto metrics = l.client.request(verb::get, "/metrics").body();
+  std::smatch m;
+  return std::regex_search(
+             metrics, m,
+             std::regex(R"(\nthaw_snapshot_events_total\{event="hit_criu_ahead"\} (\d+)\n)"))
+             ? std::stoi(m[1])
+             : -1;
+}
+
 TEST(ThawdCriuSpares, LaterRestoresTakeACriuStartedAheadWhichEndsWithItsSnapshot) {
   NEEDS_ROOT();
   ThawdProcess thawd;
   Lambda l(thawd);
   ASSERT_NO_FATAL_FAILURE(start_cold(l, "hello"));
   only_snapshot(l);
-  const auto spare_hits = [&] {
-    const auto metrics = l.client.request(verb::get, "/metrics").body();
-    std::smatch m;
-    return std::regex_search(
-               metrics, m,
-               std::regex(R"(\nthaw_snapshot_events_total\{event="hit_criu_ahead"\} (\d+)\n)"))
-               ? std::stoi(m[1])
-               : -1;
-  };
+  const auto spare_hits = [&] { return restores_through_a_spare(l); };
   auto first = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
   ASSERT_EQ(first.result(), status::ok) << first.body();
   EXPECT_EQ(spare_hits(), 0);
@@ -748,4 +751,23 @@ TEST(ThawdShutdown, SigtermLetsTheInvocationInFlightFinish) {
   EXPECT_EQ(answer.result(), status::ok);
   EXPECT_EQ(json::parse(answer.body()), "slept");
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+// --criu-spares 0: restores still work, each with a criu of its own, and no
+// criu waits between them.
+TEST(ThawdCriuSpares, WithNoSparesEveryRestoreStartsItsOwnCriu) {
+  NEEDS_ROOT();
+  ThawdProcess thawd({"--criu-spares", "0"});
+  Lambda l(thawd);
+  ASSERT_NO_FATAL_FAILURE(start_cold(l, "hello"));
+  only_snapshot(l);
+  for (int i = 0; i < 2; ++i) {
+    auto r = l.invoke("hello", "{}", {{"X-Thaw-Start-Mode", "restore"}});
+    ASSERT_EQ(r.result(), status::ok) << r.body();
+    EXPECT_EQ(r["X-Thaw-Start-Mode"], "restore");
+    // Long enough for a spare to have started, had there been one.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(waiting_criu(thawd), std::vector<pid_t>{});
+  }
+  EXPECT_EQ(restores_through_a_spare(l), 0);
 }

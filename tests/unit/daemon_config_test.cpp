@@ -141,3 +141,11 @@ TEST(DaemonConfig, CriuIsFoundUnlessAnAbsolutePathIsGiven) {
   EXPECT_EQ(parse_daemon_args({"--criu", "/opt/criu/sbin/criu"}).criu, "/opt/criu/sbin/criu");
   expect_refused("--criu", {"", "criu", "sbin/criu"}, "--criu: must be an absolute path");
 }
+
+TEST(DaemonConfig, CriuSparesDefaultToFourAndZeroTurnsThemOff) {
+  EXPECT_EQ(parse_daemon_args({}).criu_spares, 4u);
+  EXPECT_EQ(parse_daemon_args({"--criu-spares", "0"}).criu_spares, 0u);
+  expect_refused("--criu-spares", {"-1", "65", "some"},
+                 "--criu-spares: must be a number from 0 to 64");
+  EXPECT_NE(daemon_help().find("--criu-spares"), std::string::npos);
+}

@@ -92,6 +92,10 @@ void describe(CLI::App& app, DaemonConfig& c) {
                  "where the runtimes are (default: images/runtimes of the\n"
                  "build tree thawd was built in, assembled by the build)")
       ->type_name("DIR");
+  number_flag(app, "--criu-spares", c.criu_spares, 0, 64, "N",
+              "criu processes started ahead of restores, each for the\n"
+              "snapshot restored last, holding its process tree read\n"
+              "(default 4; 0: every restore starts criu)");
   app.add_flag_callback(
       "--no-snapshots", [&c] { c.snapshots = false; },
       "never checkpoint or restore; every start is cold");

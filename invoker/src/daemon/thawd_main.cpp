@@ -230,6 +230,7 @@ ServiceOptions service_options(const DaemonConfig& config, const MountSetup& mou
   options.limits.keep_alive = std::chrono::seconds(config.keep_alive_s);
   options.log_cap_bytes = config.log_cap_mb << 20;
   options.max_output_bytes = config.max_output_kb << 10;
+  options.criu_spares = config.criu_spares;
   options.id_pool = {config.id_pool_first, config.id_pool_ranges};
   check_pool_is_unused(options.id_pool);
   options.warm_memory_bytes = config.warm_memory_mb << 20;

@@ -15,10 +15,10 @@ InstanceFactory::InstanceFactory(const HostEnvironment& host, snapshots::Snapsho
     : host_(host), store_(store), log_(std::move(log)) {
   criu_.path = std::move(criu);
   if (!criu_.path.empty()) criu_.version = snapshots::criu_version_of(criu_.path);
-  if (snapshots_enabled()) {
+  if (snapshots_enabled() && host_.criu_spares > 0) {
     const auto scratch = snapshots::criu_scratch_dir();
     spares_ = std::make_shared<snapshots::CriuSpares>(
-        criu_.path, scratch.empty() ? host_.state_dir + "/instances" : scratch, 4,
+        criu_.path, scratch.empty() ? host_.state_dir + "/instances" : scratch, host_.criu_spares,
         [this](const std::string& line) { say(line); });
   }
   utsname u{};
@@ -79,7 +79,7 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
       // for a while, or took its options badly): the snapshot is kept, and the
       // next restore, which starts criu itself, discards it if it fails too.
       if (!through_spare) store_->discard(digest);
-      spares_->prune();
+      if (spares_) spares_->prune();
       say("snapshot of " + config.name + " not used, starting cold: " + out.fallback_reason);
     }
   } else if (force == StartMode::Restore) {

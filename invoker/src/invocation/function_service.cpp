@@ -36,6 +36,7 @@ FunctionService::FunctionService(ServiceOptions options)
           std::chrono::duration_cast<std::chrono::milliseconds>(options_.limits.keep_alive))) {
   host_.cgroup_parent = options_.cgroup_parent;
   host_.max_output_bytes = options_.max_output_bytes;
+  host_.criu_spares = options_.criu_spares;
   // What a killed thawd left goes first, then the catalogue (which clears
   // half-unpacked code) loads.
   reclaim_host(host_);

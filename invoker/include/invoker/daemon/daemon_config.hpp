@@ -34,6 +34,7 @@ struct DaemonConfig {
   unsigned read_timeout_s = 30;    // a request's headers and body must arrive within this
   uint64_t warm_memory_mb = 256;   // kept warm for restores; 0: off
   uint64_t snapshot_cache_mb = 0;  // memory-backed copies of snapshots; 0: off
+  unsigned criu_spares = 4;        // criu processes started ahead of restores
   uint32_t id_pool_first = IdPoolConfig{}.first;    // host ids for functions (id_pool.hpp)
   uint32_t id_pool_ranges = IdPoolConfig{}.ranges;  // ... one range per function
   std::string config_file;  // flags given there first, the command line wins

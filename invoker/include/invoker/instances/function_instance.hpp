@@ -47,6 +47,9 @@ struct HostEnvironment {
   // What thawd keeps of an instance's output (stdout and stderr) per
   // invocation, or of its init; the rest is counted and dropped.
   uint64_t max_output_bytes = kDefaultMaxOutputBytes;
+  // criu processes started ahead of restores (CriuSpares); 0: each restore
+  // starts its own.
+  unsigned criu_spares = 4;
 };
 
 // SHA-256 over the regular files under `dir` (relative names and contents,

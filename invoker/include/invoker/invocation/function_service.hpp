@@ -38,6 +38,7 @@ struct ServiceOptions {
   SchedulerLimits limits;
   uint64_t log_cap_bytes = 8ull << 20;                 // per function
   uint64_t max_output_bytes = kDefaultMaxOutputBytes;  // per invocation (HostEnvironment)
+  unsigned criu_spares = 4;                            // (HostEnvironment)
   uint64_t warm_memory_bytes = 0;  // reserve freed before restores (warm_memory.hpp)
   std::string snapshot_cache_dir;  // memory-backed copies restores read; "": none
   IdPoolConfig id_pool;            // host ids for functions
