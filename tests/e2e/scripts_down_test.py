@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -49,7 +50,13 @@ def main():
         # Live: a process holding the lock (as thawd does) is stopped.
         with open(pid_file, "w") as f:
             f.write("")
-        holder = subprocess.Popen(["flock", pid_file, "sleep", "60"])  # waits out our probes
+        # One process that takes the lock itself (blocking: it waits out our
+        # probes), as thawd does; flock(1) would leave its child holding it.
+        holder = subprocess.Popen([sys.executable, "-c", (
+            "import fcntl, sys, time\n"
+            "f = open(sys.argv[1])\n"
+            "fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "time.sleep(60)\n"), pid_file])
         others.append(holder)
         with open(pid_file, "w") as f:
             f.write("%d\n" % holder.pid)
@@ -57,10 +64,15 @@ def main():
         while subprocess.run(["flock", "--nonblock", pid_file, "true"]).returncode == 0:
             assert time.time() < deadline, "the holder never took the lock"
             time.sleep(0.05)
+        # Reaped as soon as it ends, as init reaps thawd: down waits for the
+        # pid to go, and a zombie's stays.
+        reaper = threading.Thread(target=holder.wait)
+        reaper.start()
         r = run_down(top)
+        reaper.join(timeout=10)
         assert r.returncode == 0, r
-        assert "thawd stopped" in r.stdout, r.stdout
-        holder.wait(timeout=10)
+        assert "thawd stopped" in r.stdout and "killing" not in r.stderr, r
+        assert holder.returncode is not None
         assert alive(bystander), "down killed a process that was not thawd"
         print("scripts_down_test: ok")
         return 0
