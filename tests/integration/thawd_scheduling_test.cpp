@@ -201,6 +201,11 @@ TEST(ThawdPools, TheMemoryBudgetEvictsTheLeastRecentlyUsedIdleInstance) {
   auto big = l.invoke("big");
   EXPECT_EQ(big.result(), status::too_many_requests);
   EXPECT_EQ(json::parse(big.body())["Reason"], "HostMemoryBudgetExceeded");
+  // Evicting them would not have made room for it: they were left alone.
+  live.clear();
+  for (const auto& i : l.instances()) live.insert(i["FunctionName"]);
+  EXPECT_EQ(live, (std::set<std::string>{"b", "c"}));
+  EXPECT_EQ(l.get_json("/thaw/v1/instances")["MemoryInUseMB"], 256);
 }
 
 TEST(ThawdAsync, AnEventIsAcceptedWith202AndRuns) {

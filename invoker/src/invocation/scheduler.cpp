@@ -117,6 +117,19 @@ std::optional<Scheduler::Idle> Scheduler::take_idle_locked(const std::string& fu
 void Scheduler::reserve_memory_locked(const std::string& function, uint32_t memory_mb,
                                       std::vector<Idle>& doomed) {
   const auto budget = limits_.memory_budget_mb;
+  if (budget && memory_mb_ + memory_mb > budget) {
+    // Busy instances hold what idle ones do not: when evicting every idle
+    // one would not make room, the request is refused and none is evicted
+    // (they would die for a request that never runs).
+    uint64_t idle_mb = 0;
+    for (const auto& [name, p] : idle_)
+      for (const auto& i : p) idle_mb += i.view.memory_mb;
+    if (memory_mb_ - idle_mb + memory_mb > budget)
+      throttle(kMemoryBudgetExceeded,
+               "Rate Exceeded. A new instance of " + function + " needs " +
+                   std::to_string(memory_mb) + " MB; the host's memory budget of " +
+                   std::to_string(budget) + " MB is in use by running instances");
+  }
   // Least recently used idle instances make room first.
   while (budget && memory_mb_ + memory_mb > budget) {
     Idle* oldest = nullptr;
@@ -127,18 +140,13 @@ void Scheduler::reserve_memory_locked(const std::string& function, uint32_t memo
           oldest = &i;
           oldest_function = name;
         }
-    if (!oldest) break;
+    if (!oldest) break;  // cannot be: the idle ones were counted above
     memory_mb_ -= oldest->view.memory_mb;
     auto& p = idle_[oldest_function];
     const auto at = p.begin() + (oldest - p.data());
     doomed.push_back(std::move(*at));
     p.erase(at);
   }
-  if (budget && memory_mb_ + memory_mb > budget)
-    throttle(kMemoryBudgetExceeded,
-             "Rate Exceeded. A new instance of " + function + " needs " +
-                 std::to_string(memory_mb) + " MB; the host's memory budget of " +
-                 std::to_string(budget) + " MB is in use by running instances");
   memory_mb_ += memory_mb;
 }
 
