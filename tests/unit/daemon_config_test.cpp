@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <fstream>
 
 #include "invoker/daemon/daemon_config.hpp"
@@ -148,4 +149,16 @@ TEST(DaemonConfig, CriuSparesDefaultToFourAndZeroTurnsThemOff) {
   expect_refused("--criu-spares", {"-1", "65", "some"},
                  "--criu-spares: must be a number from 0 to 64");
   EXPECT_NE(daemon_help().find("--criu-spares"), std::string::npos);
+}
+
+// As URLs write them: an IPv6 address in brackets, or a name this host
+// resolves (localhost is in /etc/hosts: no query leaves the machine).
+TEST(DaemonConfig, ListenTakesBracketedIPv6AndNames) {
+  auto c = parse_daemon_args({"--listen", "[::1]:9000"});
+  EXPECT_EQ(c.listen_host, "::1");
+  EXPECT_EQ(c.listen_port, 9000);
+  c = parse_daemon_args({"--listen", "localhost:9001"});
+  EXPECT_TRUE(boost::asio::ip::make_address(c.listen_host).is_loopback()) << c.listen_host;
+  EXPECT_EQ(c.listen_port, 9001);
+  expect_refused("--listen", {"[not-an-address]:80", "[127.0.0.1]:80"}, "--listen: \"[");
 }

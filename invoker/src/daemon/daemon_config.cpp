@@ -1,6 +1,10 @@
 #include "invoker/daemon/daemon_config.hpp"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+
 #include <CLI/CLI.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <tuple>
@@ -42,7 +46,8 @@ void describe(CLI::App& app, DaemonConfig& c) {
          [&c](const std::string& v) {
            std::tie(c.listen_host, c.listen_port) = parse_host_port(v);
          },
-         "address of the HTTP API (default 127.0.0.1:8080)")
+         "address of the HTTP API (default 127.0.0.1:8080); IPv6\n"
+         "in brackets ([::1]:8080), a name binds its first address")
       ->type_name("HOST:PORT");
   app.add_option("--state-dir", c.state_dir,
                  "where thawd keeps its state: pid file, database,\n"
@@ -215,7 +220,34 @@ std::pair<std::string, uint16_t> parse_host_port(const std::string& text) {
   const unsigned long port = std::stoul(port_text);
   if (port > 65535)
     throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
-  return {text.substr(0, colon), static_cast<uint16_t>(port)};
+  return {listen_address(text.substr(0, colon)), static_cast<uint16_t>(port)};
+}
+
+std::string listen_address(const std::string& host) {
+  boost::system::error_code ec;
+  // [::1], as in URLs: an IPv6 address and nothing else.
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    auto inner = host.substr(1, host.size() - 2);
+    if (boost::asio::ip::make_address_v6(inner, ec); ec)
+      throw Error("--listen: \"" + host + "\" holds no IPv6 address");
+    return inner;
+  }
+  if (boost::asio::ip::make_address(host, ec); !ec) return host;
+  // A name (localhost): its first address, as the resolver gives it.
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0)
+    throw Error("--listen: \"" + host + "\" is neither an IP address nor a name this host " +
+                "resolves (" + gai_strerror(rc) + ")");
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* raw =
+      found->ai_family == AF_INET6
+          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
+          : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
+  inet_ntop(found->ai_family, raw, text, sizeof text);
+  freeaddrinfo(found);
+  return text;
 }
 
 DaemonConfig parse_daemon_args(const std::vector<std::string>& args) {
