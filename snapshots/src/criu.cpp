@@ -355,9 +355,6 @@ std::vector<std::string> own_restore_args(const RestoreRequest& r, std::vector<i
 
 // Where a spare's criu finds the socket its options come through.
 constexpr int kOptionsFd = 3;
-// As in the patch: more than this many descriptors or bytes are refused there.
-constexpr size_t kMaxPassedFds = 16;
-constexpr size_t kMaxOptionsBytes = 65536;
 
 }  // namespace
 
@@ -385,7 +382,7 @@ RestoreRun::RestoreRun(CriuSpare& spare, const RestoreRequest& r)
     throw Error("criu spare for " + spare.images_dir_ + " is not usable");
   std::vector<int> pass;
   const auto own = own_restore_args(r, pass);
-  if (pass.size() > kMaxPassedFds) throw Error("criu spare: too many descriptors to pass");
+  if (pass.size() > kSpareMaxPassedFds) throw Error("criu spare: too many descriptors to pass");
   // "TARGET TARGET ...\0OPTION\0OPTION\0..." (see the patch)
   std::string message;
   for (size_t i = 0; i < pass.size(); ++i)
@@ -395,7 +392,7 @@ RestoreRun::RestoreRun(CriuSpare& spare, const RestoreRequest& r)
     message += a;
     message.push_back('\0');
   }
-  if (message.size() > kMaxOptionsBytes) throw Error("criu spare: options too long");
+  if (message.size() > kSpareMaxOptionsBytes) throw Error("criu spare: options too long");
   // Started at low priority (CriuSpares), it restores at the normal one.
   if (setpriority(PRIO_PROCESS, static_cast<id_t>(spare.pid_), 0) != 0)
     throw_errno("criu spare: restore its priority");
@@ -403,7 +400,7 @@ RestoreRun::RestoreRun(CriuSpare& spare, const RestoreRequest& r)
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  std::vector<char> control(CMSG_SPACE(sizeof(int) * kMaxPassedFds));
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * kSpareMaxPassedFds));
   if (!pass.empty()) {
     msg.msg_control = control.data();
     msg.msg_controllen = CMSG_SPACE(sizeof(int) * pass.size());

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,12 @@
 #include "thaw/unique_fd.hpp"
 
 namespace thaw::snapshots {
+
+// The most descriptors and option bytes one message to a spare criu may
+// carry: patch 0012 refuses more (THAW_MAX_PASSED_FDS, THAW_MAX_OPTIONS_BYTES),
+// and a unit test reads the patch to hold the two sides equal.
+inline constexpr size_t kSpareMaxPassedFds = 16;
+inline constexpr size_t kSpareMaxOptionsBytes = 65536;
 
 struct CriuInfo {
   std::string path;     // empty when not found
