@@ -162,3 +162,19 @@ TEST(DaemonConfig, ListenTakesBracketedIPv6AndNames) {
   EXPECT_EQ(c.listen_port, 9001);
   expect_refused("--listen", {"[not-an-address]:80", "[127.0.0.1]:80"}, "--listen: \"[");
 }
+
+// --help states each default from DaemonConfig itself, so the two cannot
+// drift apart.
+TEST(DaemonConfig, HelpShowsTheConfigsOwnDefaults) {
+  const auto help = daemon_help();
+  const DaemonConfig d;
+  EXPECT_EQ(help.find("{default}"), std::string::npos);
+  for (const std::string& value :
+       {std::to_string(d.http_threads), std::to_string(d.max_concurrency),
+        std::to_string(d.keep_alive_s), std::to_string(d.retry_backoff_ms),
+        std::to_string(d.max_connections), std::to_string(d.max_output_kb),
+        std::to_string(d.id_pool_first), std::to_string(d.read_timeout_s),
+        std::to_string(d.criu_spares), std::to_string(d.warm_memory_mb), d.state_dir,
+        d.cgroup_parent, d.listen_host + ":" + std::to_string(d.listen_port)})
+    EXPECT_NE(help.find("(default " + value), std::string::npos) << value;
+}

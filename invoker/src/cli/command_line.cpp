@@ -1,6 +1,7 @@
 #include "command_line.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -90,10 +91,12 @@ ParsedArguments parse_arguments(const std::vector<CommandSpec>& commands,
   app.add_flag("-h,--help", o.help);
   app.add_flag("--version", o.version);
   std::vector<CommandFlags> flags(commands.size());
-  std::map<const CLI::App*, size_t> index_of;
-  for (size_t i = 0; i < commands.size(); ++i)
-    declare(*app.add_subcommand(commands[i].name), commands[i], flags[i]);
-  for (size_t i = 0; i < commands.size(); ++i) index_of[app.get_subcommand(commands[i].name)] = i;
+  std::vector<const CLI::App*> subcommands;  // in the order of `commands`
+  for (size_t i = 0; i < commands.size(); ++i) {
+    auto* sub = app.add_subcommand(commands[i].name);
+    declare(*sub, commands[i], flags[i]);
+    subcommands.push_back(sub);
+  }
 
   std::vector<std::string> reversed(argv.rbegin(), argv.rend());  // CLI11 takes them so
   std::optional<std::string> failure;
@@ -106,7 +109,8 @@ ParsedArguments parse_arguments(const std::vector<CommandSpec>& commands,
   const auto parsed = app.get_subcommands();
   size_t which = 0;
   if (!parsed.empty()) {
-    which = index_of.at(parsed.front());
+    which = static_cast<size_t>(std::find(subcommands.begin(), subcommands.end(), parsed.front()) -
+                                subcommands.begin());
     command = &commands[which];
   }
   if (failure) throw UsageError((command ? "thaw " + command->name + ": " : "") + *failure);

@@ -6,7 +6,10 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <string_view>
 #include <tuple>
 
 #include "thaw/error.hpp"
@@ -14,6 +17,9 @@
 namespace thaw::invoker {
 
 namespace {
+
+constexpr const char* kAbout =
+    "thawd runs functions in isolated instances and serves AWS Lambda's API over HTTP.";
 
 // Whole numbers in [min, max], said as thawd has always said it (CLI11 puts
 // the flag's name in front).
@@ -29,10 +35,26 @@ CLI::Validator whole_number(uint64_t min, uint64_t max) {
       "");
 }
 
+// A check that returns why `v` is refused, or "" when it is not.
+CLI::Validator rule(std::function<std::string(const std::string&)> why) {
+  return CLI::Validator([why = std::move(why)](std::string& v) { return why(v); }, "");
+}
+
+// `help` with "{default}" replaced by `value`: the defaults --help shows are
+// DaemonConfig's own (daemon_help describes a fresh one), not a second copy.
+template <typename T>
+std::string filled(std::string help, const T& value) {
+  const auto at = help.find("{default}");
+  if (at == std::string::npos) return help;
+  std::ostringstream text;
+  text << value;
+  return help.replace(at, std::string_view("{default}").size(), text.str());
+}
+
 template <typename T>
 void number_flag(CLI::App& app, const std::string& flag, T& into, uint64_t min, uint64_t max,
                  const std::string& name, const std::string& help) {
-  app.add_option(flag, into, help)->type_name(name)->check(whole_number(min, max));
+  app.add_option(flag, into, filled(help, into))->type_name(name)->check(whole_number(min, max));
 }
 
 // Every flag, bound to `c`: parsing writes only the flags given, so a second
@@ -46,53 +68,54 @@ void describe(CLI::App& app, DaemonConfig& c) {
          [&c](const std::string& v) {
            std::tie(c.listen_host, c.listen_port) = parse_host_port(v);
          },
-         "address of the HTTP API (default 127.0.0.1:8080); IPv6\n"
-         "in brackets ([::1]:8080), a name binds its first address")
+         filled("address of the HTTP API (default {default}); IPv6\n"
+                "in brackets ([::1]:8080), a name binds its first address",
+                c.listen_host + ":" + std::to_string(c.listen_port)))
       ->type_name("HOST:PORT");
   app.add_option("--state-dir", c.state_dir,
-                 "where thawd keeps its state: pid file, database,\n"
-                 "code store, snapshots, logs (default .thaw)")
+                 filled("where thawd keeps its state: pid file, database,\n"
+                        "code store, snapshots, logs (default {default})",
+                        c.state_dir))
       ->type_name("DIR")
-      ->check(CLI::Validator(
-          [](std::string& v) -> std::string { return v.empty() ? "must not be empty" : ""; }, ""));
+      ->check(rule([](const std::string& v) { return v.empty() ? "must not be empty" : ""; }));
   number_flag(app, "--http-threads", c.http_threads, 1, 64, "N",
               "threads for requests other than invocations, on top of\n"
-              "one per invocation that may run (default 2)");
+              "one per invocation that may run (default {default})");
   number_flag(app, "--max-concurrency", c.max_concurrency, 1, 10000, "N",
               "invocations running at once on this host; more get\n"
-              "429 TooManyRequestsException (default 32)");
+              "429 TooManyRequestsException (default {default})");
   number_flag(app, "--memory-budget-mb", c.memory_budget_mb, 128, 1ull << 30, "MB",
               "the sum of live instances' MemorySize stays under this;\n"
               "idle instances are evicted least recently used first\n"
               "(default 80% of the host's memory)");
   number_flag(app, "--keep-alive", c.keep_alive_s, 1, 86400, "SECONDS",
-              "idle instances are reaped after this (default 600)");
+              "idle instances are reaped after this (default {default})");
   number_flag(app, "--async-workers", c.async_workers, 1, 64, "N",
-              "threads running Event invocations (default 2)");
+              "threads running Event invocations (default {default})");
   number_flag(app, "--retry-backoff-ms", c.retry_backoff_ms, 1, 3600000, "MS",
               "wait before retrying a failed Event invocation; doubles\n"
-              "with each retry (default 60000, as Lambda's first retry)");
+              "with each retry (default {default}, as Lambda's first retry)");
   number_flag(app, "--log-cap-mb", c.log_cap_mb, 1, 1024, "MB",
-              "function logs kept per function (default 8)");
+              "function logs kept per function (default {default})");
   number_flag(app, "--max-connections", c.max_connections, 1, 1 << 20, "N",
-              "HTTP connections at once (default 1024); past it 503");
+              "HTTP connections at once (default {default}); past it 503");
   number_flag(app, "--max-connections-per-client", c.max_connections_per_client, 1, 1 << 20, "N",
-              "from one client address (default 128)");
+              "from one client address (default {default})");
   number_flag(app, "--max-buffered-body-mb", c.max_buffered_body_mb, 8, 1 << 20, "MB",
               "request bodies buffered at once, all connections\n"
-              "(default 512); past it 503");
+              "(default {default}); past it 503");
   number_flag(app, "--max-output-kb", c.max_output_kb, 4, 1024 * 1024, "KB",
               "output kept per invocation, the rest dropped and counted\n"
-              "(default 1024)");
+              "(default {default})");
   number_flag(app, "--id-pool-first", c.id_pool_first, 0, 0xfffffffe, "UID",
               "first host uid and gid of the ranges functions get, one\n"
               "of 65536 ids per function; no host user, group or\n"
-              "/etc/subuid range may use them (default 1048576)");
+              "/etc/subuid range may use them (default {default})");
   number_flag(app, "--id-pool-ranges", c.id_pool_ranges, 1, 65535, "N",
-              "how many ranges, so how many functions (default 4096)");
+              "how many ranges, so how many functions (default {default})");
   number_flag(app, "--read-timeout", c.read_timeout_s, 1, 300, "SECONDS",
               "a request's headers and body must arrive within this;\n"
-              "slower clients are disconnected (default 30)");
+              "slower clients are disconnected (default {default})");
   app.add_option("--runtimes-dir", c.runtimes_dir,
                  "where the runtimes are (default: images/runtimes of the\n"
                  "build tree thawd was built in, assembled by the build)")
@@ -100,7 +123,7 @@ void describe(CLI::App& app, DaemonConfig& c) {
   number_flag(app, "--criu-spares", c.criu_spares, 0, 64, "N",
               "criu processes started ahead of restores, each for the\n"
               "snapshot restored last, holding its process tree read\n"
-              "(default 4; 0: every restore starts criu)");
+              "(default {default}; 0: every restore starts criu)");
   app.add_flag_callback(
       "--no-snapshots", [&c] { c.snapshots = false; },
       "never checkpoint or restore; every start is cold");
@@ -110,22 +133,20 @@ void describe(CLI::App& app, DaemonConfig& c) {
                  "/sbin); without a usable one (4.2 or newer, `criu\n"
                  "check` passing), thawd says so once and starts cold")
       ->type_name("PATH")
-      ->check(CLI::Validator(
-          [](std::string& v) -> std::string {
-            return v.empty() || v[0] != '/' ? "must be an absolute path, got \"" + v + "\"" : "";
-          },
-          ""));
+      ->check(rule([](const std::string& v) {
+        return v.empty() || v[0] != '/' ? "must be an absolute path, got \"" + v + "\"" : "";
+      }));
   number_flag(app, "--warm-memory-mb", c.warm_memory_mb, 0, 65536, "MB",
               "memory thawd keeps touched and frees right before each\n"
               "restore, so restores need not wait for the host of a VM\n"
-              "to hand back memory it reclaimed (default 256; 0: off)");
+              "to hand back memory it reclaimed (default {default}; 0: off)");
   number_flag(app, "--snapshot-cache-mb", c.snapshot_cache_mb, 0, 1 << 20, "MB",
               "keep a copy of each snapshot in a memory file system of\n"
               "this size, private to thawd, and restore from it; the\n"
               "copy under the state directory stays the durable one.\n"
               "Snapshots that do not fit are read from disk. At most\n"
               "half of the host's memory; the default memory budget\n"
-              "leaves it out (default 0: off; restores then read the\n"
+              "leaves it out (default {default}: off; restores then read the\n"
               "disk copy through the page cache, which memory\n"
               "pressure can evict)");
   app.add_flag("--public-trigger", c.public_trigger,
@@ -136,16 +157,15 @@ void describe(CLI::App& app, DaemonConfig& c) {
                "for local testing: POST /2015-03-31/functions/function/invocations\n"
                "invokes the only deployed function without a credential,\n"
                "as the Lambda Runtime Interface Emulator does");
-  app.add_option("--cgroup-parent", c.cgroup_parent,
-                 "cgroup under which instances get theirs (default thaw)")
+  app.add_option(
+         "--cgroup-parent", c.cgroup_parent,
+         filled("cgroup under which instances get theirs (default {default})", c.cgroup_parent))
       ->type_name("PATH")
-      ->check(CLI::Validator(
-          [](std::string& v) -> std::string {
-            return v.empty() || v.find("..") != std::string::npos || v[0] == '/'
-                       ? "must be a relative cgroup path without '..', got \"" + v + "\""
-                       : "";
-          },
-          ""));
+      ->check(rule([](const std::string& v) {
+        return v.empty() || v.find("..") != std::string::npos || v[0] == '/'
+                   ? "must be a relative cgroup path without '..', got \"" + v + "\""
+                   : "";
+      }));
   app.add_option("--config", c.config_file,
                  "a JSON object of flags, e.g. {\"listen\": \"0.0.0.0:8080\",\n"
                  "\"keep-alive\": 60, \"no-snapshots\": true}; flags given on\n"
@@ -159,8 +179,7 @@ void describe(CLI::App& app, DaemonConfig& c) {
 
 // CLI11 parses; its errors become thawd's, which name the flag.
 void apply_flags(DaemonConfig& c, const std::vector<std::string>& args) {
-  CLI::App app("thawd runs functions in isolated instances and serves AWS Lambda's API over HTTP.",
-               "thawd");
+  CLI::App app(kAbout, "thawd");
   describe(app, c);
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them so
   try {
@@ -210,19 +229,10 @@ std::vector<std::string> flags_from_file(const std::string& path) {
 
 }  // namespace
 
-std::pair<std::string, uint16_t> parse_host_port(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-    throw Error("--listen: expected HOST:PORT, got \"" + text + "\"");
-  const auto port_text = text.substr(colon + 1);
-  if (port_text.find_first_not_of("0123456789") != std::string::npos || port_text.size() > 5)
-    throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
-  const unsigned long port = std::stoul(port_text);
-  if (port > 65535)
-    throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
-  return {listen_address(text.substr(0, colon)), static_cast<uint16_t>(port)};
-}
+namespace {
 
+// The IP address --listen names: one as it is, an IPv6 one in brackets (as
+// URLs write it), or a name's first address; throws Error.
 std::string listen_address(const std::string& host) {
   boost::system::error_code ec;
   // [::1], as in URLs: an IPv6 address and nothing else.
@@ -250,6 +260,21 @@ std::string listen_address(const std::string& host) {
   return text;
 }
 
+}  // namespace
+
+std::pair<std::string, uint16_t> parse_host_port(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    throw Error("--listen: expected HOST:PORT, got \"" + text + "\"");
+  const auto port_text = text.substr(colon + 1);
+  if (port_text.find_first_not_of("0123456789") != std::string::npos || port_text.size() > 5)
+    throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
+  const unsigned long port = std::stoul(port_text);
+  if (port > 65535)
+    throw Error("--listen: port must be a number from 0 to 65535, got \"" + port_text + "\"");
+  return {listen_address(text.substr(0, colon)), static_cast<uint16_t>(port)};
+}
+
 DaemonConfig parse_daemon_args(const std::vector<std::string>& args) {
   DaemonConfig c;
   for (size_t i = 0; i < args.size(); ++i)
@@ -270,8 +295,7 @@ DaemonConfig parse_daemon_args(const std::vector<std::string>& args) {
 }
 
 std::string daemon_help() {
-  CLI::App app("thawd runs functions in isolated instances and serves AWS Lambda's API over HTTP.",
-               "thawd");
+  CLI::App app(kAbout, "thawd");
   DaemonConfig scratch;
   describe(app, scratch);
   return app.help();

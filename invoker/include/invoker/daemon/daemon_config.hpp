@@ -51,8 +51,5 @@ std::string daemon_help();
 // "127.0.0.1:8080", "[::1]:8080", "localhost:8080" -> an IP address and a
 // port; throws Error.
 std::pair<std::string, uint16_t> parse_host_port(const std::string& text);
-// The IP address --listen names: one as it is, an IPv6 one in brackets, or
-// a name's first address; throws Error.
-std::string listen_address(const std::string& host);
 
 }  // namespace thaw::invoker
