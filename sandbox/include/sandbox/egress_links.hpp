@@ -1,0 +1,92 @@
+#pragma once
+// Links from instances to the host: a veth pair per instance, routed, with a
+// /31 of the egress subnet (the host's end the even address, the instance's
+// the odd one, its default gateway). Making a pair and addressing the host's
+// end costs about a millisecond, so a pool keeps pairs ready, their instance
+// ends parked in a namespace of the pool's own; attach() moves one into an
+// instance's network namespace (a fresh one from the namespace pool at a cold
+// start, the one CRIU made at a restore), names it eth0 there, addresses it
+// and routes through it. Snapshots never hold a link: CRIU dumps no network.
+//
+// Host-side links are named <prefix><8 hex digits of the host end's address>,
+// so what a thawd killed earlier left in its subnet is known by name and
+// removed at the next start. Pooled pairs die with the pool's namespace,
+// instances' pairs with their namespaces; removing a link is still asked for
+// explicitly when its instance ends, off the caller's path.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sandbox/egress_policy.hpp"
+#include "sandbox/netlink.hpp"
+#include "thaw/unique_fd.hpp"
+
+namespace thaw::sandbox {
+
+constexpr const char* kEgressLinkPrefix = "thw";
+
+class EgressLinks;
+
+// One instance's link; removed (both ends) when this goes.
+class EgressLink {
+ public:
+  ~EgressLink();
+  EgressLink(const EgressLink&) = delete;
+  EgressLink& operator=(const EgressLink&) = delete;
+
+  uint32_t instance_address() const { return host_address_ + 1; }
+  uint32_t host_address() const { return host_address_; }
+  const std::string& host_name() const { return host_name_; }
+  // Bytes the instance sent and received over the link so far.
+  LinkCounters instance_counters();
+
+ private:
+  friend class EgressLinks;
+  struct Pool;
+  EgressLink(std::shared_ptr<Pool> pool, uint32_t host_address, std::string host_name,
+             int host_index)
+      : pool_(std::move(pool)),
+        host_address_(host_address),
+        host_name_(std::move(host_name)),
+        host_index_(host_index) {}
+  std::shared_ptr<Pool> pool_;
+  uint32_t host_address_;
+  std::string host_name_;
+  int host_index_;
+};
+
+class EgressLinks {
+ public:
+  // Removes links named as ours in `subnet` (left by a thawd killed earlier),
+  // then keeps `target` pairs ready. Throws Error.
+  EgressLinks(Ipv4Network subnet, size_t target);
+  ~EgressLinks();
+  EgressLinks(const EgressLinks&) = delete;
+  EgressLinks& operator=(const EgressLinks&) = delete;
+
+  // A link into `netns_fd` as eth0, up, addressed, routed, its host end in
+  // device group `group`. A ready pair when there is one, else made now.
+  std::unique_ptr<EgressLink> attach(int netns_fd, uint32_t group);
+
+  size_t ready() const;
+  void wait_ready(size_t n);
+  // Links that exist now (pooled, attached, or waiting for removal).
+  size_t live() const;
+  const Ipv4Network& subnet() const;
+
+  // The host-side name of the link whose host end has `host_address`.
+  static std::string host_link_name(uint32_t host_address);
+
+ private:
+  std::shared_ptr<EgressLink::Pool> pool_;
+  std::thread worker_;
+};
+
+}  // namespace thaw::sandbox

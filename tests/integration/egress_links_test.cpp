@@ -1,0 +1,168 @@
+// Egress at the sandbox's level: links from the pool, the host's firewall,
+// and an outside world of the test's own, with real kernel networking.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "outside_network.hpp"
+#include "sandbox/egress_firewall.hpp"
+#include "sandbox/egress_links.hpp"
+#include "sandbox/netlink.hpp"
+
+namespace thaw::sandbox {
+namespace {
+
+using itest::connect_and_read;
+using itest::OutsideNetwork;
+
+class EgressLinksTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, links, nftables)";
+    subnet_ = itest::test_subnet(213);
+    outside_ = std::make_unique<OutsideNetwork>(itest::test_subnet(214), 2);
+    outside_->serve_greeting(0, 8080, "hello from 0:8080");
+    outside_->serve_greeting(0, 9090, "hello from 0:9090");
+    outside_->serve_greeting(1, 8080, "hello from 1:8080");
+    EgressFirewallOptions o;
+    o.subnet = subnet_;
+    o.link_prefix = kEgressLinkPrefix;
+    firewall_ = std::make_unique<EgressFirewall>(o);
+    links_ = std::make_unique<EgressLinks>(subnet_, 2);
+  }
+  void TearDown() override {
+    links_.reset();
+    firewall_.reset();
+    outside_.reset();
+  }
+  std::string reach(int netns, int host, uint16_t port) {
+    std::string error;
+    auto got = connect_and_read(netns, outside_->host(host), port, &error);
+    return error.empty() ? got : "refused: " + error;
+  }
+  // Links of ours that exist on the host.
+  size_t host_links() {
+    size_t n = 0;
+    for (const auto& l : Rtnetlink().links())
+      if (l.name.rfind(kEgressLinkPrefix, 0) == 0 &&
+          subnet_.contains(static_cast<uint32_t>(strtoul(l.name.c_str() + 3, nullptr, 16))))
+        ++n;
+    return n;
+  }
+
+  Ipv4Network subnet_;
+  std::unique_ptr<OutsideNetwork> outside_;
+  std::unique_ptr<EgressFirewall> firewall_;
+  std::unique_ptr<EgressLinks> links_;
+};
+
+TEST_F(EgressLinksTest, AllowedDestinationIsReachedAndOthersAreNot) {
+  const auto policy = parse_egress_policy(outside_->host_text(0) + "/32:8080");
+  const auto ns = make_network_namespace();
+  auto link = links_->attach(ns.get(), firewall_->group_for(policy));
+  EXPECT_EQ(reach(ns.get(), 0, 8080), "hello from 0:8080");
+  // Refused by the host's firewall at once (a reset), not left to time out.
+  EXPECT_EQ(reach(ns.get(), 0, 9090), "refused: Connection refused");  // another port
+  EXPECT_EQ(reach(ns.get(), 1, 8080), "refused: Connection refused");  // another host
+}
+
+TEST_F(EgressLinksTest, WholeNetworkRuleAllowsEveryPort) {
+  const auto policy = parse_egress_policy(itest::test_subnet(214).text());
+  const auto ns = make_network_namespace();
+  auto link = links_->attach(ns.get(), firewall_->group_for(policy));
+  EXPECT_EQ(reach(ns.get(), 0, 9090), "hello from 0:9090");
+  EXPECT_EQ(reach(ns.get(), 1, 8080), "hello from 1:8080");
+}
+
+TEST_F(EgressLinksTest, WithoutALinkNothingIsReached) {
+  const auto ns = make_network_namespace();
+  std::string error;
+  connect_and_read(ns.get(), outside_->host(0), 8080, &error);
+  EXPECT_EQ(error, "Network is unreachable");
+}
+
+TEST_F(EgressLinksTest, TheHostAndOtherInstancesAreRefused) {
+  const auto policy = parse_egress_policy("0.0.0.0/0");
+  const auto a = make_network_namespace(), b = make_network_namespace();
+  auto la = links_->attach(a.get(), firewall_->group_for(policy));
+  auto lb = links_->attach(b.get(), firewall_->group_for(policy));
+  // A server in b, on its own address: a may not reach it.
+  int raw;
+  {
+    InNetworkNamespace in(b.get());
+    raw = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  }
+  const UniqueFd server(raw);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(7070);
+  addr.sin_addr.s_addr = htonl(lb->instance_address());
+  ASSERT_EQ(bind(server.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(server.get(), 4), 0);
+  std::string error;
+  connect_and_read(a.get(), lb->instance_address(), 7070, &error, 700);
+  EXPECT_EQ(error, "Connection refused") << "one instance reached another";
+  // A server of the host's, on its end of the test's link: refused although
+  // the policy allows every address.
+  int host_raw = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const UniqueFd host_server(host_raw);
+  addr.sin_addr.s_addr = htonl(itest::test_subnet(214).base + 1);
+  const int on = 1;
+  setsockopt(host_raw, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  ASSERT_EQ(bind(host_raw, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(host_raw, 4), 0);
+  connect_and_read(a.get(), itest::test_subnet(214).base + 1, 7070, &error, 700);
+  EXPECT_EQ(error, "Connection refused") << "an instance reached a host service";
+  connect_and_read(a.get(), la->host_address(), 7070, &error, 700);
+  EXPECT_EQ(error, "Connection refused") << "an instance reached its gateway's address";
+  // The outside is still reachable, so the refusals above were the firewall's.
+  EXPECT_EQ(reach(a.get(), 1, 8080), "hello from 1:8080");
+}
+
+TEST_F(EgressLinksTest, CountersSeeTheInstancesBytes) {
+  const auto ns = make_network_namespace();
+  auto link = links_->attach(ns.get(), firewall_->group_for(parse_egress_policy("0.0.0.0/0")));
+  const auto before = link->instance_counters();
+  EXPECT_EQ(reach(ns.get(), 0, 8080), "hello from 0:8080");
+  const auto after = link->instance_counters();
+  EXPECT_GT(after.rx_bytes - before.rx_bytes, 17u);  // the greeting, and headers
+  EXPECT_GT(after.tx_bytes, before.tx_bytes);
+}
+
+TEST_F(EgressLinksTest, LinksAreGoneWhenInstancesAndThePoolAre) {
+  links_->wait_ready(2);
+  {
+    std::vector<UniqueFd> spaces;
+    std::vector<std::unique_ptr<EgressLink>> attached;
+    const auto group = firewall_->group_for(parse_egress_policy("0.0.0.0/0"));
+    for (int i = 0; i < 20; ++i) {
+      spaces.push_back(make_network_namespace());
+      attached.push_back(links_->attach(spaces.back().get(), group));
+    }
+    EXPECT_GE(host_links(), 20u);
+  }
+  links_.reset();
+  EXPECT_EQ(host_links(), 0u);
+}
+
+TEST_F(EgressLinksTest, LeftoversOfAKilledThawdAreRemovedAtStart) {
+  links_.reset();
+  Rtnetlink host;
+  const auto park = make_network_namespace();
+  host.create_veth(EgressLinks::host_link_name(subnet_.base + 8), "left", park.get());
+  EXPECT_EQ(host_links(), 1u);
+  links_ = std::make_unique<EgressLinks>(subnet_, 0);
+  EXPECT_EQ(host_links(), 0u);
+  // And a firewall made again replaces the table instead of failing.
+  EgressFirewallOptions o;
+  o.subnet = subnet_;
+  o.link_prefix = kEgressLinkPrefix;
+  firewall_.reset();
+  auto first = std::make_unique<EgressFirewall>(o);
+  first->group_for(parse_egress_policy("10.0.0.0/8"));
+  EgressFirewall second(o);
+  EXPECT_EQ(second.listing().find("policy_1"), std::string::npos);
+  // first goes last and finds its table gone already: not an error.
+}
+
+}  // namespace
+}  // namespace thaw::sandbox
