@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
       spec.cgroup_parent = parent;
       spec.argv = {"/bin/true"};
       spec.root_dir = root;
-      spec.mounts = sandbox::standard_mount_plan({dir + "/code", "", tmp.dir(), {}});
+      spec.mounts = sandbox::standard_mount_plan({dir + "/code", "", tmp.dir(), "", {}});
       spec.seccomp = filter;
       try {
         auto inst = sandbox::spawn(spec, std::move(ns));

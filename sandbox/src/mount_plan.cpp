@@ -28,6 +28,8 @@ MountPlan standard_mount_plan(const FilesystemSources& sources) {
   if (!sources.runtime_dir.empty())
     plan.push_back({MountKind::ReadOnlyBind, sources.runtime_dir, "opt/thaw/runtime"});
   if (!sources.tmp_dir.empty()) plan.push_back({MountKind::Bind, sources.tmp_dir, "tmp"});
+  if (!sources.etc_dir.empty())
+    plan.push_back({MountKind::ReadOnlyBind, sources.etc_dir, "etc/thaw"});
   plan.push_back({MountKind::Proc, "", "proc"});
   for (const char* file : kMaskedProcFiles)
     plan.push_back({MountKind::MaskWithNull, "dev/null", file});

@@ -61,10 +61,12 @@ std::string prepare_root_template(const std::string& dir, const RootTemplateOpti
                    "::/tmp:/usr/sbin/nologin\n"
                    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
     write_text(root / "etc/group", "root:x:0:\nsbx_user:x:" + gid + ":\nnogroup:x:65534:\n");
-    write_text(root / "etc/hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n");
+    // Per function, bound at /etc/thaw (invoker/instances/instance_network.hpp).
+    fs::create_directories(root / "etc/thaw");
+    fs::create_symlink("thaw/hosts", root / "etc/hosts");
     write_text(root / "etc/hostname", "thaw\n");
-    write_text(root / "etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n");
-    write_text(root / "etc/resolv.conf", "");
+    write_text(root / "etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n");
+    fs::create_symlink("thaw/resolv.conf", root / "etc/resolv.conf");
     copy_if_present("/etc/ld.so.cache", root / "etc/ld.so.cache");
     copy_if_present("/etc/localtime", root / "etc/localtime");
     copy_if_present("/etc/ssl/certs", root / "etc/ssl/certs");

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -364,6 +365,7 @@ RestoreRun::RestoreRun(const std::string& criu, const RestoreRequest& r)
       pidfile_(work_dir_ + "/restored.pid"),
       timeout_(r.timeout) {
   unlink(pidfile_.c_str());
+  if (r.watch_pid) watch_pidfile();
   auto argv = common_restore_args(criu, r.images_dir, work_dir_);
   std::vector<int> pass;
   const auto own = own_restore_args(r, pass);
@@ -393,6 +395,7 @@ RestoreRun::RestoreRun(CriuSpare& spare, const RestoreRequest& r)
     message.push_back('\0');
   }
   if (message.size() > kSpareMaxOptionsBytes) throw Error("criu spare: options too long");
+  if (r.watch_pid) watch_pidfile();
   // Started at low priority (CriuSpares), it restores at the normal one.
   if (setpriority(PRIO_PROCESS, static_cast<id_t>(spare.pid_), 0) != 0)
     throw_errno("criu spare: restore its priority");
@@ -520,6 +523,38 @@ pid_t RestoreRun::restored_pid() const {
   in >> pid;
   if (pid <= 0) throw Error("criu restore: no pid in " + pidfile_);
   return pid;
+}
+
+void RestoreRun::watch_pidfile() {
+  pid_watch_.reset(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (!pid_watch_) throw_errno("criu restore: inotify");
+  if (inotify_add_watch(pid_watch_.get(), work_dir_.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO) < 0)
+    throw_errno("criu restore: watch " + work_dir_);
+}
+
+pid_t RestoreRun::wait_restored_pid(std::chrono::steady_clock::time_point deadline) {
+  if (!pid_watch_) throw Error("criu restore: the pid file is not watched");
+  const auto written = [this]() -> pid_t {
+    std::ifstream in(pidfile_);
+    pid_t pid = -1;
+    in >> pid;  // criu writes the number in one write: all of it or nothing
+    return pid > 0 ? pid : -1;
+  };
+  const UniqueFd criu_exit(criu_pid_ < 0 ? -1
+                                         : static_cast<int>(syscall(SYS_pidfd_open, criu_pid_, 0)));
+  for (;;) {
+    if (const pid_t pid = written(); pid > 0) return pid;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !criu_exit) return -1;
+    pollfd fds[2] = {{pid_watch_.get(), POLLIN, 0}, {criu_exit.get(), POLLIN, 0}};
+    if (poll(fds, 2, static_cast<int>(left.count()) + 1) < 0 && errno != EINTR)
+      throw_errno("criu restore: poll");
+    if (fds[1].revents) return written();  // exited: the file is there now, or never
+    char events[4096];
+    while (read(pid_watch_.get(), events, sizeof events) > 0) {
+    }
+  }
 }
 
 pid_t restore(const std::string& criu, const RestoreRequest& r) {

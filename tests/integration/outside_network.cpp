@@ -6,9 +6,11 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 #include <thread>
 
@@ -36,7 +38,23 @@ sockaddr_in socket_address(uint32_t address, uint16_t port) {
 }  // namespace
 
 sandbox::Ipv4Network test_subnet(int second_octet) {
-  const auto third = static_cast<uint32_t>(getpid() % 250) + 1;
+  // A third octet no other test process holds: the first whose abstract
+  // socket name this process can bind (held until it exits, no file left),
+  // from one its pid picks.
+  static const uint32_t third = [] {
+    for (int tries = 0; tries < 250; ++tries) {
+      const auto n = static_cast<uint32_t>((getpid() + tries) % 250) + 1;
+      const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un a{};
+      a.sun_family = AF_UNIX;
+      const auto name = "thaw-test-subnet-" + std::to_string(n);
+      memcpy(a.sun_path + 1, name.data(), name.size());
+      const auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+      if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), size) == 0) return n;
+      if (fd >= 0) close(fd);
+    }
+    throw Error("no free test subnet: 250 test processes hold one each");
+  }();
   return {(10u << 24) | (static_cast<uint32_t>(second_octet) << 16) | (third << 8), 24};
 }
 

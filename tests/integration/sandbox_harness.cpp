@@ -59,7 +59,7 @@ sandbox::SandboxSpec SandboxHarness::spec(std::vector<std::string> argv) {
   s.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"};
   s.cwd = "/tmp";
   s.root_dir = root_;
-  s.mounts = sandbox::standard_mount_plan({code_dir_, "", tmp, {}});
+  s.mounts = sandbox::standard_mount_plan({code_dir_, "", tmp, "", {}});
   s.cgroup.memory_bytes = 256ull << 20;
   s.cgroup.pids_max = 128;
   s.cgroup.cpus = 1.0;

@@ -14,7 +14,7 @@ const MountOp* find(const MountPlan& plan, const std::string& target) {
 }  // namespace
 
 TEST(MountPlan, StandardPlanMountsUsrCodeRuntimeAndTmp) {
-  const auto plan = standard_mount_plan({"/store/abc", "/rt/python", "/run/i1/tmp", {}});
+  const auto plan = standard_mount_plan({"/store/abc", "/rt/python", "/run/i1/tmp", "", {}});
   ASSERT_NE(find(plan, "usr"), nullptr);
   EXPECT_EQ(find(plan, "usr")->kind, MountKind::ReadOnlyBind);
   EXPECT_EQ(find(plan, "var/task")->source, "/store/abc");
@@ -26,7 +26,7 @@ TEST(MountPlan, StandardPlanMountsUsrCodeRuntimeAndTmp) {
 }
 
 TEST(MountPlan, ProcIsMountedBeforeItsMasksAndDevicesBeforeTheMasksUseThem) {
-  const auto plan = standard_mount_plan({"/c", "", "/t", {}});
+  const auto plan = standard_mount_plan({"/c", "", "/t", "", {}});
   size_t proc = 0, kcore = 0, devnull = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
     if (plan[i].target == "proc") proc = i;
@@ -40,7 +40,7 @@ TEST(MountPlan, ProcIsMountedBeforeItsMasksAndDevicesBeforeTheMasksUseThem) {
 }
 
 TEST(MountPlan, NoHostSysOrDevIsMounted) {
-  const auto plan = standard_mount_plan({"/c", "/r", "/t", {}});
+  const auto plan = standard_mount_plan({"/c", "/r", "/t", "", {}});
   for (const auto& op : plan) {
     EXPECT_NE(op.target, "sys");
     EXPECT_NE(op.source, "/dev");
@@ -50,7 +50,7 @@ TEST(MountPlan, NoHostSysOrDevIsMounted) {
 }
 
 TEST(MountPlan, OmitsRuntimeWhenNotGiven) {
-  const auto plan = standard_mount_plan({"/c", "", "/t", {}});
+  const auto plan = standard_mount_plan({"/c", "", "/t", "", {}});
   EXPECT_EQ(find(plan, "opt/thaw/runtime"), nullptr);
 }
 

@@ -53,9 +53,14 @@ uint64_t number_param(const RequestTarget& t, const char* name, uint64_t fallbac
 }
 
 nlohmann::json usage_json(const UsageTotals& u) {
-  return {{"Invocations", u.invocations},    {"Errors", u.errors},
-          {"Throttles", u.throttles},        {"DurationMs", u.duration_ms},
-          {"BilledDurationMs", u.billed_ms}, {"GBSeconds", u.gb_seconds}};
+  return {{"Invocations", u.invocations},
+          {"Errors", u.errors},
+          {"Throttles", u.throttles},
+          {"DurationMs", u.duration_ms},
+          {"BilledDurationMs", u.billed_ms},
+          {"GBSeconds", u.gb_seconds},
+          {"NetworkOutBytes", u.network_out_bytes},
+          {"NetworkInBytes", u.network_in_bytes}};
 }
 
 }  // namespace

@@ -124,6 +124,65 @@ void describe(CLI::App& app, DaemonConfig& c) {
               "criu processes started ahead of restores, each for the\n"
               "snapshot restored last, holding its process tree read\n"
               "(default {default}; 0: every restore starts criu)");
+  app.add_option_function<std::string>(
+         "--egress-subnet",
+         [&c](const std::string& v) {
+           if (v == "none") {
+             c.egress_subnet.reset();
+             return;
+           }
+           const auto n =
+               with_context("--egress-subnet", [&] { return sandbox::parse_ipv4_network(v); });
+           if (n.prefix > 30 || n.prefix < 8) throw Error("--egress-subnet: a /8 to /30, got " + v);
+           c.egress_subnet = n;
+         },
+         filled("addresses for instances' links to the host, two per\n"
+                "instance; \"none\" turns egress off (default {default})",
+                c.egress_subnet ? c.egress_subnet->text() : "none"))
+      ->type_name("CIDR");
+  app.add_option_function<std::string>(
+         "--egress-default",
+         [&c](const std::string& v) {
+           c.egress_default =
+               with_context("--egress-default", [&] { return sandbox::parse_egress_policy(v); });
+         },
+         filled("egress of functions that state no policy: \"none\" or\n"
+                "CIDR[:PORT[-PORT]],... (default {default})",
+                c.egress_default.text()))
+      ->type_name("POLICY");
+  number_flag(app, "--egress-pool", c.egress_pool, 0, 256, "N",
+              "links to instances made ahead of starts (default {default})");
+  app.add_option_function<std::string>(
+         "--egress-dns",
+         [&c](const std::string& v) {
+           std::vector<uint32_t> servers;
+           size_t at = 0;
+           while (at <= v.size() && !v.empty()) {
+             const auto comma = v.find(',', at);
+             servers.push_back(with_context("--egress-dns", [&] {
+               return sandbox::parse_ipv4_address(
+                   v.substr(at, comma == std::string::npos ? v.npos : comma - at));
+             }));
+             if (comma == std::string::npos) break;
+             at = comma + 1;
+           }
+           c.egress_dns = servers;
+         },
+         "resolvers instances with egress ask, comma-separated\n"
+         "IPv4 addresses (default: the host's, from /etc/resolv.conf,\n"
+         "but loopback ones)")
+      ->type_name("ADDRESSES");
+  app.add_option_function<std::string>(
+         "--egress-allow-host",
+         [&c](const std::string& v) {
+           c.egress_host_allow = with_context("--egress-allow-host", [&] {
+                                   return sandbox::parse_egress_policy(v);
+                                 }).allow;
+         },
+         "host-local destinations instances may reach, as\n"
+         "CIDR[:PORT[-PORT]],... (default none: thawd's ports and\n"
+         "the host's services are refused to every instance)")
+      ->type_name("RULES");
   app.add_flag_callback(
       "--no-snapshots", [&c] { c.snapshots = false; },
       "never checkpoint or restore; every start is cold");

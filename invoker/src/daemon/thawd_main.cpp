@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "invoker/api/api.hpp"
@@ -34,6 +35,14 @@ using namespace thaw;
 using namespace thaw::invoker;
 
 namespace {
+
+// The host's resolvers that instances can reach.
+std::vector<uint32_t> host_nameservers() {
+  std::ifstream in("/etc/resolv.conf");
+  std::stringstream text;
+  text << in.rdbuf();
+  return sandbox::reachable_nameservers(text.str());
+}
 
 uint64_t host_memory_mb() {
   const auto pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -232,6 +241,11 @@ ServiceOptions service_options(const DaemonConfig& config, const MountSetup& mou
   options.max_output_bytes = config.max_output_kb << 10;
   options.criu_spares = config.criu_spares;
   options.id_pool = {config.id_pool_first, config.id_pool_ranges};
+  options.egress.subnet = config.egress_subnet;
+  options.egress.pool = config.egress_pool;
+  options.egress.default_policy = config.egress_default;
+  options.egress.host_allow = config.egress_host_allow;
+  options.egress.dns = config.egress_dns ? *config.egress_dns : host_nameservers();
   check_pool_is_unused(options.id_pool);
   options.warm_memory_bytes = config.warm_memory_mb << 20;
   options.snapshot_cache_dir = snapshot_cache_dir(config, mounts, !criu.empty(), snapshot_cache);

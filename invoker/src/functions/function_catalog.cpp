@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "invoker/functions/failure.hpp"
+#include "invoker/instances/instance_network.hpp"
 #include "invoker/instances/instance_snapshots.hpp"
 #include "invoker/observability/log.hpp"
 #include "thaw/error.hpp"
@@ -55,7 +56,8 @@ Deployed FunctionCatalog::save(const FunctionRecord& r) {
 }
 
 Deployed FunctionCatalog::remember(const FunctionRecord& r) {
-  Deployed d{r, function_digest(r.config, r.code_sha256, fingerprint_of(host_, r.config.runtime))};
+  Deployed d{r, function_digest(r.config, r.code_sha256, fingerprint_of(host_, r.config.runtime),
+                                effective_egress(host_, r.config).text())};
   std::unique_lock lock(catalog_mutex_);
   catalog_[r.config.name] = d;
   return d;

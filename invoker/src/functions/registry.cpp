@@ -18,6 +18,22 @@ namespace thaw::invoker {
 
 namespace {
 
+nlohmann::json egress_json(const std::optional<sandbox::EgressPolicy>& p) {
+  if (!p) return nullptr;
+  auto rules = nlohmann::json::array();
+  for (const auto& rule : p->allow) rules.push_back(sandbox::egress_rule_text(rule));
+  return {{"allow", rules}, {"connections_per_second", p->connections_per_second}};
+}
+
+std::optional<sandbox::EgressPolicy> egress_from_json(const nlohmann::json& j) {
+  if (j.is_null()) return std::nullopt;
+  sandbox::EgressPolicy p;
+  for (const auto& rule : j.at("allow"))
+    p.allow.push_back(sandbox::parse_egress_rule(rule.get<std::string>()));
+  p.connections_per_second = j.value("connections_per_second", 0u);
+  return p;
+}
+
 nlohmann::json to_json(const FunctionRecord& r) {
   const auto& c = r.config;
   return {{"runtime", c.runtime},
@@ -35,7 +51,8 @@ nlohmann::json to_json(const FunctionRecord& r) {
            r.reserved_concurrency ? nlohmann::json(*r.reserved_concurrency) : nlohmann::json()},
           {"max_retry_attempts", r.max_retry_attempts},
           {"max_event_age_s", r.max_event_age_s},
-          {"host_id_base", c.host_id_base}};
+          {"host_id_base", c.host_id_base},
+          {"egress", egress_json(c.egress)}};
 }
 
 FunctionRecord from_json(const std::string& name, const std::string& text) {
@@ -60,6 +77,7 @@ FunctionRecord from_json(const std::string& name, const std::string& text) {
   r.max_event_age_s = j.value("max_event_age_s", 21600);
   // 0: none yet (FunctionCatalog hands one out when it loads the record).
   r.config.host_id_base = j.value("host_id_base", 0u);
+  if (j.contains("egress")) r.config.egress = egress_from_json(j["egress"]);
   return r;
 }
 
@@ -109,6 +127,12 @@ Registry::Registry(const std::string& path) {
     sqlite3_free(err);
     sqlite3_close(db_);
     throw Error("registry: set up " + path + ": " + why);
+  }
+  // Columns added later: a registry written before them gets them, zero.
+  for (const char* column : {"network_out_bytes", "network_in_bytes"}) {
+    const std::string add =
+        std::string("ALTER TABLE usage ADD COLUMN ") + column + " INTEGER NOT NULL DEFAULT 0";
+    sqlite3_exec(db_, add.c_str(), nullptr, nullptr, nullptr);  // fails when it is there
   }
 }
 
@@ -169,11 +193,15 @@ void Registry::add_usage(const std::map<std::string, UsageTotals>& deltas) {
   try {
     for (const auto& [name, d] : deltas) {
       Statement st(db_,
-                   "INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(function) DO UPDATE "
+                   "INSERT INTO usage (function, invocations, errors, throttles, duration_ms, "
+                   "billed_ms, gb_seconds, network_out_bytes, network_in_bytes) VALUES (?, ?, ?, "
+                   "?, ?, ?, ?, ?, ?) ON CONFLICT(function) DO UPDATE "
                    "SET invocations = invocations + excluded.invocations, errors = errors + "
                    "excluded.errors, throttles = throttles + excluded.throttles, duration_ms = "
                    "duration_ms + excluded.duration_ms, billed_ms = billed_ms + "
-                   "excluded.billed_ms, gb_seconds = gb_seconds + excluded.gb_seconds");
+                   "excluded.billed_ms, gb_seconds = gb_seconds + excluded.gb_seconds, "
+                   "network_out_bytes = network_out_bytes + excluded.network_out_bytes, "
+                   "network_in_bytes = network_in_bytes + excluded.network_in_bytes");
       sqlite3_bind_text(st.s, 1, name.c_str(), -1, SQLITE_TRANSIENT);
       sqlite3_bind_int64(st.s, 2, static_cast<sqlite3_int64>(d.invocations));
       sqlite3_bind_int64(st.s, 3, static_cast<sqlite3_int64>(d.errors));
@@ -181,6 +209,8 @@ void Registry::add_usage(const std::map<std::string, UsageTotals>& deltas) {
       sqlite3_bind_double(st.s, 5, d.duration_ms);
       sqlite3_bind_int64(st.s, 6, static_cast<sqlite3_int64>(d.billed_ms));
       sqlite3_bind_double(st.s, 7, d.gb_seconds);
+      sqlite3_bind_int64(st.s, 8, static_cast<sqlite3_int64>(d.network_out_bytes));
+      sqlite3_bind_int64(st.s, 9, static_cast<sqlite3_int64>(d.network_in_bytes));
       if (sqlite3_step(st.s) != SQLITE_DONE)
         throw Error(std::string("registry: usage: ") + sqlite3_errmsg(db_));
     }
@@ -193,7 +223,9 @@ void Registry::add_usage(const std::map<std::string, UsageTotals>& deltas) {
 }
 
 std::map<std::string, UsageTotals> Registry::usage() const {
-  Statement st(db_, "SELECT * FROM usage ORDER BY function");
+  Statement st(db_,
+               "SELECT function, invocations, errors, throttles, duration_ms, billed_ms, "
+               "gb_seconds, network_out_bytes, network_in_bytes FROM usage ORDER BY function");
   std::map<std::string, UsageTotals> out;
   while (sqlite3_step(st.s) == SQLITE_ROW) {
     auto& t = out[reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0))];
@@ -203,6 +235,8 @@ std::map<std::string, UsageTotals> Registry::usage() const {
     t.duration_ms = sqlite3_column_double(st.s, 4);
     t.billed_ms = static_cast<uint64_t>(sqlite3_column_int64(st.s, 5));
     t.gb_seconds = sqlite3_column_double(st.s, 6);
+    t.network_out_bytes = static_cast<uint64_t>(sqlite3_column_int64(st.s, 7));
+    t.network_in_bytes = static_cast<uint64_t>(sqlite3_column_int64(st.s, 8));
   }
   return out;
 }

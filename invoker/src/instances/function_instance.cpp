@@ -1,4 +1,5 @@
 #include "invoker/instances/function_instance.hpp"
+#include "invoker/instances/instance_network.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -196,11 +197,22 @@ FunctionInstance::FunctionInstance(const HostEnvironment& host, const FunctionCo
       max_output_bytes_(host.max_output_bytes),
       code_dir_(code_dir),
       instance_dir_(host.state_dir + "/instances/" + id_) {
+  egress_ = effective_egress(host, config);
   const auto root = config.id_mapping().to_host(0);
   tmp_ = std::make_unique<sandbox::ScratchMount>(
       instance_dir_ + "-tmp", uint64_t{config.ephemeral_storage_mb} << 20, root, root);
-  mounts_ = sandbox::standard_mount_plan(
-      {code_dir, host.runtimes_dir + "/" + config.runtime, tmp_->dir(), {}});
+  mounts_ = sandbox::standard_mount_plan({code_dir,
+                                          host.runtimes_dir + "/" + config.runtime,
+                                          tmp_->dir(),
+                                          function_etc_dir(host, config),
+                                          {}});
+}
+
+void FunctionInstance::attach_link(const HostEnvironment& host, int netns_fd) {
+  if (egress_.none()) return;
+  if (!host.egress) throw Error("egress is off on this host: the function's policy needs it");
+  link_ = with_context("linking " + id_ + " to the host",
+                       [&] { return host.egress->attach(netns_fd, egress_); });
 }
 
 FunctionInstance::RuntimeEnds FunctionInstance::open_pipes() {
@@ -231,6 +243,7 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   auto ends = self->open_pipes();
 
   auto namespaces = host.namespaces->acquire(config.id_mapping());
+  self->attach_link(host, namespaces.net.get());
   const auto& runtime = images::runtime_profile(config.runtime);
   auto env = lambda_environment(config);
   if (runtime.channel == images::RuntimeChannel::Pipes) env["THAW_CHANNEL_FD"] = "3";
@@ -292,6 +305,17 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
   return self;
 }
 
+sandbox::LinkCounters FunctionInstance::link_counters() {
+  if (!link_) return {};
+  try {
+    return link_->instance_counters();
+  } catch (const Error& e) {
+    // The count is lost, not the invocation.
+    log_event("warn", "link_counters_failed", {{"instance", id_}, {"reason", e.what()}});
+    return {};
+  }
+}
+
 void FunctionInstance::after_first_answer(std::function<void()> job) {
   if (answered_) {
     run_guarded(job);
@@ -349,10 +373,14 @@ InvokeResult FunctionInstance::invoke(const InvokeRequest& request) {
   const auto sink = [this](std::string_view s) { append_log(s); };
   drain_available(log_.get(), sink);
   take_log();  // what it printed while idle belongs to no invocation
+  const auto traffic_before = link_counters();
   const auto started = Clock::now();
   bool share_applied = false;
   auto got = exchange(r.request_id, request.payload, &share_applied);
   r.duration_ms = ms_between(started, Clock::now());
+  const auto traffic_after = link_counters();
+  r.network_out_bytes = traffic_after.tx_bytes - traffic_before.tx_bytes;
+  r.network_in_bytes = traffic_after.rx_bytes - traffic_before.rx_bytes;
   answered_ = true;
   for (auto& job : std::exchange(after_first_answer_, {})) run_guarded(job);
   read_answer(std::move(got), r);

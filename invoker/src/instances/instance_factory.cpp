@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 
 #include "images/runtimes.hpp"
+#include "invoker/instances/instance_network.hpp"
 #include "invoker/instances/instance_snapshots.hpp"
 #include "snapshots/criu.hpp"
 #include "snapshots/criu_environment.hpp"
@@ -52,7 +53,8 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
   StartedInstance out;
   const bool snapshots = snapshots_enabled() && config.snapshot == SnapshotPolicy::Auto &&
                          snapshot_supported(config.runtime);
-  const auto digest = function_digest(config, code_sha256, fingerprint_of(host_, config.runtime));
+  const auto digest = function_digest(config, code_sha256, fingerprint_of(host_, config.runtime),
+                                      effective_egress(host_, config).text());
   if (snapshots && force != StartMode::Cold && store_->exists(digest) &&
       (force == StartMode::Restore || chooser_.prefer_restore(digest))) {
     bool through_spare = false;
@@ -99,7 +101,8 @@ void InstanceFactory::snapshot_in_background(const FunctionConfig& config,
   if (!snapshots_enabled() || config.snapshot != SnapshotPolicy::Auto ||
       !snapshot_supported(config.runtime))
     return;
-  const auto digest = function_digest(config, code_sha256, fingerprint_of(host_, config.runtime));
+  const auto digest = function_digest(config, code_sha256, fingerprint_of(host_, config.runtime),
+                                      effective_egress(host_, config).text());
   std::shared_ptr<snapshots::SnapshotClaim> claim = store_->try_claim(digest);
   if (!claim) return;  // made already, or being made
   std::lock_guard lock(mutex_);

@@ -121,6 +121,15 @@ bool holds_tcp_connections(const FunctionConfig& config) {
   return images::runtime_profile(config.runtime).holds_tcp_connections();
 }
 
+// An instance with egress may hold connections to the outside when it is
+// dumped. Restored copies must not share them (each would speak for the
+// same connection): they come back closed, and the function reconnects
+// (docs/egress.md). A runtime whose own Runtime API connection must come back
+// established keeps CRIU's --tcp-established instead.
+bool closes_tcp_connections(const FunctionConfig& config, const sandbox::EgressPolicy& egress) {
+  return !egress.none() && !holds_tcp_connections(config);
+}
+
 // /tmp is a mount of thawd's, so CRIU does not save it: copy what init wrote
 // there, owners and modes included, within what that /tmp can hold. The
 // instance runs while its /tmp is copied: sandbox/tree_copy.hpp says how the
@@ -146,7 +155,7 @@ std::string kernel_release() {
 }  // namespace
 
 std::string function_digest(const FunctionConfig& c, const std::string& code_sha256,
-                            const std::string& runtime_fingerprint) {
+                            const std::string& runtime_fingerprint, const std::string& egress) {
   nlohmann::json j = {{"code", code_sha256},
                       {"runtime", c.runtime},
                       {"runtime_files", runtime_fingerprint},
@@ -156,6 +165,9 @@ std::string function_digest(const FunctionConfig& c, const std::string& code_sha
                       {"storage", c.ephemeral_storage_mb},
                       {"env", c.environment},
                       {"thaw", kVersion},
+                      // Init may have used the network it had; the images
+                      // bind /etc/thaw since egress came.
+                      {"egress", egress},
                       // The images hold the id map and their owner's files.
                       {"ids", c.host_id_base}};
   return images::sha256_hex(json_text(j));
@@ -217,6 +229,8 @@ void FunctionInstance::checkpoint(std::unique_ptr<FunctionInstance> inst,
     dump.extra_args.push_back(h);
   }
   dump.tcp_connections = holds_tcp_connections(inst->config_);
+  if (closes_tcp_connections(inst->config_, inst->egress_))
+    dump.extra_args.push_back("--tcp-close");
   dump.owner = inst->config_.id_mapping().owner();
   try {
     snapshots::dump(criu.path, dump);
@@ -239,7 +253,8 @@ snapshots::RestoreRequest restore_request(const HostEnvironment& host, const Fun
                                           const std::string& snapshot_dir,
                                           const snapshots::SnapshotManifest& manifest,
                                           const std::map<int, int>& fresh,
-                                          const sandbox::InstanceCgroup& group) {
+                                          const sandbox::InstanceCgroup& group,
+                                          const sandbox::EgressPolicy& egress) {
   snapshots::RestoreRequest req;
   req.images_dir = snapshot_dir + "/images";
   const auto scratch = snapshots::criu_scratch_dir();
@@ -272,6 +287,9 @@ snapshots::RestoreRequest restore_request(const HostEnvironment& host, const Fun
   req.extra_args = {"--empty-ns", "net", "--network-lock", "skip"};
   req.owner = config.id_mapping().owner();
   req.tcp_connections = holds_tcp_connections(config);
+  if (closes_tcp_connections(config, egress)) req.extra_args.push_back("--tcp-close");
+  // Its link is attached between CRIU making the namespace and resuming.
+  req.watch_pid = !egress.none();
   for (const auto& c : group.controllers()) {
     req.extra_args.push_back("--cgroup-root");
     req.extra_args.push_back(c + ":/" + group.path());
@@ -305,14 +323,13 @@ std::unique_ptr<FunctionInstance> FunctionInstance::restore(
                                     {kRuntimeChannelIn, ends.channel_in.get()},
                                     {kRuntimeChannelOut, ends.channel_out.get()}};
   const auto req = restore_request(host, config, self->id_, self->mounts_, snapshot_dir, manifest,
-                                   fresh, *group);
+                                   fresh, *group, self->egress_);
   // "restored" waits in the channel: the runtime reads it the moment CRIU
   // resumes it and runs its after-restore hooks (reseed, refresh, user hooks)
   // while CRIU is still tidying up; "ready" says the instance can serve.
-  // The pipe is new and empty: the frame fits at once.
-  if (self->channel_->send({{"type", frames::kRestored}}, {}, Clock::now() + host.init_timeout) !=
-      SendStatus::Sent)
-    throw Error("restore: cannot write to the new channel");
+  // With egress it is sent once the link is in: a hook may reconnect.
+  const bool linked = req.watch_pid;
+  if (!linked) self->send_restored(host);
   const auto criu_started = Clock::now();
   self->restore_phases_.prepare_ms = ms_between(started, criu_started);
   self->start_criu(criu, req, spares, through_spare);
@@ -329,6 +346,24 @@ std::unique_ptr<FunctionInstance> FunctionInstance::restore(
   // Only criu and the restored tree hold the runtime's ends now: if the
   // restore fails, they all close and the wait below ends at once.
   ends = {};
+  if (linked) {
+    try {
+      // Without a pid, criu failed or ran out of time: finish() below says why.
+      if (const pid_t root =
+              self->restore_run_->wait_restored_pid(Clock::now() + host.init_timeout);
+          root > 0) {
+        const UniqueFd netns(
+            open(("/proc/" + std::to_string(root) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!netns) throw_errno("restore: open the restored network namespace");
+        self->attach_link(host, netns.get());
+        self->send_restored(host);
+      }
+    } catch (const Error& e) {
+      self->settle_restore(true);
+      sandbox::end_group_processes(host.cgroup_parent, self->id_, std::chrono::seconds(2));
+      throw e.with_context("restoring " + config.name);
+    }
+  }
 
   auto* raw = self.get();
   const auto sink = [raw](std::string_view s) { raw->append_log(s); };
@@ -380,6 +415,13 @@ std::unique_ptr<FunctionInstance> FunctionInstance::restore(
   self->first_sandbox_ms_ = self->restore_phases_.prepare_ms;
   self->settle_restore(false);
   return self;
+}
+
+void FunctionInstance::send_restored(const HostEnvironment& host) {
+  // The pipe is new and empty: the frame fits at once.
+  if (channel_->send({{"type", frames::kRestored}}, {}, Clock::now() + host.init_timeout) !=
+      SendStatus::Sent)
+    throw Error("restore: cannot write to the new channel");
 }
 
 void FunctionInstance::start_criu(const std::string& criu, const snapshots::RestoreRequest& req,

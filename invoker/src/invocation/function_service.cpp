@@ -37,6 +37,7 @@ FunctionService::FunctionService(ServiceOptions options)
   host_.cgroup_parent = options_.cgroup_parent;
   host_.max_output_bytes = options_.max_output_bytes;
   host_.criu_spares = options_.criu_spares;
+  host_.egress = std::make_shared<sandbox::HostEgress>(options_.egress);
   // What a killed thawd left goes first, then the catalogue (which clears
   // half-unpacked code) loads.
   reclaim_host(host_);
@@ -204,7 +205,8 @@ InvokeResult FunctionService::invoke(const std::string& name, const std::string&
 void FunctionService::account(const FunctionRecord& record, const InvokeResult& result) {
   const auto& name = record.config.name;
   const bool error = result.error.has_value();
-  meter_->invoked(name, result.duration_ms, result.billed_ms, record.config.memory_mb, error);
+  meter_->invoked(name, result.duration_ms, result.billed_ms, record.config.memory_mb, error,
+                  result.network_out_bytes, result.network_in_bytes);
   nlohmann::json line = {{"function", name},
                          {"request_id", result.request_id},
                          {"start_mode", to_string(result.start_mode)},
@@ -213,6 +215,21 @@ void FunctionService::account(const FunctionRecord& record, const InvokeResult& 
                          {"max_memory_used_mb", result.max_memory_used_mb},
                          {"outcome", error ? "error" : "success"}};
   if (error) line["error_type"] = result.error->type;
+  if (result.network_out_bytes || result.network_in_bytes) {
+    line["network_out_bytes"] = result.network_out_bytes;
+    line["network_in_bytes"] = result.network_in_bytes;
+    metrics_
+        ->counter("thaw_network_sent_bytes_total",
+                  "Bytes functions' instances sent over their egress links during invocations.",
+                  {{"function", name}})
+        .inc(result.network_out_bytes);
+    metrics_
+        ->counter("thaw_network_received_bytes_total",
+                  "Bytes functions' instances received over their egress links during "
+                  "invocations.",
+                  {{"function", name}})
+        .inc(result.network_in_bytes);
+  }
   if (result.output_dropped_bytes) {
     line["output_dropped_bytes"] = result.output_dropped_bytes;
     metrics_

@@ -27,7 +27,8 @@ UsageMeter::~UsageMeter() {
 }
 
 void UsageMeter::invoked(const std::string& function, double duration_ms, uint64_t billed_ms,
-                         uint32_t memory_mb, bool error) {
+                         uint32_t memory_mb, bool error, uint64_t network_out_bytes,
+                         uint64_t network_in_bytes) {
   std::lock_guard lock(mutex_);
   auto& t = pending_[function];
   ++t.invocations;
@@ -35,6 +36,8 @@ void UsageMeter::invoked(const std::string& function, double duration_ms, uint64
   t.duration_ms += duration_ms;
   t.billed_ms += billed_ms;
   t.gb_seconds += static_cast<double>(billed_ms) / 1000.0 * memory_mb / 1024.0;
+  t.network_out_bytes += network_out_bytes;
+  t.network_in_bytes += network_in_bytes;
 }
 
 void UsageMeter::throttled(const std::string& function) {

@@ -27,9 +27,10 @@ using MountPlan = std::vector<MountOp>;
 
 // Where the parts of an instance's filesystem come from on the host.
 struct FilesystemSources {
-  std::string code_dir;        // mounted read-only at /var/task; empty: not mounted
-  std::string runtime_dir;     // mounted read-only at /opt/thaw/runtime; empty: not mounted
-  std::string tmp_dir;         // the instance's private /tmp (thawd mounts a sized tmpfs there)
+  std::string code_dir;     // mounted read-only at /var/task; empty: not mounted
+  std::string runtime_dir;  // mounted read-only at /opt/thaw/runtime; empty: not mounted
+  std::string tmp_dir;      // the instance's private /tmp (thawd mounts a sized tmpfs there)
+  std::string etc_dir;  // mounted read-only at /etc/thaw (resolv.conf, hosts); empty: not mounted
   std::vector<MountOp> extra;  // more binds, executed after the standard ones
 };
 

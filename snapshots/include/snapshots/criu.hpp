@@ -84,6 +84,8 @@ struct RestoreRequest {
   std::vector<std::string> extra_args;
   // Owns the restored user namespace: the dump's owner (DumpRequest::owner).
   uid_t owner = 0;
+  // The caller waits for the restored root's pid (wait_restored_pid).
+  bool watch_pid = false;
   // criu is killed past it (from its start), and finish() throws.
   std::chrono::milliseconds timeout{60000};
 };
@@ -114,16 +116,23 @@ class RestoreRun {
   bool exited();
   // The restored root's pid from CRIU's pid file, written before the resume.
   pid_t restored_pid() const;
+  // With RestoreRequest::watch_pid: waits until criu has written the pid
+  // file (its tree exists, not yet resumed) and returns the pid; -1 when
+  // criu exited first or `deadline` passed (finish() says why).
+  pid_t wait_restored_pid(std::chrono::steady_clock::time_point deadline);
   const std::string& work_dir() const { return work_dir_; }
   // criu's own pid while it runs (-1 once finish() reaped it).
   pid_t criu_pid() const { return criu_pid_; }
 
  private:
+  void watch_pidfile();
+
   std::string images_dir_, work_dir_, pidfile_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::milliseconds timeout_;
   pid_t criu_pid_ = -1;
   UniqueFd output_;
+  UniqueFd pid_watch_;  // inotify on work_dir_, with watch_pid
   std::string failure_;
 };
 

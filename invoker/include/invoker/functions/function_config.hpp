@@ -3,9 +3,11 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "sandbox/egress_policy.hpp"
 #include "sandbox/namespaces.hpp"
 
 namespace thaw::invoker {
@@ -22,6 +24,8 @@ struct FunctionConfig {
   uint32_t ephemeral_storage_mb = 512;  // the size of /tmp, as Lambda's EphemeralStorage
   std::map<std::string, std::string> environment;
   SnapshotPolicy snapshot = SnapshotPolicy::Auto;
+  // thaw's own: where instances may send packets; unset: the host's default.
+  std::optional<sandbox::EgressPolicy> egress = std::nullopt;
   // Not declared by users: the first host uid and gid of the range thawd gave
   // the function (registry), which its root inside maps to and which owns its
   // namespaces.

@@ -32,7 +32,12 @@ struct UsageTotals {
   double duration_ms = 0;
   uint64_t billed_ms = 0;
   double gb_seconds = 0;  // billed seconds x memory size in GB
+  // Over instances' egress links, during invocations.
+  uint64_t network_out_bytes = 0;
+  uint64_t network_in_bytes = 0;
   UsageTotals& operator+=(const UsageTotals& d) {
+    network_out_bytes += d.network_out_bytes;
+    network_in_bytes += d.network_in_bytes;
     invocations += d.invocations;
     errors += d.errors;
     throttles += d.throttles;

@@ -16,6 +16,7 @@
 #include "invoker/invocation/start_mode.hpp"
 #include "invoker/protocol/frame_channel.hpp"
 #include "sandbox/cgroup.hpp"
+#include "sandbox/host_egress.hpp"
 #include "sandbox/instance.hpp"
 #include "sandbox/rootfs.hpp"
 #include "snapshots/criu.hpp"
@@ -50,6 +51,9 @@ struct HostEnvironment {
   // criu processes started ahead of restores (CriuSpares); 0: each restore
   // starts its own.
   unsigned criu_spares = 4;
+  // Links to the host for functions whose policy is not "none"; null: egress
+  // is off.
+  std::shared_ptr<sandbox::HostEgress> egress;
 };
 
 // SHA-256 over the regular files under `dir` (relative names and contents,
@@ -104,7 +108,11 @@ struct InvokeResult {
   std::string log;  // START ... END, REPORT of this invocation
   std::string report_line;
   uint64_t output_dropped_bytes = 0;  // over HostEnvironment::max_output_bytes
-  std::string log_tail() const;       // the last 4 KB of `log`
+  // What the instance sent and received over its egress link during the
+  // invocation (0 without one).
+  uint64_t network_out_bytes = 0;
+  uint64_t network_in_bytes = 0;
+  std::string log_tail() const;  // the last 4 KB of `log`
   // Where the time went, as an HTTP Server-Timing value: sandbox, init or
   // restore, handler (milliseconds).
   std::string server_timing() const;
@@ -169,6 +177,10 @@ class FunctionInstance {
                    const std::string& code_dir, std::string id);
   // The log pipe and the channel: thawd keeps its ends, returns the instance's.
   RuntimeEnds open_pipes();
+  // Its link to the host in `netns_fd`, when its policy gives it egress.
+  void attach_link(const HostEnvironment& host, int netns_fd);
+  // Bytes over its link so far (zeros without one).
+  sandbox::LinkCounters link_counters();
   // The cgroup's limits while the runtime boots or is restored: no CPU quota
   // yet (as Lambda boosts init); apply_pending_cpus sets it later.
   sandbox::CgroupLimits start_limits() const;
@@ -176,6 +188,8 @@ class FunctionInstance {
   void start_criu(const std::string& criu, const snapshots::RestoreRequest& request,
                   snapshots::CriuSpares* spares, bool* through_spare);
   std::string not_ready_reason(pid_t pid);
+  // Tells the restored runtime to run its after-restore hooks.
+  void send_restored(const HostEnvironment& host);
   // An invocation's steps: its result with what only the first one reports,
   // the event sent and the answer received within the function's Timeout,
   // the answer read into the result, and the REPORT line and log.
@@ -206,6 +220,8 @@ class FunctionInstance {
   std::string id_;
   FunctionConfig config_;
   std::unique_ptr<sandbox::ScratchMount> tmp_;
+  sandbox::EgressPolicy egress_;               // the policy in force for it
+  std::unique_ptr<sandbox::EgressLink> link_;  // null: no egress
   std::unique_ptr<sandbox::Instance> sandbox_;
   std::unique_ptr<snapshots::RestoreRun> restore_run_;  // until settle_restore
   std::unique_ptr<FrameChannel> channel_;

@@ -9,9 +9,11 @@
 
 namespace thaw::invoker {
 
-// The digest a snapshot is made for: code, configuration, runtime (with its
-// files' fingerprint) and thaw's version.
+// The digest a snapshot is made for, and idle instances are kept for: code,
+// configuration, runtime (with its files' fingerprint), thaw's version and
+// the egress policy in force (effective_egress(...).text()).
 std::string function_digest(const FunctionConfig& config, const std::string& code_sha256,
-                            const std::string& runtime_fingerprint);
+                            const std::string& runtime_fingerprint,
+                            const std::string& egress = "none");
 
 }  // namespace thaw::invoker

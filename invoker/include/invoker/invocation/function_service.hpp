@@ -23,6 +23,7 @@
 #include "invoker/instances/instance_factory.hpp"
 #include "invoker/invocation/scheduler.hpp"
 #include "invoker/invocation/usage_meter.hpp"
+#include "sandbox/host_egress.hpp"
 #include "snapshots/snapshot_store.hpp"
 
 namespace thaw::invoker {
@@ -39,9 +40,10 @@ struct ServiceOptions {
   uint64_t log_cap_bytes = 8ull << 20;                 // per function
   uint64_t max_output_bytes = kDefaultMaxOutputBytes;  // per invocation (HostEnvironment)
   unsigned criu_spares = 4;                            // (HostEnvironment)
-  uint64_t warm_memory_bytes = 0;  // reserve freed before restores (warm_memory.hpp)
-  std::string snapshot_cache_dir;  // memory-backed copies restores read; "": none
-  IdPoolConfig id_pool;            // host ids for functions
+  uint64_t warm_memory_bytes = 0;     // reserve freed before restores (warm_memory.hpp)
+  std::string snapshot_cache_dir;     // memory-backed copies restores read; "": none
+  IdPoolConfig id_pool;               // host ids for functions
+  sandbox::HostEgressOptions egress;  // off unless a subnet is given
 };
 
 struct InvokeOptions {

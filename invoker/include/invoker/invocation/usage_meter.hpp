@@ -22,7 +22,8 @@ class UsageMeter {
   UsageMeter& operator=(const UsageMeter&) = delete;
 
   void invoked(const std::string& function, double duration_ms, uint64_t billed_ms,
-               uint32_t memory_mb, bool error);
+               uint32_t memory_mb, bool error, uint64_t network_out_bytes = 0,
+               uint64_t network_in_bytes = 0);
   void throttled(const std::string& function);
   void flush();
   // Written and pending totals together.

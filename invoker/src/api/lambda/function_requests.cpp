@@ -6,6 +6,7 @@
 
 #include "invoker/functions/failure.hpp"
 #include "invoker/http/base64.hpp"
+#include "thaw/error.hpp"
 
 namespace thaw::invoker {
 
@@ -83,6 +84,34 @@ void checked(const FunctionConfig& c) {
   }
 }
 
+// thaw's own field: {"Allow": ["CIDR[:PORT[-PORT]]", ...], "ConnectionsPerSecond": N};
+// {"Allow": []} is no egress, null the host's default.
+std::optional<sandbox::EgressPolicy> parse_egress(const nlohmann::json& e) {
+  if (e.is_null()) return std::nullopt;
+  if (!e.is_object()) invalid("Egress: must be an object ({\"Allow\": [...]}) or null");
+  for (const auto& [key, value] : e.items())
+    if (key != "Allow" && key != "ConnectionsPerSecond")
+      invalid("Egress: unknown field \"" + key + "\" (Allow, ConnectionsPerSecond)");
+  if (!e.contains("Allow") || !e["Allow"].is_array())
+    invalid("Egress.Allow: required, a list of \"CIDR[:PORT[-PORT]]\" ([] for no egress)");
+  sandbox::EgressPolicy p;
+  if (e["Allow"].size() > sandbox::kMaxEgressRules)
+    invalid("Egress.Allow: at most " + std::to_string(sandbox::kMaxEgressRules) + " rules");
+  for (const auto& rule : e["Allow"]) {
+    if (!rule.is_string()) invalid("Egress.Allow: each rule is a string, \"CIDR[:PORT[-PORT]]\"");
+    try {
+      p.allow.push_back(sandbox::parse_egress_rule(rule.get<std::string>()));
+    } catch (const Error& err) {
+      invalid(std::string("Egress.Allow: ") + err.what());
+    }
+  }
+  p.connections_per_second = field<uint32_t>(e, "ConnectionsPerSecond", 0);
+  if (p.connections_per_second > sandbox::kMaxConnectionsPerSecond)
+    invalid("Egress.ConnectionsPerSecond: at most " +
+            std::to_string(sandbox::kMaxConnectionsPerSecond) + " (0: no limit)");
+  return p;
+}
+
 // The configuration fields CreateFunction and UpdateFunctionConfiguration share.
 void apply_configuration(const nlohmann::json& req, FunctionRecord& r) {
   auto& c = r.config;
@@ -108,6 +137,7 @@ void apply_configuration(const nlohmann::json& req, FunctionRecord& r) {
       invalid("SnapStart.ApplyOn: must be PublishedVersions or None, got \"" + apply + "\"");
     c.snapshot = apply == "None" ? SnapshotPolicy::Off : SnapshotPolicy::Auto;
   }
+  if (req.contains("Egress")) c.egress = parse_egress(req["Egress"]);
   checked(c);
 }
 
@@ -127,7 +157,8 @@ CreateRequest parse_create_function(const nlohmann::json& req) {
                      "Publish",       "VpcConfig",         "PackageType",   "DeadLetterConfig",
                      "Environment",   "KMSKeyArn",         "TracingConfig", "Tags",
                      "Layers",        "FileSystemConfigs", "ImageConfig",   "CodeSigningConfigArn",
-                     "Architectures", "EphemeralStorage",  "SnapStart",     "LoggingConfig"});
+                     "Architectures", "EphemeralStorage",  "SnapStart",     "LoggingConfig",
+                     "Egress"});
   check_package_fields(req);
   CreateRequest out;
   auto& c = out.record.config;
@@ -139,10 +170,16 @@ CreateRequest parse_create_function(const nlohmann::json& req) {
 
 FunctionRecord parse_update_configuration(const nlohmann::json& req, FunctionRecord current) {
   require_object(req);
-  only_known_fields(req, {"FunctionName", "Role", "Handler", "Description", "Timeout", "MemorySize",
-                          "VpcConfig", "Environment", "Runtime", "DeadLetterConfig", "KMSKeyArn",
-                          "TracingConfig", "RevisionId", "Layers", "FileSystemConfigs",
-                          "ImageConfig", "EphemeralStorage", "SnapStart", "LoggingConfig"});
+  only_known_fields(req, {"FunctionName",      "Role",
+                          "Handler",           "Description",
+                          "Timeout",           "MemorySize",
+                          "VpcConfig",         "Environment",
+                          "Runtime",           "DeadLetterConfig",
+                          "KMSKeyArn",         "TracingConfig",
+                          "RevisionId",        "Layers",
+                          "FileSystemConfigs", "ImageConfig",
+                          "EphemeralStorage",  "SnapStart",
+                          "LoggingConfig",     "Egress"});
   if (req.contains("FunctionName") && req["FunctionName"] != current.config.name)
     invalid("FunctionName: cannot be changed");
   apply_configuration(req, current);

@@ -7,26 +7,34 @@ namespace thaw::invoker {
 
 nlohmann::json lambda_configuration(const FunctionRecord& r, bool snapshotted) {
   const auto& c = r.config;
-  return {{"FunctionName", c.name},
-          {"FunctionArn", function_arn(c.name)},
-          {"Runtime", c.runtime},
-          {"Handler", c.handler},
-          {"Role", r.role},
-          {"CodeSha256", base64_of_hex(r.code_sha256)},
-          {"CodeSize", r.code_size},
-          {"MemorySize", c.memory_mb},
-          {"Timeout", c.timeout_s},
-          {"Environment", {{"Variables", c.environment}}},
-          {"EphemeralStorage", {{"Size", c.ephemeral_storage_mb}}},
-          {"SnapStart",
-           {{"ApplyOn", c.snapshot == SnapshotPolicy::Auto ? "PublishedVersions" : "None"},
-            {"OptimizationStatus", snapshotted ? "On" : "Off"}}},
-          {"State", "Active"},
-          {"LastUpdateStatus", "Successful"},
-          {"LastModified", r.last_modified},
-          {"Version", "$LATEST"},
-          {"PackageType", "Zip"},
-          {"Architectures", {"x86_64"}}};
+  nlohmann::json out = {
+      {"FunctionName", c.name},
+      {"FunctionArn", function_arn(c.name)},
+      {"Runtime", c.runtime},
+      {"Handler", c.handler},
+      {"Role", r.role},
+      {"CodeSha256", base64_of_hex(r.code_sha256)},
+      {"CodeSize", r.code_size},
+      {"MemorySize", c.memory_mb},
+      {"Timeout", c.timeout_s},
+      {"Environment", {{"Variables", c.environment}}},
+      {"EphemeralStorage", {{"Size", c.ephemeral_storage_mb}}},
+      {"SnapStart",
+       {{"ApplyOn", c.snapshot == SnapshotPolicy::Auto ? "PublishedVersions" : "None"},
+        {"OptimizationStatus", snapshotted ? "On" : "Off"}}},
+      {"State", "Active"},
+      {"LastUpdateStatus", "Successful"},
+      {"LastModified", r.last_modified},
+      {"Version", "$LATEST"},
+      {"PackageType", "Zip"},
+      {"Architectures", {"x86_64"}}};
+  // thaw's own field, shown when the function states a policy of its own.
+  if (c.egress) {
+    auto rules = nlohmann::json::array();
+    for (const auto& rule : c.egress->allow) rules.push_back(sandbox::egress_rule_text(rule));
+    out["Egress"] = {{"Allow", rules}, {"ConnectionsPerSecond", c.egress->connections_per_second}};
+  }
+  return out;
 }
 
 }  // namespace thaw::invoker
