@@ -165,7 +165,7 @@ uint32_t EgressFirewall::group_for(const EgressPolicy& policy) {
                 " { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 1m; }\n";
     commands += "add rule " + t + " " + chain + " ct state new add @" + set +
                 " { ip saddr limit rate over " + std::to_string(policy.connections_per_second) +
-                "/second } drop\n";
+                "/second } jump refuse\n";
   }
   for (const auto& s : policy_statements(policy))
     commands += "add rule " + t + " " + chain + " " + s + "\n";

@@ -118,6 +118,26 @@ TEST_F(EgressLinksTest, TheHostAndOtherInstancesAreRefused) {
   EXPECT_EQ(reach(a.get(), 1, 8080), "hello from 1:8080");
 }
 
+TEST_F(EgressLinksTest, NewConnectionsPerSecondAreLimitedPerInstance) {
+  auto policy = parse_egress_policy(outside_->host_text(0) + "/32");
+  policy.connections_per_second = 5;
+  const auto a = make_network_namespace(), b = make_network_namespace();
+  auto la = links_->attach(a.get(), firewall_->group_for(policy));
+  auto lb = links_->attach(b.get(), firewall_->group_for(policy));
+  int reached = 0, refused = 0;
+  for (int i = 0; i < 30; ++i) {
+    const auto got = reach(a.get(), 0, 8080);
+    if (got == "hello from 0:8080") ++reached;
+    if (got == "refused: Connection refused") ++refused;
+  }
+  // 5 a second with nftables' default burst of 5: the rest at once refused.
+  EXPECT_GE(reached, 5);
+  EXPECT_LE(reached, 12);
+  EXPECT_EQ(reached + refused, 30);
+  // The limit is the instance's own: another instance still connects.
+  EXPECT_EQ(reach(b.get(), 0, 8080), "hello from 0:8080");
+}
+
 TEST_F(EgressLinksTest, CountersSeeTheInstancesBytes) {
   const auto ns = make_network_namespace();
   auto link = links_->attach(ns.get(), firewall_->group_for(parse_egress_policy("0.0.0.0/0")));

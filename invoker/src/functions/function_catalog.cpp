@@ -1,6 +1,7 @@
 #include "invoker/functions/function_catalog.hpp"
 
 #include <cerrno>
+#include <filesystem>
 
 #include "invoker/functions/failure.hpp"
 #include "invoker/instances/instance_network.hpp"
@@ -128,6 +129,10 @@ void FunctionCatalog::remove(const std::string& name) {
     catalog_.erase(name);
   }
   if (listener_.removed) listener_.removed(name);
+  // Its /etc files (instance_network.hpp); instances still running keep
+  // what they have bound.
+  std::error_code ec;
+  std::filesystem::remove_all(host_.state_dir + "/etc/" + name, ec);
   log_event("info", "function_deleted", {{"function", name}});
 }
 
