@@ -5,6 +5,7 @@
 #include <nftables/libnftables.h>
 
 #include <cstdio>
+#include <tuple>
 
 #include "thaw/error.hpp"
 
@@ -78,6 +79,8 @@ delete table inet TABLE
 table inet TABLE {
   set dns { type ipv4_addr; DNS}
   map policies { type devgroup : verdict; }
+  map uploads { type devgroup : verdict; }
+  map downloads { type devgroup : verdict; }
   # Refused at once: a function sees "connection refused", not its timeout.
   chain refuse {
     meta l4proto tcp reject with tcp reset
@@ -85,6 +88,7 @@ table inet TABLE {
   }
   chain from_instance {
     ip daddr SUBNET jump refuse
+    meta iifgroup vmap @uploads
     ct state established,related accept
     ip daddr @dns udp dport 53 accept
     ip daddr @dns tcp dport 53 accept
@@ -92,6 +96,7 @@ table inet TABLE {
     jump refuse
   }
   chain to_instance {
+    meta oifgroup vmap @downloads
     ct state established,related accept
     drop
   }
@@ -169,6 +174,22 @@ uint32_t EgressFirewall::group_for(const EgressPolicy& policy) {
   }
   for (const auto& s : policy_statements(policy))
     commands += "add rule " + t + " " + chain + " " + s + "\n";
+  if (policy.bandwidth_mbps) {
+    // Per instance and direction, a second's worth of burst; what is over
+    // is dropped (TCP backs off to the rate), and the chain returns.
+    const auto bytes = std::to_string(uint64_t{policy.bandwidth_mbps} * 125000);
+    for (const auto& [direction, address, map] :
+         {std::tuple{"up", "ip saddr", "uploads"}, std::tuple{"down", "ip daddr", "downloads"}}) {
+      const std::string name = std::string(direction) + "_" + std::to_string(group);
+      commands += "add set " + t + " " + name +
+                  " { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 1m; }\n";
+      commands += "add chain " + t + " " + name + "\n";
+      commands += "add rule " + t + " " + name + " add @" + name + " { " + address +
+                  " limit rate over " + bytes + " bytes/second burst " + bytes + " bytes } drop\n";
+      commands += "add element " + t + " " + map + " { " + std::to_string(group) + " : jump " +
+                  name + " }\n";
+    }
+  }
   commands +=
       "add element " + t + " policies { " + std::to_string(group) + " : jump " + chain + " }\n";
   run(commands);

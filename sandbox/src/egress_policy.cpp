@@ -113,6 +113,7 @@ std::string EgressPolicy::text() const {
   for (const auto& r : rules) out += (out.empty() ? "" : ",") + r;
   if (connections_per_second)
     out += ";connections_per_second=" + std::to_string(connections_per_second);
+  if (bandwidth_mbps) out += ";bandwidth_mbps=" + std::to_string(bandwidth_mbps);
   return out;
 }
 

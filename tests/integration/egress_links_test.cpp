@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+
 #include "outside_network.hpp"
 #include "sandbox/egress_firewall.hpp"
 #include "sandbox/egress_links.hpp"
@@ -13,6 +15,7 @@ namespace {
 
 using itest::connect_and_read;
 using itest::OutsideNetwork;
+using itest::send_and_read;
 
 class EgressLinksTest : public ::testing::Test {
  protected:
@@ -136,6 +139,42 @@ TEST_F(EgressLinksTest, NewConnectionsPerSecondAreLimitedPerInstance) {
   EXPECT_EQ(reached + refused, 30);
   // The limit is the instance's own: another instance still connects.
   EXPECT_EQ(reach(b.get(), 0, 8080), "hello from 0:8080");
+}
+
+TEST_F(EgressLinksTest, BandwidthIsLimitedPerInstanceInBothDirections) {
+  constexpr size_t kBytes = 4 << 20;
+  outside_->serve_greeting(0, 8181, std::string(kBytes, 'd'));
+  outside_->serve_sink(0, 8282);
+  auto limited = parse_egress_policy(outside_->host_text(0) + "/32");
+  limited.bandwidth_mbps = 8;  // 1 MB a second and a second of burst: 4 MB take about 3 s
+  const auto free = parse_egress_policy(outside_->host_text(0) + "/32");
+  const auto a = make_network_namespace(), b = make_network_namespace();
+  auto la = links_->attach(a.get(), firewall_->group_for(limited));
+  auto lb = links_->attach(b.get(), firewall_->group_for(free));
+  const auto timed = [](auto&& transfer) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto got = transfer();
+    return std::pair{
+        got, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()};
+  };
+  std::string error;
+  const auto [down_limited, down_limited_s] = timed(
+      [&] { return connect_and_read(a.get(), outside_->host(0), 8181, &error, 10000).size(); });
+  const auto [down_free, down_free_s] = timed(
+      [&] { return connect_and_read(b.get(), outside_->host(0), 8181, &error, 10000).size(); });
+  EXPECT_EQ(down_limited, kBytes);
+  EXPECT_EQ(down_free, kBytes);
+  // Bounds wide apart: the limit is what separates them, not the machine.
+  EXPECT_GT(down_limited_s, 1.5);
+  EXPECT_LT(down_free_s, 1.0);
+  const auto [up_limited, up_limited_s] =
+      timed([&] { return send_and_read(a.get(), outside_->host(0), 8282, kBytes); });
+  const auto [up_free, up_free_s] =
+      timed([&] { return send_and_read(b.get(), outside_->host(0), 8282, kBytes); });
+  EXPECT_EQ(up_limited, std::to_string(kBytes));
+  EXPECT_EQ(up_free, std::to_string(kBytes));
+  EXPECT_GT(up_limited_s, 1.5);
+  EXPECT_LT(up_free_s, 1.0);
 }
 
 TEST_F(EgressLinksTest, CountersSeeTheInstancesBytes) {

@@ -281,6 +281,7 @@ TEST_F(EgressTest, PolicyChangeRetiresIdleInstancesAndAppliesToNewOnes) {
                        json({{"Egress", {{"Allow", json::array()}}}}).dump());
   ASSERT_EQ(r.result(), status::ok) << r.body();
   EXPECT_EQ(json::parse(r.body())["Egress"]["Allow"], json::array());
+  EXPECT_EQ(json::parse(r.body())["Egress"]["BandwidthMbps"], 0);
   EXPECT_TRUE(eventually([&] { return l.instances().empty(); })) << l.instances();
   EXPECT_EQ(probe(l, "changing", event)[target(0, 8080)], "error: OSError");
   EXPECT_TRUE(eventually([&] { return host_links() == 2; })) << host_links();
@@ -308,6 +309,11 @@ TEST_F(EgressTest, BadPoliciesAreRefusedWithTheirReason) {
   EXPECT_NE(refused({{"Allow", json::array()}, {"Deny", json::array()}}).find("unknown field"),
             std::string::npos);
   EXPECT_NE(refused("everything").find("must be an object"), std::string::npos);
+  EXPECT_NE(refused({{"Allow", json::array()}, {"BandwidthMbps", 100001}}).find("at most 100000"),
+            std::string::npos);
+  EXPECT_NE(refused({{"Allow", json::array()}, {"ConnectionsPerSecond", -1}})
+                .find("ConnectionsPerSecond: must be a whole number"),
+            std::string::npos);
 }
 
 TEST_F(EgressTest, BytesInAndOutAreCountedPerInvocation) {

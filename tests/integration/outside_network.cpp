@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <thread>
@@ -118,6 +119,34 @@ void OutsideNetwork::serve_greeting(int i, uint16_t port, const std::string& gre
   }).detach();
 }
 
+void OutsideNetwork::serve_sink(int i, uint16_t port) {
+  int fd;
+  {
+    sandbox::InNetworkNamespace in(netns_.get());
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  }
+  if (fd < 0) throw_errno("outside: socket");
+  const int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  const auto a = socket_address(host(i), port);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || listen(fd, 64) != 0)
+    throw_errno("outside: listen on " + host_text(i) + ":" + std::to_string(port));
+  listeners_.push_back(fd);
+  std::thread([fd] {
+    for (;;) {
+      const int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) break;
+      size_t total = 0;
+      char buf[65536];
+      for (ssize_t n; (n = read(c, buf, sizeof buf)) > 0;) total += static_cast<size_t>(n);
+      const auto answer = std::to_string(total);
+      (void)!write(c, answer.data(), answer.size());
+      close(c);
+    }
+    close(fd);
+  }).detach();
+}
+
 pid_t OutsideNetwork::run(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -131,6 +160,29 @@ pid_t OutsideNetwork::run(const std::vector<std::string>& argv) {
   }
   children_.push_back(pid);
   return pid;
+}
+
+std::string send_and_read(int netns, uint32_t address, uint16_t port, size_t bytes) {
+  int raw;
+  {
+    sandbox::InNetworkNamespace in(netns);
+    raw = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  }
+  const UniqueFd fd(raw);
+  const auto a = socket_address(address, port);
+  if (!fd || connect(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) return "";
+  const std::string chunk(65536, 'u');
+  for (size_t sent = 0; sent < bytes;) {
+    const ssize_t n = write(fd.get(), chunk.data(), std::min(chunk.size(), bytes - sent));
+    if (n <= 0) return "";
+    sent += static_cast<size_t>(n);
+  }
+  shutdown(fd.get(), SHUT_WR);
+  std::string out;
+  char buf[64];
+  for (ssize_t n; (n = read(fd.get(), buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<size_t>(n));
+  return out;
 }
 
 std::string connect_and_read(int netns, uint32_t address, uint16_t port, std::string* error,

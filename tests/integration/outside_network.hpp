@@ -34,6 +34,9 @@ class OutsideNetwork {
   // A TCP server in the outside namespace on host(i):port that answers every
   // connection with `greeting` and closes it. Runs until the object goes.
   void serve_greeting(int i, uint16_t port, const std::string& greeting);
+  // A TCP server on host(i):port that reads each connection to its end and
+  // answers with the number of bytes it read.
+  void serve_sink(int i, uint16_t port);
   // Starts argv in the outside namespace (killed and reaped with the object).
   pid_t run(const std::vector<std::string>& argv);
 
@@ -44,6 +47,10 @@ class OutsideNetwork {
   std::vector<pid_t> children_;
   std::vector<int> listeners_;
 };
+
+// Connects from `netns` to address:port, sends `bytes` bytes, closes its
+// sending side and returns what the server answered ("" on failure).
+std::string send_and_read(int netns, uint32_t address, uint16_t port, size_t bytes);
 
 // Connects from the network namespace `netns` to address:port within the
 // deadline and reads what the server says until it closes; "" and `error`

@@ -22,7 +22,9 @@ nlohmann::json egress_json(const std::optional<sandbox::EgressPolicy>& p) {
   if (!p) return nullptr;
   auto rules = nlohmann::json::array();
   for (const auto& rule : p->allow) rules.push_back(sandbox::egress_rule_text(rule));
-  return {{"allow", rules}, {"connections_per_second", p->connections_per_second}};
+  return {{"allow", rules},
+          {"connections_per_second", p->connections_per_second},
+          {"bandwidth_mbps", p->bandwidth_mbps}};
 }
 
 std::optional<sandbox::EgressPolicy> egress_from_json(const nlohmann::json& j) {
@@ -31,6 +33,7 @@ std::optional<sandbox::EgressPolicy> egress_from_json(const nlohmann::json& j) {
   for (const auto& rule : j.at("allow"))
     p.allow.push_back(sandbox::parse_egress_rule(rule.get<std::string>()));
   p.connections_per_second = j.value("connections_per_second", 0u);
+  p.bandwidth_mbps = j.value("bandwidth_mbps", 0u);
   return p;
 }
 

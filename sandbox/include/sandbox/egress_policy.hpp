@@ -37,11 +37,15 @@ struct EgressRule {
 
 constexpr size_t kMaxEgressRules = 64;
 constexpr uint32_t kMaxConnectionsPerSecond = 100000;
+constexpr uint32_t kMaxBandwidthMbps = 100000;
 
 struct EgressPolicy {
   std::vector<EgressRule> allow;  // empty: none
   // New connections per second per instance; 0: no limit.
   uint32_t connections_per_second = 0;
+  // Megabits per second per instance and direction; 0: no limit. Packets
+  // over it are dropped, and TCP slows down to it.
+  uint32_t bandwidth_mbps = 0;
 
   bool none() const { return allow.empty(); }
   // Canonical text: rules sorted, "none" when empty; equal policies, equal text.

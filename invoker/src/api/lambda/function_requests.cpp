@@ -84,14 +84,15 @@ void checked(const FunctionConfig& c) {
   }
 }
 
-// thaw's own field: {"Allow": ["CIDR[:PORT[-PORT]]", ...], "ConnectionsPerSecond": N};
+// thaw's own field: {"Allow": ["CIDR[:PORT[-PORT]]", ...], "ConnectionsPerSecond": N,
+// "BandwidthMbps": N};
 // {"Allow": []} is no egress, null the host's default.
 std::optional<sandbox::EgressPolicy> parse_egress(const nlohmann::json& e) {
   if (e.is_null()) return std::nullopt;
   if (!e.is_object()) invalid("Egress: must be an object ({\"Allow\": [...]}) or null");
   for (const auto& [key, value] : e.items())
-    if (key != "Allow" && key != "ConnectionsPerSecond")
-      invalid("Egress: unknown field \"" + key + "\" (Allow, ConnectionsPerSecond)");
+    if (key != "Allow" && key != "ConnectionsPerSecond" && key != "BandwidthMbps")
+      invalid("Egress: unknown field \"" + key + "\" (Allow, ConnectionsPerSecond, BandwidthMbps)");
   if (!e.contains("Allow") || !e["Allow"].is_array())
     invalid("Egress.Allow: required, a list of \"CIDR[:PORT[-PORT]]\" ([] for no egress)");
   sandbox::EgressPolicy p;
@@ -109,6 +110,10 @@ std::optional<sandbox::EgressPolicy> parse_egress(const nlohmann::json& e) {
   if (p.connections_per_second > sandbox::kMaxConnectionsPerSecond)
     invalid("Egress.ConnectionsPerSecond: at most " +
             std::to_string(sandbox::kMaxConnectionsPerSecond) + " (0: no limit)");
+  p.bandwidth_mbps = field<uint32_t>(e, "BandwidthMbps", 0);
+  if (p.bandwidth_mbps > sandbox::kMaxBandwidthMbps)
+    invalid("Egress.BandwidthMbps: at most " + std::to_string(sandbox::kMaxBandwidthMbps) +
+            " (0: no limit)");
   return p;
 }
 

@@ -32,7 +32,9 @@ nlohmann::json lambda_configuration(const FunctionRecord& r, bool snapshotted) {
   if (c.egress) {
     auto rules = nlohmann::json::array();
     for (const auto& rule : c.egress->allow) rules.push_back(sandbox::egress_rule_text(rule));
-    out["Egress"] = {{"Allow", rules}, {"ConnectionsPerSecond", c.egress->connections_per_second}};
+    out["Egress"] = {{"Allow", rules},
+                     {"ConnectionsPerSecond", c.egress->connections_per_second},
+                     {"BandwidthMbps", c.egress->bandwidth_mbps}};
   }
   return out;
 }
