@@ -22,9 +22,14 @@ EgressFirewallOptions firewall_options(const HostEgressOptions& o) {
 HostEgress::HostEgress(HostEgressOptions options) : options_(std::move(options)) {
   if (!enabled()) return;
   // Leftovers of a thawd killed with egress in use: the links go with a
-  // pool made and dropped, the table with a firewall made and dropped.
-  { const EgressLinks sweep(*options_.subnet, 0); }
-  { const EgressFirewall sweep(firewall_options(options_)); }
+  // set of links made and dropped, the table with a firewall made and
+  // dropped.
+  try {
+    { const EgressLinks sweep(*options_.subnet); }
+    { const EgressFirewall sweep(firewall_options(options_)); }
+  } catch (const Error& e) {
+    unavailable_ = e.what();
+  }
 }
 
 HostEgress::~HostEgress() {
@@ -39,8 +44,9 @@ void HostEgress::start() {
     throw Error(
         "egress is off on this host (thawd --egress-subnet): the function's policy "
         "needs it");
+  if (!unavailable_.empty()) throw Error("egress is unavailable on this host: " + unavailable_);
   firewall_ = std::make_unique<EgressFirewall>(firewall_options(options_));
-  links_ = std::make_unique<EgressLinks>(*options_.subnet, options_.pool);
+  links_ = std::make_unique<EgressLinks>(*options_.subnet);
 }
 
 std::unique_ptr<EgressLink> HostEgress::attach(int netns_fd, const EgressPolicy& policy) {
@@ -53,16 +59,6 @@ std::unique_ptr<EgressLink> HostEgress::attach(int netns_fd, const EgressPolicy&
     group = firewall_->group_for(policy);
   }
   return links->attach(netns_fd, group);
-}
-
-void HostEgress::wait_ready(size_t n) {
-  EgressLinks* links;
-  {
-    const std::lock_guard lock(mutex_);
-    start();
-    links = links_.get();
-  }
-  links->wait_ready(n);
 }
 
 size_t HostEgress::live_links() {

@@ -128,10 +128,12 @@ void Rtnetlink::exchange(void* request, size_t size, const char* what, OnReply o
   }
 }
 
-void Rtnetlink::create_veth(const std::string& name, const std::string& peer, int peer_netns_fd) {
+void Rtnetlink::create_veth(const std::string& name, const std::string& peer, int peer_netns_fd,
+                            uint32_t group) {
   Message m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
   m.fixed<ifinfomsg>()->ifi_family = AF_UNSPEC;
   m.attribute(IFLA_IFNAME, name);
+  if (group) m.attribute<uint32_t>(IFLA_GROUP, group);
   const size_t linkinfo = m.open_nest(IFLA_LINKINFO);
   m.attribute(IFLA_INFO_KIND, std::string("veth"));
   const size_t data = m.open_nest(IFLA_INFO_DATA);
@@ -166,13 +168,6 @@ void Rtnetlink::set_up(int index) {
   info->ifi_flags = IFF_UP;
   info->ifi_change = IFF_UP;
   exchange(m.buffer.data(), m.size(), "set link up");
-}
-
-void Rtnetlink::set_group(int index, uint32_t group) {
-  Message m(RTM_NEWLINK, 0);
-  m.fixed<ifinfomsg>()->ifi_index = index;
-  m.attribute<uint32_t>(IFLA_GROUP, group);
-  exchange(m.buffer.data(), m.size(), "set link group");
 }
 
 void Rtnetlink::add_address(int index, in_addr address, int prefix) {

@@ -423,7 +423,7 @@ RestoreRun::RestoreRun(CriuSpare& spare, const RestoreRequest& r)
 }
 
 CriuSpare::CriuSpare(const std::string& criu, std::string images_dir, std::string work_dir,
-                     uid_t owner)
+                     uid_t owner, const std::vector<std::string>& options)
     : images_dir_(std::move(images_dir)), work_dir_(std::move(work_dir)), owner_(owner) {
   struct stat st {};
   if (stat(images_dir_.c_str(), &st) != 0) throw_errno("criu spare: " + images_dir_);
@@ -438,8 +438,9 @@ CriuSpare::CriuSpare(const std::string& criu, std::string images_dir, std::strin
   socket_.reset(pair[0]);
   UniqueFd theirs(pair[1]);
   try {
-    auto child = spawn_captured(common_restore_args(criu, images_dir_, work_dir_), {}, owner_,
-                                {theirs.get(), kOptionsFd});
+    auto argv = common_restore_args(criu, images_dir_, work_dir_);
+    argv.insert(argv.end(), options.begin(), options.end());
+    auto child = spawn_captured(argv, {}, owner_, {theirs.get(), kOptionsFd});
     pid_ = child.pid;
     output_ = std::move(child.output);
   } catch (...) {

@@ -63,12 +63,13 @@ std::unique_ptr<CriuSpare> CriuSpares::take(const std::string& images_dir) {
   return found;  // RestoreRun checks it is still usable
 }
 
-void CriuSpares::prepare(const std::string& images_dir, uid_t owner) {
+void CriuSpares::prepare(const std::string& images_dir, uid_t owner,
+                         std::vector<std::string> options) {
   {
     std::lock_guard lock(mutex_);
     const auto same = [&](const Wanted& w) { return w.images_dir == images_dir; };
     if (stopping_ || std::any_of(wanted_.begin(), wanted_.end(), same)) return;
-    wanted_.push_back({images_dir, owner});
+    wanted_.push_back({images_dir, owner, std::move(options)});
   }
   wake_.notify_one();
 }
@@ -124,6 +125,7 @@ void CriuSpares::worker() {
     if (stopping_) break;
     const auto dir = wanted_.front().images_dir;
     const auto owner = wanted_.front().owner;
+    const auto options = wanted_.front().options;
     wanted_.pop_front();
     const bool have = std::any_of(spares_.begin(), spares_.end(),
                                   [&](const auto& s) { return s->images_dir() == dir; });
@@ -138,7 +140,7 @@ void CriuSpares::worker() {
     lock.unlock();
     std::unique_ptr<CriuSpare> spare;
     try {
-      spare = std::make_unique<CriuSpare>(criu_, dir, work, owner);
+      spare = std::make_unique<CriuSpare>(criu_, dir, work, owner, options);
       // A spare waits beside requests (and finishes starting): at the lowest priority
       // it yields to them (to tasks of the same CPU cgroup: thawd's
       // instances are, where thawd runs in the root of the cpu hierarchy, as

@@ -150,8 +150,6 @@ void describe(CLI::App& app, DaemonConfig& c) {
                 "CIDR[:PORT[-PORT]],... (default {default})",
                 c.egress_default.text()))
       ->type_name("POLICY");
-  number_flag(app, "--egress-pool", c.egress_pool, 0, 256, "N",
-              "links to instances made ahead of starts (default {default})");
   app.add_option_function<std::string>(
          "--egress-dns",
          [&c](const std::string& v) {

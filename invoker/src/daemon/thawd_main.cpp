@@ -242,7 +242,6 @@ ServiceOptions service_options(const DaemonConfig& config, const MountSetup& mou
   options.criu_spares = config.criu_spares;
   options.id_pool = {config.id_pool_first, config.id_pool_ranges};
   options.egress.subnet = config.egress_subnet;
-  options.egress.pool = config.egress_pool;
   options.egress.default_policy = config.egress_default;
   options.egress.host_allow = config.egress_host_allow;
   options.egress.dns = config.egress_dns ? *config.egress_dns : host_nameservers();

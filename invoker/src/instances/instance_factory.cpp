@@ -64,8 +64,9 @@ StartedInstance InstanceFactory::start(const FunctionConfig& config, const std::
                                                spares_.get(), &through_spare);
       // The next restore of this snapshot finds a criu started ahead.
       out.instance->after_first_answer([spares = std::weak_ptr(spares_), images = dir + "/images",
-                                        owner = config.id_mapping().owner()] {
-        if (auto s = spares.lock()) s->prepare(images, owner);
+                                        owner = config.id_mapping().owner(),
+                                        options = spare_options(host_, config)] {
+        if (auto s = spares.lock()) s->prepare(images, owner, options);
       });
       if (through_spare) ++counters_.restores_with_spare;
       chooser_.record(digest, true, out.instance->restore_phases().total_ms());

@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "thaw/error.hpp"
@@ -58,18 +60,32 @@ std::string resolv_conf_text(const HostEnvironment& host, const sandbox::EgressP
 }
 
 std::string function_etc_dir(const HostEnvironment& host, const FunctionConfig& config) {
-  return with_context("the /etc files of " + config.name, [&] {
-    auto dir = host.state_dir + "/etc/" + config.name;
+  // Every start asks; the files change only with the policy. What was
+  // written last is remembered, and the files are looked at only when the
+  // text differs or they are gone (the function was deleted meanwhile).
+  static std::mutex mutex;
+  static std::map<std::string, std::string> written;  // dir -> resolv.conf text
+  const auto resolv = resolv_conf_text(host, effective_egress(host, config));
+  auto dir = host.state_dir + "/etc/" + config.name;
+  {
+    const std::lock_guard lock(mutex);
+    const auto it = written.find(dir);
+    if (it != written.end() && it->second == resolv && access((dir + "/hosts").c_str(), F_OK) == 0)
+      return dir;
+  }
+  with_context("the /etc files of " + config.name, [&] {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) throw Error("create " + dir + ": " + ec.message());
     // Instances run as other uids: they read, nobody else writes.
     chmod((host.state_dir + "/etc").c_str(), 0711);
     chmod(dir.c_str(), 0755);
-    replace_file(dir + "/resolv.conf", resolv_conf_text(host, effective_egress(host, config)));
+    replace_file(dir + "/resolv.conf", resolv);
     replace_file(dir + "/hosts", kHosts);
-    return dir;
   });
+  const std::lock_guard lock(mutex);
+  written[dir] = resolv;
+  return dir;
 }
 
 }  // namespace thaw::invoker

@@ -16,6 +16,7 @@
 
 #include "images/code_package.hpp"
 #include "images/runtimes.hpp"
+#include "invoker/instances/instance_network.hpp"
 #include "invoker/observability/log.hpp"
 #include "invoker/protocol/frame_messages.hpp"
 #include "invoker/protocol/json_text.hpp"
@@ -153,6 +154,11 @@ std::string kernel_release() {
 }
 
 }  // namespace
+
+std::vector<std::string> spare_options(const HostEnvironment& host, const FunctionConfig& config) {
+  if (closes_tcp_connections(config, effective_egress(host, config))) return {"--tcp-close"};
+  return {};
+}
 
 std::string function_digest(const FunctionConfig& c, const std::string& code_sha256,
                             const std::string& runtime_fingerprint, const std::string& egress) {

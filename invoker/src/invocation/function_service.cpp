@@ -38,6 +38,8 @@ FunctionService::FunctionService(ServiceOptions options)
   host_.max_output_bytes = options_.max_output_bytes;
   host_.criu_spares = options_.criu_spares;
   host_.egress = std::make_shared<sandbox::HostEgress>(options_.egress);
+  if (!host_.egress->unavailable().empty())
+    log_event("warn", "egress_unavailable", {{"reason", host_.egress->unavailable()}});
   // What a killed thawd left goes first, then the catalogue (which clears
   // half-unpacked code) loads.
   reclaim_host(host_);

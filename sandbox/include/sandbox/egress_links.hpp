@@ -1,18 +1,19 @@
 #pragma once
 // Links from instances to the host: a veth pair per instance, routed, with a
 // /31 of the egress subnet (the host's end the even address, the instance's
-// the odd one, its default gateway). Making a pair and addressing the host's
-// end costs about a millisecond, so a pool keeps pairs ready, their instance
-// ends parked in a namespace of the pool's own; attach() moves one into an
-// instance's network namespace (a fresh one from the namespace pool at a cold
-// start, the one CRIU made at a restore), names it eth0 there, addresses it
-// and routes through it. Snapshots never hold a link: CRIU dumps no network.
+// the odd one, its default gateway). attach() makes the pair with its
+// instance end already in the instance's network namespace (a fresh one
+// from the namespace pool at a cold start, the one CRIU made at a restore),
+// named eth0 there, then addresses and routes it: about 0.6 ms. Links are
+// not made ahead and moved in: moving a link between namespaces waits out
+// an RCU grace period, 15-27 ms here (bench/egress_links_bench). Removing a
+// link costs as much, so a worker does it off the caller's path. Snapshots
+// never hold a link: CRIU dumps no network.
 //
 // Host-side links are named <prefix><8 hex digits of the host end's address>,
 // so what a thawd killed earlier left in its subnet is known by name and
-// removed at the next start. Pooled pairs die with the pool's namespace,
-// instances' pairs with their namespaces; removing a link is still asked for
-// explicitly when its instance ends, off the caller's path.
+// removed at the next start. An instance's pair dies with its namespace
+// too; removing it is still asked for explicitly when the instance ends.
 
 #include <chrono>
 #include <condition_variable>
@@ -64,20 +65,18 @@ class EgressLink {
 
 class EgressLinks {
  public:
-  // Removes links named as ours in `subnet` (left by a thawd killed earlier),
-  // then keeps `target` pairs ready. Throws Error.
-  EgressLinks(Ipv4Network subnet, size_t target);
+  // Removes links named as ours in `subnet` (left by a thawd killed
+  // earlier). Throws Error.
+  explicit EgressLinks(Ipv4Network subnet);
   ~EgressLinks();
   EgressLinks(const EgressLinks&) = delete;
   EgressLinks& operator=(const EgressLinks&) = delete;
 
   // A link into `netns_fd` as eth0, up, addressed, routed, its host end in
-  // device group `group`. A ready pair when there is one, else made now.
+  // device group `group`.
   std::unique_ptr<EgressLink> attach(int netns_fd, uint32_t group);
 
-  size_t ready() const;
-  void wait_ready(size_t n);
-  // Links that exist now (pooled, attached, or waiting for removal).
+  // Links that exist now (attached, or waiting for removal).
   size_t live() const;
   const Ipv4Network& subnet() const;
 

@@ -2,7 +2,7 @@
 // Egress for one host, as thawd configures it: the instances' subnet, the
 // resolvers they may ask, host-local destinations the operator opens, and
 // the policy of functions that state none. Nothing touches the host's
-// firewall or links until the first instance with egress starts: a host
+// firewall until the first instance with egress starts: a host
 // whose functions never ask for it keeps its ruleset as it was. What a
 // thawd killed earlier left in the subnet (its table, its links) is removed
 // at construction all the same.
@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "sandbox/egress_firewall.hpp"
@@ -20,7 +21,6 @@ namespace thaw::sandbox {
 
 struct HostEgressOptions {
   std::optional<Ipv4Network> subnet;   // none: egress is off on this host
-  size_t pool = 4;                     // links kept ready
   std::vector<uint32_t> dns;           // resolvers instances with egress may ask
   std::vector<EgressRule> host_allow;  // host-local destinations opened to instances
   EgressPolicy default_policy;         // for functions that state none ("none" by default)
@@ -34,21 +34,23 @@ class HostEgress {
   HostEgress& operator=(const HostEgress&) = delete;
 
   bool enabled() const { return options_.subnet.has_value(); }
+  // Why egress cannot work on this host (no nftables in the kernel, no
+  // CAP_NET_ADMIN), found at construction; "" when it can. thawd serves on
+  // without it, and starts that need it fail with this reason.
+  const std::string& unavailable() const { return unavailable_; }
   const HostEgressOptions& options() const { return options_; }
 
   // A link into `netns_fd` under `policy` (not "none"). Throws Error, also
   // when egress is off.
   std::unique_ptr<EgressLink> attach(int netns_fd, const EgressPolicy& policy);
 
-  // Sets up the firewall and the pool now (the first attach() would), and
-  // waits until `n` links are ready: for benchmarks and tests.
-  void wait_ready(size_t n);
   size_t live_links();
 
  private:
   void start();  // mutex_ held
 
   HostEgressOptions options_;
+  std::string unavailable_;
   std::mutex mutex_;
   std::unique_ptr<EgressFirewall> firewall_;
   std::unique_ptr<EgressLinks> links_;

@@ -34,15 +34,17 @@ class Rtnetlink {
   // for the socket call only).
   explicit Rtnetlink(int netns_fd);
 
-  // A veth pair: `name` here, `peer` in `peer_netns_fd`. Both down.
-  void create_veth(const std::string& name, const std::string& peer, int peer_netns_fd);
-  // Moves the link into `netns_fd` under `new_name`; its addresses are gone there.
+  // A veth pair: `name` here, `peer` in `peer_netns_fd`, both down. `name`
+  // gets device group `group`: nftables matches it (iifgroup), so a group is
+  // a label the firewall reads without a rule per link.
+  void create_veth(const std::string& name, const std::string& peer, int peer_netns_fd,
+                   uint32_t group = 0);
+  // Moves the link into `netns_fd` under `new_name` (its addresses are gone
+  // there). It waits out an RCU grace period, 15-27 ms here: egress makes
+  // links where they belong instead (bench/egress_links_bench compares).
   void move_link(int index, int netns_fd, const std::string& new_name);
   void delete_link(int index);
   void set_up(int index);
-  // The link's device group: nftables matches it (iifgroup), so a group is a
-  // label the firewall reads without a rule per link.
-  void set_group(int index, uint32_t group);
   void add_address(int index, in_addr address, int prefix);
   void add_default_route(int index, in_addr gateway);
 

@@ -144,7 +144,10 @@ class CriuSpare {
  public:
   // Starts criu for images_dir with work_dir (created) as its work directory,
   // acting as `owner` (RestoreRequest::owner).
-  CriuSpare(const std::string& criu, std::string images_dir, std::string work_dir, uid_t owner);
+  // `options` go on criu's command line: those it needs before it reads the
+  // images (--tcp-close, when the dump closed connections).
+  CriuSpare(const std::string& criu, std::string images_dir, std::string work_dir, uid_t owner,
+            const std::vector<std::string>& options = {});
   ~CriuSpare();  // ends it and removes its work directory, unless a restore took it
   CriuSpare(const CriuSpare&) = delete;
   CriuSpare& operator=(const CriuSpare&) = delete;

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "snapshots/criu.hpp"
 
@@ -39,7 +40,8 @@ class CriuSpares {
   std::unique_ptr<CriuSpare> take(const std::string& images_dir);
   // Starts a spare for images_dir, acting as `owner` (the owner of the
   // namespaces its restores make), in the background unless one waits.
-  void prepare(const std::string& images_dir, uid_t owner);
+  // `options`: what criu must know before it reads the images (CriuSpare).
+  void prepare(const std::string& images_dir, uid_t owner, std::vector<std::string> options = {});
   // Ends the spares of directories under `dir` (a snapshot being removed).
   void drop(const std::string& dir);
   // Ends the spares whose directory is gone or was replaced.
@@ -63,6 +65,7 @@ class CriuSpares {
   struct Wanted {
     std::string images_dir;
     uid_t owner;
+    std::vector<std::string> options;
   };
   std::deque<Wanted> wanted_;
   bool busy_ = false;

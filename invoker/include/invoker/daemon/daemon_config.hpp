@@ -39,12 +39,11 @@ struct DaemonConfig {
   uint32_t id_pool_first = IdPoolConfig{}.first;    // host ids for functions (id_pool.hpp)
   uint32_t id_pool_ranges = IdPoolConfig{}.ranges;  // ... one range per function
   // Egress (sandbox/host_egress.hpp): the instances' subnet (none: off), the
-  // policy of functions that state none, links kept ready, the resolvers
+  // policy of functions that state none, the resolvers
   // instances ask (unset: the host's own, from /etc/resolv.conf), and
   // host-local destinations opened to instances.
   std::optional<sandbox::Ipv4Network> egress_subnet = sandbox::Ipv4Network{0x0ad50000, 16};
   sandbox::EgressPolicy egress_default;
-  unsigned egress_pool = 4;
   std::optional<std::vector<uint32_t>> egress_dns;
   std::vector<sandbox::EgressRule> egress_host_allow;
   std::string config_file;  // flags given there first, the command line wins

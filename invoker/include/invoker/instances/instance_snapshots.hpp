@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "invoker/instances/function_instance.hpp"
 
@@ -15,5 +16,10 @@ namespace thaw::invoker {
 std::string function_digest(const FunctionConfig& config, const std::string& code_sha256,
                             const std::string& runtime_fingerprint,
                             const std::string& egress = "none");
+
+// What a criu started ahead for the function's snapshot must be told before
+// it reads the images: --tcp-close when the dump closed the instance's TCP
+// connections (functions with egress).
+std::vector<std::string> spare_options(const HostEnvironment& host, const FunctionConfig& config);
 
 }  // namespace thaw::invoker
