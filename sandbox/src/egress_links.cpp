@@ -1,10 +1,12 @@
-// Making links on the caller's path, removing them on a worker's.
+// Making links on the caller's path; freeing their addresses on a worker's
+// once they are gone.
 #include "sandbox/egress_links.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <optional>
 
@@ -26,18 +28,21 @@ void write_sysctl(const std::string& path, const char* value) {
   if (write(fd.get(), value, 1) != 1) throw_errno("egress: write " + path);
 }
 
-// Removes a link by its host-side name (both ends go); gone already is fine.
-void remove_link(Rtnetlink& on_host, const std::string& name) {
-  try {
-    if (const auto index = on_host.index_of(name)) on_host.delete_link(*index);
-  } catch (const Error& e) {
-    if (e.error_number() != ENODEV) throw;
-  }
-}
-
 }  // namespace
 
+// Links of ended instances, put in this device group to be removed together.
+constexpr uint32_t kDoomedGroup = 0x74687700;  // "thw\0"
+// An ended instance's link normally goes with its namespace, which the
+// kernel tears down in batches; one still there after this is removed.
+constexpr auto kDrainGrace = std::chrono::seconds(5);
+
 struct EgressLink::Pool {
+  struct Draining {
+    uint32_t host_address;
+    std::string name;
+    std::chrono::steady_clock::time_point since;
+  };
+
   Ipv4Network subnet;
 
   // Requests on the host's side from callers; the worker has its own socket.
@@ -46,7 +51,7 @@ struct EgressLink::Pool {
 
   mutable std::mutex mutex;
   std::condition_variable wake;
-  std::deque<std::pair<uint32_t, std::string>> doomed;  // host address, host-side name
+  std::deque<Draining> draining;  // links of ended instances
   std::vector<uint32_t> free_slots;
   uint32_t next_slot = 0;
   size_t live = 0;
@@ -78,44 +83,72 @@ struct EgressLink::Pool {
 
   void doom(uint32_t host_address, std::string name) {
     std::unique_lock lock(mutex);
+    draining.push_back({host_address, std::move(name), std::chrono::steady_clock::now()});
     if (!stopping) {
-      doomed.emplace_back(host_address, std::move(name));
       wake.notify_all();
       return;
     }
+    // The worker is gone: remove it now.
+    auto gone = std::move(draining);
+    draining.clear();
     lock.unlock();
-    {
-      const std::lock_guard host_lock(host_mutex);
+    const std::lock_guard host_lock(host_mutex);
+    remove_all(host, gone, true);
+  }
+
+  // Frees the slots of `links` that are gone; with `force`, or past the
+  // grace, removes the others (one request for all of them) and frees theirs.
+  // Returns those still waiting.
+  std::deque<Draining> remove_all(Rtnetlink& on_host, std::deque<Draining>& links, bool force,
+                                  bool give_back_slots = true) {
+    std::deque<Draining> waiting, freed;
+    bool doomed_any = false;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& d : links) {
+      std::optional<int> index;
       try {
-        remove_link(host, name);
+        index = on_host.index_of(d.name);
+        if (index && (force || now - d.since > kDrainGrace)) {
+          on_host.set_group(*index, kDoomedGroup);
+          doomed_any = true;
+          index.reset();
+        }
       } catch (const Error&) {
-        // Dies with the instance's namespace anyway.
+        index.reset();  // gone meanwhile, or beyond help: it dies with its namespace
+      }
+      (index ? waiting : freed).push_back(std::move(d));
+    }
+    if (doomed_any) {
+      try {
+        on_host.delete_group(kDoomedGroup);
+      } catch (const Error&) {
+        // Gone with their namespaces meanwhile.
       }
     }
-    lock.lock();
-    give_back(host_address);
+    if (give_back_slots) {
+      const std::lock_guard lock(mutex);
+      for (const auto& d : freed) give_back(d.host_address);
+    }
+    return waiting;
   }
 
   void work() {
     Rtnetlink on_host;
     std::unique_lock lock(mutex);
+    std::deque<Draining> waiting;
     while (!stopping) {
-      if (doomed.empty()) {
-        wake.wait(lock);
-        continue;
-      }
-      auto [address, name] = std::move(doomed.front());
-      doomed.pop_front();
+      wake.wait_for(lock, std::chrono::milliseconds(waiting.empty() ? 1000 : 100),
+                    [&] { return stopping || !draining.empty(); });
+      if (stopping) break;
+      for (auto& d : draining) waiting.push_back(std::move(d));
+      draining.clear();
+      if (waiting.empty()) continue;
       lock.unlock();
-      try {
-        remove_link(on_host, name);
-      } catch (const Error&) {
-        // Dies with the instance's namespace anyway; its address is used
-        // again only once the name is free (attach() fails until then).
-      }
+      waiting = remove_all(on_host, waiting, false);
       lock.lock();
-      give_back(address);
     }
+    // What is left goes in the destructor's batch.
+    for (auto& d : waiting) draining.push_back(std::move(d));
   }
 };
 
@@ -140,30 +173,36 @@ std::string EgressLinks::host_link_name(uint32_t host_address) {
 EgressLinks::EgressLinks(Ipv4Network subnet) : pool_(std::make_shared<EgressLink::Pool>(subnet)) {
   if (subnet.prefix > 30) throw Error("egress subnet " + subnet.text() + ": /30 or larger, please");
   const std::string prefix = kEgressLinkPrefix;
+  std::deque<EgressLink::Pool::Draining> left;
   for (const auto& link : pool_->host.links()) {
     if (link.name.size() != prefix.size() + 8 || link.name.compare(0, prefix.size(), prefix) != 0)
       continue;
     const auto address =
         static_cast<uint32_t>(strtoul(link.name.c_str() + prefix.size(), nullptr, 16));
-    if (subnet.contains(address)) remove_link(pool_->host, link.name);
+    if (subnet.contains(address))
+      left.push_back({address, link.name, std::chrono::steady_clock::now()});
   }
+  // Their addresses were never taken from this pool: none to give back.
+  pool_->remove_all(pool_->host, left, true, false);
   worker_ = std::thread([pool = pool_] { pool->work(); });
 }
 
 EgressLinks::~EgressLinks() {
-  std::deque<std::pair<uint32_t, std::string>> doomed;
   {
     const std::lock_guard lock(pool_->mutex);
     pool_->stopping = true;
     pool_->wake.notify_all();
   }
   worker_.join();
+  std::deque<EgressLink::Pool::Draining> left;
   {
     const std::lock_guard lock(pool_->mutex);
-    doomed.swap(pool_->doomed);
+    left.swap(pool_->draining);
   }
-  // Removed now, not when the kernel gets round to the namespaces.
-  for (auto& [address, name] : doomed) pool_->doom(address, std::move(name));
+  // Removed now, all in one request, not when the kernel gets round to
+  // their namespaces.
+  const std::lock_guard host_lock(pool_->host_mutex);
+  pool_->remove_all(pool_->host, left, true);
 }
 
 std::unique_ptr<EgressLink> EgressLinks::attach(int netns_fd, uint32_t group) {

@@ -161,6 +161,20 @@ void Rtnetlink::delete_link(int index) {
   exchange(m.buffer.data(), m.size(), "delete link");
 }
 
+void Rtnetlink::delete_group(uint32_t group) {
+  Message m(RTM_DELLINK, 0);
+  m.fixed<ifinfomsg>()->ifi_family = AF_UNSPEC;
+  m.attribute<uint32_t>(IFLA_GROUP, group);
+  exchange(m.buffer.data(), m.size(), "delete a group of links");
+}
+
+void Rtnetlink::set_group(int index, uint32_t group) {
+  Message m(RTM_NEWLINK, 0);
+  m.fixed<ifinfomsg>()->ifi_index = index;
+  m.attribute<uint32_t>(IFLA_GROUP, group);
+  exchange(m.buffer.data(), m.size(), "set link group");
+}
+
 void Rtnetlink::set_up(int index) {
   Message m(RTM_NEWLINK, 0);
   auto* info = m.fixed<ifinfomsg>();

@@ -215,6 +215,15 @@ TEST_F(EgressLinksTest, LinksAreGoneWhenTheirInstancesAreAndAtTheEnd) {
   EXPECT_EQ(host_links(), 0u);
 }
 
+TEST_F(EgressLinksTest, ALinkWhoseNamespaceLingersIsRemovedAfterAGrace) {
+  const auto ns = make_network_namespace();  // held open: the link cannot go with it
+  auto link = links_->attach(ns.get(), firewall_->group_for(parse_egress_policy("0.0.0.0/0")));
+  link.reset();
+  EXPECT_EQ(host_links(), 1u);
+  EXPECT_TRUE(eventually_zero([&] { return host_links(); })) << "never removed";
+  EXPECT_TRUE(eventually_zero([&] { return links_->live(); }));
+}
+
 TEST_F(EgressLinksTest, LeftoversOfAKilledThawdAreRemovedAtStart) {
   links_.reset();
   Rtnetlink host;

@@ -7,13 +7,16 @@
 // named eth0 there, then addresses and routes it: about 0.6 ms. Links are
 // not made ahead and moved in: moving a link between namespaces waits out
 // an RCU grace period, 15-27 ms here (bench/egress_links_bench). Removing a
-// link costs as much, so a worker does it off the caller's path. Snapshots
-// never hold a link: CRIU dumps no network.
+// link waits the same way, holding the kernel's lock that every attach()
+// needs: so an ended instance's link is left to go with its namespace,
+// which the kernel tears down in batches off everyone's path, and a worker
+// frees its address once it is gone (or, past a grace, removes what is
+// left, all in one request). Snapshots never hold a link: CRIU dumps no
+// network.
 //
 // Host-side links are named <prefix><8 hex digits of the host end's address>,
 // so what a thawd killed earlier left in its subnet is known by name and
-// removed at the next start. An instance's pair dies with its namespace
-// too; removing it is still asked for explicitly when the instance ends.
+// removed at the next start.
 
 #include <chrono>
 #include <condition_variable>
@@ -76,7 +79,7 @@ class EgressLinks {
   // device group `group`.
   std::unique_ptr<EgressLink> attach(int netns_fd, uint32_t group);
 
-  // Links that exist now (attached, or waiting for removal).
+  // Addresses in use: links attached, or of ended instances not yet gone.
   size_t live() const;
   const Ipv4Network& subnet() const;
 

@@ -44,6 +44,10 @@ class Rtnetlink {
   // links where they belong instead (bench/egress_links_bench compares).
   void move_link(int index, int netns_fd, const std::string& new_name);
   void delete_link(int index);
+  // Every link in device group `group`, in one request: one RCU grace period
+  // for all of them instead of one each.
+  void delete_group(uint32_t group);
+  void set_group(int index, uint32_t group);
   void set_up(int index);
   void add_address(int index, in_addr address, int prefix);
   void add_default_route(int index, in_addr gateway);
