@@ -81,7 +81,9 @@ def deploy(thawd, name, egress):
     import zipfile
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("handler.py", CODE)
+        info = zipfile.ZipInfo("handler.py")
+        info.external_attr = 0o644 << 16  # readable by the function's uid
+        z.writestr(info, CODE)
     body = {"FunctionName": name, "Runtime": "python3.11", "Handler": "handler.handler",
             "MemorySize": 256, "Timeout": 30,
             "Code": {"ZipFile": base64.b64encode(buf.getvalue()).decode()}}
@@ -163,7 +165,9 @@ def main():
         deadline = time.time() + 120
         while not (thawd.snapshot_ready("plain") and thawd.snapshot_ready("linked")):
             if time.time() > deadline:
-                raise SystemExit("egress: no snapshots after 120 s")
+                with open(os.path.join(work, "thawd.log")) as f:
+                    tail = [l for l in f if "snapshot" in l][-3:]
+                raise SystemExit("egress: no snapshots after 120 s: " + "".join(tail))
             time.sleep(0.2)
         starts(thawd, "cold", args.runs, args.pause)
         starts(thawd, "restore", args.runs, args.pause)

@@ -100,6 +100,11 @@ class HolderStack {
   void* base_;
 };
 
+// "" without egress.
+std::string policy_text(const std::optional<PoolEgress>& egress) {
+  return egress ? egress->policy.text() : std::string();
+}
+
 }  // namespace
 
 std::string id_map_text(const IdMapping& m) {
@@ -185,7 +190,7 @@ NamespacePool::Shelf& NamespacePool::touch(const IdMapping& mapping,
   auto it = std::find_if(shelves_.begin(), shelves_.end(),
                          [&](const Shelf& s) { return s.mapping == mapping; });
   if (it == shelves_.end()) {
-    shelves_.push_front(Shelf{mapping, {}, {}});
+    shelves_.push_front(Shelf{mapping, {}, {}, {}});
   } else if (it != shelves_.begin()) {
     Shelf moved = std::move(*it);
     shelves_.erase(it);
@@ -217,18 +222,33 @@ std::chrono::steady_clock::time_point NamespacePool::expire(
   return next;
 }
 
-UserNetNamespaces NamespacePool::acquire(const IdMapping& mapping) {
+UserNetNamespaces NamespacePool::acquire(const IdMapping& mapping, const PoolEgress* egress) {
   std::deque<UserNetNamespaces> released;  // closed after the lock is let go
+  UserNetNamespaces ns;
   {
     std::lock_guard lock(mutex_);
-    auto& ready = touch(mapping, released).ready;
-    if (!ready.empty()) {
-      auto ns = std::move(ready.front());
-      ready.pop_front();
-      return ns;
+    auto& shelf = touch(mapping, released);
+    const std::optional<PoolEgress> wanted =
+        egress ? std::optional<PoolEgress>(*egress) : std::nullopt;
+    if (policy_text(shelf.egress) != policy_text(wanted)) {
+      // The function's policy changed: pairs made for the old one go (their
+      // links with them), and the refill makes new ones.
+      for (auto& ready : shelf.ready) released.push_back(std::move(ready));
+      shelf.ready.clear();
+    }
+    shelf.egress = wanted;
+    if (!shelf.ready.empty()) {
+      ns = std::move(shelf.ready.front());
+      shelf.ready.pop_front();
     }
   }
-  return make_user_net_namespaces(mapping);
+  if (!ns.user) ns = make_user_net_namespaces(mapping);  // none was ready
+  // A link for another policy (it changed since) is not the start's to use.
+  if (ns.link && (!egress || ns.link_policy != egress->policy.text())) {
+    ns.link.reset();
+    ns.link_policy.clear();
+  }
+  return ns;
 }
 
 size_t NamespacePool::ready(const IdMapping& mapping) const {
@@ -282,6 +302,7 @@ void NamespacePool::refill_loop() {
       continue;
     }
     const IdMapping mapping = wanting->mapping;
+    const auto egress = wanting->egress;
     lock.unlock();
     UserNetNamespaces ns;
     bool made = true;
@@ -290,13 +311,24 @@ void NamespacePool::refill_loop() {
     } catch (const Error&) {
       made = false;  // acquire() makes its own and reports the error
     }
+    if (made && egress) {
+      try {
+        ns.link = egress->host->attach(ns.net.get(), egress->policy);
+        ns.link_policy = egress->policy.text();
+      } catch (const Error&) {
+        // The start attaches one itself, and reports why it cannot.
+      }
+    }
     lock.lock();
     if (!made) {
       wake_refill_.wait_until(lock, next_expiry);
       continue;
     }
-    // The mapping may have dropped out meanwhile: then the pair is released.
-    if (auto* shelf = find(mapping)) {
+    // The mapping may have dropped out meanwhile, or its policy changed:
+    // then the pair is released.
+    auto* shelf = find(mapping);
+    if (shelf && policy_text(shelf->egress) != policy_text(egress)) shelf = nullptr;
+    if (shelf) {
       shelf->ready.push_back(std::move(ns));
       filled_.notify_all();
     } else {

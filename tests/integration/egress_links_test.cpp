@@ -9,6 +9,8 @@
 #include "outside_network.hpp"
 #include "sandbox/egress_firewall.hpp"
 #include "sandbox/egress_links.hpp"
+#include "sandbox/host_egress.hpp"
+#include "sandbox/namespaces.hpp"
 #include "sandbox/netlink.hpp"
 
 namespace thaw::sandbox {
@@ -222,6 +224,31 @@ TEST_F(EgressLinksTest, ALinkWhoseNamespaceLingersIsRemovedAfterAGrace) {
   EXPECT_EQ(host_links(), 1u);
   EXPECT_TRUE(eventually_zero([&] { return host_links(); })) << "never removed";
   EXPECT_TRUE(eventually_zero([&] { return links_->live(); }));
+}
+
+TEST_F(EgressLinksTest, NamespacePoolMakesPairsWithTheirLinksAhead) {
+  links_.reset();
+  firewall_.reset();  // the host's egress below makes its own
+  HostEgressOptions o;
+  o.subnet = subnet_;
+  auto host = std::make_shared<HostEgress>(o);
+  NamespacePool pool(2);
+  const IdMapping mapping;
+  const PoolEgress egress{host, parse_egress_policy(outside_->host_text(0) + "/32")};
+  pool.acquire(mapping, &egress);  // none ready yet: made on the spot, without a link
+  pool.wait_ready(mapping, 2);
+  auto ns = pool.acquire(mapping, &egress);
+  ASSERT_TRUE(ns.link) << "the pair came without its link";
+  EXPECT_EQ(ns.link_policy, egress.policy.text());
+  EXPECT_EQ(reach(ns.net.get(), 0, 8080), "hello from 0:8080");
+  // The policy changed: what was made for the old one is not handed out.
+  const PoolEgress other{host, parse_egress_policy(outside_->host_text(1) + "/32")};
+  EXPECT_FALSE(pool.acquire(mapping, &other).link);
+  pool.wait_ready(mapping, 2);
+  auto again = pool.acquire(mapping, &other);
+  ASSERT_TRUE(again.link);
+  EXPECT_EQ(reach(again.net.get(), 1, 8080), "hello from 1:8080");
+  EXPECT_EQ(reach(again.net.get(), 0, 8080), "refused: Connection refused");
 }
 
 TEST_F(EgressLinksTest, LeftoversOfAKilledThawdAreRemovedAtStart) {

@@ -274,7 +274,8 @@ TEST_F(EgressTest, PolicyChangeRetiresIdleInstancesAndAppliesToNewOnes) {
   const json event = {{"targets", {target(0, 8080)}}};
   EXPECT_EQ(probe(l, "changing", event)[target(0, 8080)], "hello from 0:8080");
   ASSERT_EQ(l.instances().size(), 1u);
-  EXPECT_EQ(host_links(), 1u);
+  // Its own, and those made ahead with the namespaces of its next starts.
+  EXPECT_GE(host_links(), 1u);
   const auto r =
       l.client.request(http::verb::put, std::string(kFunctions) + "/changing/configuration",
                        json({{"Egress", {{"Allow", json::array()}}}}).dump());
@@ -347,7 +348,7 @@ def handler(event, context):
     calls.push_back(std::async(std::launch::async, [&] {
       return l.invoke("many", json({{"sleep", 20}}).dump()).result();
     }));
-  EXPECT_TRUE(eventually([&] { return host_links() == 100; }, std::chrono::seconds(120)))
+  EXPECT_TRUE(eventually([&] { return host_links() >= 100; }, std::chrono::seconds(120)))
       << host_links();
   EXPECT_TRUE(table_exists());
   thawd.kill_hard();

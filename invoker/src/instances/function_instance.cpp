@@ -242,8 +242,14 @@ std::unique_ptr<FunctionInstance> FunctionInstance::start(const HostEnvironment&
       new FunctionInstance(host, config, code_dir, instance_id(config.name)));
   auto ends = self->open_pipes();
 
-  auto namespaces = host.namespaces->acquire(config.id_mapping());
-  self->attach_link(host, namespaces.net.get());
+  std::optional<sandbox::PoolEgress> egress;
+  if (!self->egress_.none() && host.egress)
+    egress = sandbox::PoolEgress{host.egress, self->egress_};
+  auto namespaces = host.namespaces->acquire(config.id_mapping(), egress ? &*egress : nullptr);
+  if (namespaces.link)
+    self->link_ = std::move(namespaces.link);  // made ahead with the pair
+  else
+    self->attach_link(host, namespaces.net.get());
   const auto& runtime = images::runtime_profile(config.runtime);
   auto env = lambda_environment(config);
   if (runtime.channel == images::RuntimeChannel::Pipes) env["THAW_CHANNEL_FD"] = "3";

@@ -6,6 +6,9 @@
 // on as two file descriptors. Making a pair costs a few hundred microseconds, so
 // a pool keeps some ready; a pair is handed out once and never reused.
 //
+// A function with egress gets its pairs with their links made too (off the
+// start's path: making one costs a start about a millisecond).
+//
 // Each function has a host id range of its own, and the host uid that its
 // root inside maps to owns its user namespaces (namespace_owner.hpp says
 // why), so pairs are made, and pooled, per mapping.
@@ -16,9 +19,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 
+#include "sandbox/host_egress.hpp"
 #include "thaw/unique_fd.hpp"
 
 namespace thaw::sandbox {
@@ -39,6 +46,16 @@ struct IdMapping {
 struct UserNetNamespaces {
   UniqueFd user;
   UniqueFd net;
+  // Made ahead for a function with egress (NamespacePool::acquire's
+  // `egress`): its link in `net`, and the text of the policy it is for.
+  std::unique_ptr<EgressLink> link;
+  std::string link_policy;
+};
+
+// A function's egress, for the pairs made ahead of its starts.
+struct PoolEgress {
+  std::shared_ptr<HostEgress> host;
+  EgressPolicy policy;
 };
 
 // Makes a fresh pair: user namespace with the mapping, network namespace owned
@@ -61,8 +78,10 @@ class NamespacePool {
   NamespacePool& operator=(const NamespacePool&) = delete;
 
   // A ready pair, or a freshly made one when none is (never blocks on the
-  // refill thread).
-  UserNetNamespaces acquire(const IdMapping& mapping);
+  // refill thread). With `egress`, the pairs made for the mapping from now
+  // on come with their link (a start then only takes it); a pair made for
+  // another policy, or without a link, comes without one.
+  UserNetNamespaces acquire(const IdMapping& mapping, const PoolEgress* egress = nullptr);
   size_t ready(const IdMapping& mapping) const;
   // Makes `mapping` wanted and blocks until `n` of its pairs are ready (for
   // benchmarks and tests).
@@ -73,6 +92,7 @@ class NamespacePool {
     IdMapping mapping;
     std::deque<UserNetNamespaces> ready;
     std::chrono::steady_clock::time_point last_acquired;
+    std::optional<PoolEgress> egress;  // of the last acquire
   };
   Shelf* find(const IdMapping& mapping);  // mutex_ held
   // Makes `mapping` the most recent; pairs of mappings that drop out go to
