@@ -5,7 +5,7 @@ same machine), and warm invocations that each make one HTTP request to a
 server in an "outside" network namespace this script makes (nothing leaves
 the machine). Needs root.
 
-    bench/egress.py [--runs N] [--warm N] [--thawd PATH]
+    bench/egress.py [--runs N] [--warm N] [--only cold|restore|warm] [--thawd PATH]
 
 Prints p50 and p99 from request to answer and of Server-Timing's sandbox
 (cold) or restore phase, and for warm requests p50, p99 and requests per
@@ -106,7 +106,9 @@ def starts(thawd, mode, runs, pause):
         for name in ("plain", "linked"):
             ms, answer, _, phases, error = thawd.invoke(name, {}, mode)
             if answer is None:
-                raise SystemExit("egress: %s %s: %s" % (mode, name, error))
+                with open(thawd.log.name) as f:
+                    why = [l for l in f if "fallback" in l or "failed" in l][-2:]
+                raise SystemExit("egress: %s %s: %s %s" % (mode, name, error, "".join(why)))
             out[name][0].append(ms)
             out[name][1].append(phases.get(phase, 0.0))
             time.sleep(pause)
@@ -150,6 +152,7 @@ def main():
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--warm", type=int, default=2000)
     ap.add_argument("--pause", type=float, default=0.05)
+    ap.add_argument("--only", choices=("cold", "restore", "warm"), help="one part only")
     ap.add_argument("--thawd", default=os.path.join(ROOT, "build", "invoker", "thawd"))
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -169,10 +172,13 @@ def main():
                     tail = [l for l in f if "snapshot" in l][-3:]
                 raise SystemExit("egress: no snapshots after 120 s: " + "".join(tail))
             time.sleep(0.2)
-        starts(thawd, "cold", args.runs, args.pause)
-        starts(thawd, "restore", args.runs, args.pause)
-        warm(thawd, args.warm, 1)
-        warm(thawd, args.warm, 4)
+        if args.only in (None, "cold"):
+            starts(thawd, "cold", args.runs, args.pause)
+        if args.only in (None, "restore"):
+            starts(thawd, "restore", args.runs, args.pause)
+        if args.only in (None, "warm"):
+            warm(thawd, args.warm, 1)
+            warm(thawd, args.warm, 4)
     finally:
         if thawd:
             thawd.stop()

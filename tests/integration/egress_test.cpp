@@ -150,8 +150,20 @@ TEST_F(EgressTest, AllowedPortIsReachedColdAndRestoredAndNothingElse) {
   EXPECT_EQ(probe(l, "port", event, "cold"), expected);
   ASSERT_TRUE(
       eventually([&] { return l.get_json("/thaw/v1/snapshots")["Snapshots"].size() == 1; }));
+  // A restore with egress watches criu's pid file (inotify, of which root
+  // has 128 host-wide): the watch must end with the restore, not the instance.
+  const auto inotify_fds = [&] {
+    size_t n = 0;
+    for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(thawd.pid()) + "/fd")) {
+      std::error_code ec;
+      if (fs::read_symlink(fd.path(), ec).string() == "anon_inode:inotify") ++n;
+    }
+    return n;
+  };
+  const auto watches = inotify_fds();
   EXPECT_EQ(probe(l, "port", event, "restore"), expected);
   EXPECT_EQ(probe(l, "port", event, "restore"), expected);
+  EXPECT_EQ(inotify_fds(), watches) << "restored instances hold inotify instances";
 }
 
 TEST_F(EgressTest, WithoutAPolicyAFunctionReachesNothing) {

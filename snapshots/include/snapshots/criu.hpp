@@ -118,7 +118,8 @@ class RestoreRun {
   pid_t restored_pid() const;
   // With RestoreRequest::watch_pid: waits until criu has written the pid
   // file (its tree exists, not yet resumed) and returns the pid; -1 when
-  // criu exited first or `deadline` passed (finish() says why).
+  // criu exited first or `deadline` passed (finish() says why). Once only:
+  // the watch ends with the wait.
   pid_t wait_restored_pid(std::chrono::steady_clock::time_point deadline);
   const std::string& work_dir() const { return work_dir_; }
   // criu's own pid while it runs (-1 once finish() reaped it).
