@@ -180,6 +180,8 @@ def main():
             warm(thawd, args.warm, 1)
             warm(thawd, args.warm, 4)
     finally:
+        if os.environ.get("EGRESS_BENCH_LOG"):
+            shutil.copy(os.path.join(work, "thawd.log"), os.environ["EGRESS_BENCH_LOG"])
         if thawd:
             thawd.stop()
         outside.stop()

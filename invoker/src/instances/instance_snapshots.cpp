@@ -355,14 +355,20 @@ std::unique_ptr<FunctionInstance> FunctionInstance::restore(
   if (linked) {
     try {
       // Without a pid, criu failed or ran out of time: finish() below says why.
+      const auto waiting = Clock::now();
       if (const pid_t root =
               self->restore_run_->wait_restored_pid(Clock::now() + host.init_timeout);
           root > 0) {
+        const auto linking = Clock::now();
         const UniqueFd netns(
             open(("/proc/" + std::to_string(root) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
         if (!netns) throw_errno("restore: open the restored network namespace");
         self->attach_link(host, netns.get());
         self->send_restored(host);
+        log_event("debug", "restore_link",
+                  {{"instance", self->id_},
+                   {"pid_wait_ms", ms_between(waiting, linking)},
+                   {"link_ms", ms_between(linking, Clock::now())}});
       }
     } catch (const Error& e) {
       self->settle_restore(true);
