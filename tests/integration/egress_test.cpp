@@ -92,7 +92,7 @@ class EgressTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, links, nftables)";
-    subnet_ = test_subnet(213);
+    subnet_ = test_subnet(216);
     outside_ = std::make_unique<OutsideNetwork>(test_subnet(214), 2);
     outside_->serve_greeting(0, 8080, "hello from 0:8080");
     outside_->serve_greeting(0, 9090, "hello from 0:9090");

@@ -16,7 +16,9 @@
 namespace thaw::itest {
 
 // A /24 for this test process (10.<second>.<from the pid>.0/24), so test
-// processes running side by side do not meet.
+// processes running side by side do not meet. Not within thawd's default
+// egress subnet (10.213.0.0/16): every thawd a test starts sweeps that of
+// links named as its own.
 sandbox::Ipv4Network test_subnet(int second_octet);
 
 class OutsideNetwork {
