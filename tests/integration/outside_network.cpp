@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "sandbox/netlink.hpp"
@@ -95,7 +96,7 @@ std::string OutsideNetwork::host_text(int i) const {
   return sandbox::ipv4_text(host(i));
 }
 
-void OutsideNetwork::serve_greeting(int i, uint16_t port, const std::string& greeting) {
+void OutsideNetwork::serve(int i, uint16_t port, std::function<void(int)> answer) {
   int fd;
   {
     sandbox::InNetworkNamespace in(netns_.get());
@@ -108,43 +109,29 @@ void OutsideNetwork::serve_greeting(int i, uint16_t port, const std::string& gre
   if (bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || listen(fd, 64) != 0)
     throw_errno("outside: listen on " + host_text(i) + ":" + std::to_string(port));
   listeners_.push_back(fd);
-  std::thread([fd, greeting] {
+  std::thread([fd, answer = std::move(answer)] {
     for (;;) {
       const int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) break;  // shut down by the destructor
-      (void)!write(c, greeting.data(), greeting.size());
+      answer(c);
       close(c);
     }
     close(fd);
   }).detach();
 }
 
+void OutsideNetwork::serve_greeting(int i, uint16_t port, const std::string& greeting) {
+  serve(i, port, [greeting](int c) { (void)!write(c, greeting.data(), greeting.size()); });
+}
+
 void OutsideNetwork::serve_sink(int i, uint16_t port) {
-  int fd;
-  {
-    sandbox::InNetworkNamespace in(netns_.get());
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  }
-  if (fd < 0) throw_errno("outside: socket");
-  const int on = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  const auto a = socket_address(host(i), port);
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || listen(fd, 64) != 0)
-    throw_errno("outside: listen on " + host_text(i) + ":" + std::to_string(port));
-  listeners_.push_back(fd);
-  std::thread([fd] {
-    for (;;) {
-      const int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) break;
-      size_t total = 0;
-      char buf[65536];
-      for (ssize_t n; (n = read(c, buf, sizeof buf)) > 0;) total += static_cast<size_t>(n);
-      const auto answer = std::to_string(total);
-      (void)!write(c, answer.data(), answer.size());
-      close(c);
-    }
-    close(fd);
-  }).detach();
+  serve(i, port, [](int c) {
+    size_t total = 0;
+    char buf[65536];
+    for (ssize_t n; (n = read(c, buf, sizeof buf)) > 0;) total += static_cast<size_t>(n);
+    const auto answer = std::to_string(total);
+    (void)!write(c, answer.data(), answer.size());
+  });
 }
 
 pid_t OutsideNetwork::run(const std::vector<std::string>& argv) {

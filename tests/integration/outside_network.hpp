@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,9 @@ class OutsideNetwork {
   pid_t run(const std::vector<std::string>& argv);
 
  private:
+  // A TCP server on host(i):port; `answer` talks to each connection.
+  void serve(int i, uint16_t port, std::function<void(int)> answer);
+
   sandbox::Ipv4Network net_;
   UniqueFd netns_;
   std::string link_;
