@@ -541,9 +541,7 @@ pid_t RestoreRun::wait_restored_pid(std::chrono::steady_clock::time_point deadli
     in >> pid;  // criu writes the number in one write: all of it or nothing
     return pid > 0 ? pid : -1;
   };
-  // inotify instances are few per user (128 by default) and root's are the
-  // whole host's: this one goes as soon as the wait is over.
-  const UniqueFd watch = std::move(pid_watch_);
+  const int watch = pid_watch_.get();
   const UniqueFd criu_exit(criu_pid_ < 0 ? -1
                                          : static_cast<int>(syscall(SYS_pidfd_open, criu_pid_, 0)));
   for (;;) {
@@ -551,12 +549,12 @@ pid_t RestoreRun::wait_restored_pid(std::chrono::steady_clock::time_point deadli
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || !criu_exit) return -1;
-    pollfd fds[2] = {{watch.get(), POLLIN, 0}, {criu_exit.get(), POLLIN, 0}};
+    pollfd fds[2] = {{watch, POLLIN, 0}, {criu_exit.get(), POLLIN, 0}};
     if (poll(fds, 2, static_cast<int>(left.count()) + 1) < 0 && errno != EINTR)
       throw_errno("criu restore: poll");
     if (fds[1].revents) return written();  // exited: the file is there now, or never
     char events[4096];
-    while (read(watch.get(), events, sizeof events) > 0) {
+    while (read(watch, events, sizeof events) > 0) {
     }
   }
 }

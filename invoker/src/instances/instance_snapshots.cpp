@@ -365,6 +365,9 @@ std::unique_ptr<FunctionInstance> FunctionInstance::restore(
         if (!netns) throw_errno("restore: open the restored network namespace");
         self->attach_link(host, netns.get());
         self->send_restored(host);
+        // Closed off the restore's path (see take_pid_watch).
+        auto watch = std::make_shared<UniqueFd>(self->restore_run_->take_pid_watch());
+        if (host.background) host.background->post([watch] { watch->reset(); });
         log_event("debug", "restore_link",
                   {{"instance", self->id_},
                    {"pid_wait_ms", ms_between(waiting, linking)},

@@ -118,9 +118,14 @@ class RestoreRun {
   pid_t restored_pid() const;
   // With RestoreRequest::watch_pid: waits until criu has written the pid
   // file (its tree exists, not yet resumed) and returns the pid; -1 when
-  // criu exited first or `deadline` passed (finish() says why). Once only:
-  // the watch ends with the wait.
+  // criu exited first or `deadline` passed (finish() says why).
   pid_t wait_restored_pid(std::chrono::steady_clock::time_point deadline);
+  // The pid file's watch, for the caller to close when it is not waited
+  // for: closing an inotify instance waits for an SRCU grace period (about
+  // 13 ms here), and inotify instances are few (128 per user, root's being
+  // the whole host's), so it goes neither on the restore's path nor with
+  // the instance.
+  UniqueFd take_pid_watch() { return std::move(pid_watch_); }
   const std::string& work_dir() const { return work_dir_; }
   // criu's own pid while it runs (-1 once finish() reaped it).
   pid_t criu_pid() const { return criu_pid_; }
