@@ -58,6 +58,32 @@ TEST(FunctionRequests, CreateTakesLambdasFieldsAndDefaults) {
   EXPECT_EQ(req.zip.size(), 22u);
 }
 
+TEST(FunctionRequests, EgressIsThawsOwnFieldAndVpcConfigIsStillAccepted) {
+  const nlohmann::json base = {
+      {"FunctionName", "f"},
+      {"Runtime", "python3.11"},
+      {"Handler", "handler.handler"},
+      {"VpcConfig", {{"SubnetIds", {"subnet-1"}}, {"SecurityGroupIds", {"sg-1"}}}},
+      {"Code", {{"ZipFile", kEmptyZip}}}};
+  EXPECT_FALSE(parse_create_function(base).record.config.egress);  // the host's default
+  auto with = base;
+  with["Egress"] = {{"Allow", {"10.0.0.0/8:5432", "192.168.1.7"}},
+                    {"ConnectionsPerSecond", 20},
+                    {"BandwidthMbps", 100}};
+  const auto egress = parse_create_function(with).record.config.egress;
+  ASSERT_TRUE(egress);
+  ASSERT_EQ(egress->allow.size(), 2u);
+  EXPECT_EQ(egress->allow[0].first_port, 5432);
+  EXPECT_EQ(egress->connections_per_second, 20u);
+  EXPECT_EQ(egress->bandwidth_mbps, 100u);
+  with["Egress"] = {{"Allow", nlohmann::json::array()}};
+  EXPECT_TRUE(parse_create_function(with).record.config.egress->none());
+  // An update without the field keeps the policy; null gives it back to the host.
+  FunctionRecord current = parse_create_function(with).record;
+  EXPECT_TRUE(parse_update_configuration({{"Timeout", 5}}, current).config.egress);
+  EXPECT_FALSE(parse_update_configuration({{"Egress", nullptr}}, current).config.egress);
+}
+
 TEST(FunctionRequests, RefusalsNameTheField) {
   const nlohmann::json base = {{"FunctionName", "f"},
                                {"Runtime", "python3.11"},
