@@ -55,9 +55,24 @@ def handler(event, context):
 // host(1):5432, trusting every client (there is no one else there).
 class PostgresServer {
  public:
-  explicit PostgresServer(OutsideNetwork& outside) {
+  explicit PostgresServer(OutsideNetwork& outside) : outside_(outside) {
     char templ[] = "/tmp/thaw-pg-XXXXXX";
     dir_ = mkdtemp(templ);
+    try {
+      start();
+    } catch (...) {
+      fs::remove_all(dir_);
+      throw;
+    }
+  }
+  // The server first: it writes into its directory while it runs.
+  ~PostgresServer() {
+    outside_.stop(pid_);
+    fs::remove_all(dir_);
+  }
+
+ private:
+  void start() {
     const passwd* pg = getpwnam("postgres");
     if (!pg) throw thaw::Error("no postgres user (Debian's postgresql-15 makes it)");
     if (chown(dir_.c_str(), pg->pw_uid, pg->pw_gid) != 0) thaw::throw_errno("chown " + dir_);
@@ -73,13 +88,13 @@ class PostgresServer {
     if (status != 0) throw thaw::Error("initdb: " + out);
     // Clients come from the test's link (instances behind the host's NAT).
     std::ofstream(dir_ + "/data/pg_hba.conf", std::ios::app) << "host all all 0.0.0.0/0 trust\n";
-    outside.run(as_postgres({bin + "postgres", "-D", dir_ + "/data", "-c",
-                             "listen_addresses=" + outside.host_text(1), "-c",
-                             "unix_socket_directories=" + dir_, "-c", "fsync=off", "-p", "5432"}));
+    pid_ = outside_.run(as_postgres(
+        {bin + "postgres", "-D", dir_ + "/data", "-c", "listen_addresses=" + outside_.host_text(1),
+         "-c", "unix_socket_directories=" + dir_, "-c", "fsync=off", "-p", "5432"}));
   }
-  ~PostgresServer() { fs::remove_all(dir_); }
 
- private:
+  OutsideNetwork& outside_;
+  pid_t pid_ = -1;
   std::string dir_;
 };
 
@@ -428,8 +443,16 @@ TEST_F(EgressTest, PythonExampleQueriesPostgresColdAndRestored) {
 }
 
 TEST_F(EgressTest, NodeExampleCallsAnHttpServiceColdAndRestored) {
-  char templ[] = "/tmp/thaw-www-XXXXXX";
-  const std::string www = mkdtemp(templ);
+  // Removed at the end, whatever fails in between.
+  struct Www {
+    std::string dir;
+    Www() {
+      char templ[] = "/tmp/thaw-www-XXXXXX";
+      dir = mkdtemp(templ);
+    }
+    ~Www() { fs::remove_all(dir); }
+  } site;
+  const std::string& www = site.dir;
   std::ofstream(www + "/status.json") << R"({"service": "up"})";
   outside_->run({"python3", "-m", "http.server", "--bind", outside_->host_text(0), "--directory",
                  www, "8081"});
@@ -461,7 +484,6 @@ TEST_F(EgressTest, NodeExampleCallsAnHttpServiceColdAndRestored) {
       json::parse(l.invoke("web", json({{"url", "http://" + target(0, 8080) + "/"}}).dump()).body(),
                   nullptr, false);
   EXPECT_NE(got.dump().find("fetch failed"), std::string::npos) << got;
-  fs::remove_all(www);
 }
 
 }  // namespace

@@ -149,6 +149,14 @@ pid_t OutsideNetwork::run(const std::vector<std::string>& argv) {
   return pid;
 }
 
+void OutsideNetwork::stop(pid_t pid) {
+  const auto it = std::find(children_.begin(), children_.end(), pid);
+  if (it == children_.end()) return;  // not ours, or stopped already
+  children_.erase(it);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
 std::string send_and_read(int netns, uint32_t address, uint16_t port, size_t bytes) {
   int raw;
   {

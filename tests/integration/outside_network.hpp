@@ -40,8 +40,11 @@ class OutsideNetwork {
   // A TCP server on host(i):port that reads each connection to its end and
   // answers with the number of bytes it read.
   void serve_sink(int i, uint16_t port);
-  // Starts argv in the outside namespace (killed and reaped with the object).
+  // Starts argv in the outside namespace (killed and reaped with the object,
+  // or by stop()).
   pid_t run(const std::vector<std::string>& argv);
+  // Kills and reaps a process run() started.
+  void stop(pid_t pid);
 
  private:
   // A TCP server on host(i):port; `answer` talks to each connection.
