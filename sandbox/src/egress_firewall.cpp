@@ -52,10 +52,6 @@ std::string fill(std::string text, const std::vector<std::pair<std::string, std:
 
 }  // namespace
 
-std::vector<std::string> policy_statements(const EgressPolicy& policy) {
-  return rule_statements(policy.allow);
-}
-
 std::string EgressFirewall::table_name(const Ipv4Network& subnet) {
   char name[40];
   snprintf(name, sizeof name, "thaw_%08x_%d", subnet.base, subnet.prefix);
@@ -172,7 +168,7 @@ uint32_t EgressFirewall::group_for(const EgressPolicy& policy) {
                 " { ip saddr limit rate over " + std::to_string(policy.connections_per_second) +
                 "/second } jump refuse\n";
   }
-  for (const auto& s : policy_statements(policy))
+  for (const auto& s : rule_statements(policy.allow))
     commands += "add rule " + t + " " + chain + " " + s + "\n";
   if (policy.bandwidth_mbps) {
     // Per instance and direction, a second's worth of burst; what is over

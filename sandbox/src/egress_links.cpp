@@ -255,8 +255,4 @@ size_t EgressLinks::live() const {
   return pool_->live;
 }
 
-const Ipv4Network& EgressLinks::subnet() const {
-  return pool_->subnet;
-}
-
 }  // namespace thaw::sandbox

@@ -103,10 +103,15 @@ std::string egress_rule_text(const EgressRule& r) {
   return out;
 }
 
+std::vector<std::string> EgressPolicy::rule_texts() const {
+  std::vector<std::string> out;
+  for (const auto& r : allow) out.push_back(egress_rule_text(r));
+  return out;
+}
+
 std::string EgressPolicy::text() const {
   if (allow.empty()) return "none";
-  std::vector<std::string> rules;
-  for (const auto& r : allow) rules.push_back(egress_rule_text(r));
+  auto rules = rule_texts();
   std::sort(rules.begin(), rules.end());
   rules.erase(std::unique(rules.begin(), rules.end()), rules.end());
   std::string out;

@@ -61,11 +61,6 @@ std::unique_ptr<EgressLink> HostEgress::attach(int netns_fd, const EgressPolicy&
   return links->attach(netns_fd, group);
 }
 
-size_t HostEgress::live_links() {
-  const std::lock_guard lock(mutex_);
-  return links_ ? links_->live() : 0;
-}
-
 std::vector<uint32_t> reachable_nameservers(const std::string& resolv_conf) {
   std::vector<uint32_t> out;
   std::istringstream in(resolv_conf);

@@ -20,9 +20,7 @@ namespace {
 
 nlohmann::json egress_json(const std::optional<sandbox::EgressPolicy>& p) {
   if (!p) return nullptr;
-  auto rules = nlohmann::json::array();
-  for (const auto& rule : p->allow) rules.push_back(sandbox::egress_rule_text(rule));
-  return {{"allow", rules},
+  return {{"allow", p->rule_texts()},
           {"connections_per_second", p->connections_per_second},
           {"bandwidth_mbps", p->bandwidth_mbps}};
 }

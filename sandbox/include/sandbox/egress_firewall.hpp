@@ -58,7 +58,4 @@ class EgressFirewall {
   std::map<std::string, uint32_t> groups_;  // policy text -> group
 };
 
-// The nft statements for `policy`'s rules, each ending in accept (exposed for tests).
-std::vector<std::string> policy_statements(const EgressPolicy& policy);
-
 }  // namespace thaw::sandbox

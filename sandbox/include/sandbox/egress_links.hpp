@@ -81,7 +81,6 @@ class EgressLinks {
 
   // Addresses in use: links attached, or of ended instances not yet gone.
   size_t live() const;
-  const Ipv4Network& subnet() const;
 
   // The host-side name of the link whose host end has `host_address`.
   static std::string host_link_name(uint32_t host_address);

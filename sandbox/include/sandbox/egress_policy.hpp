@@ -48,6 +48,8 @@ struct EgressPolicy {
   uint32_t bandwidth_mbps = 0;
 
   bool none() const { return allow.empty(); }
+  // Each rule as egress_rule_text() writes it, in the order given.
+  std::vector<std::string> rule_texts() const;
   // Canonical text: rules sorted, "none" when empty; equal policies, equal text.
   std::string text() const;
   bool operator==(const EgressPolicy&) const = default;

@@ -44,8 +44,6 @@ class HostEgress {
   // when egress is off.
   std::unique_ptr<EgressLink> attach(int netns_fd, const EgressPolicy& policy);
 
-  size_t live_links();
-
  private:
   void start();  // mutex_ held
 

@@ -30,9 +30,7 @@ nlohmann::json lambda_configuration(const FunctionRecord& r, bool snapshotted) {
       {"Architectures", {"x86_64"}}};
   // thaw's own field, shown when the function states a policy of its own.
   if (c.egress) {
-    auto rules = nlohmann::json::array();
-    for (const auto& rule : c.egress->allow) rules.push_back(sandbox::egress_rule_text(rule));
-    out["Egress"] = {{"Allow", rules},
+    out["Egress"] = {{"Allow", c.egress->rule_texts()},
                      {"ConnectionsPerSecond", c.egress->connections_per_second},
                      {"BandwidthMbps", c.egress->bandwidth_mbps}};
   }
