@@ -30,7 +30,8 @@ void LogFollowers::follow(const std::string& function, uint64_t offset,
                           std::function<void()> answer) {
   {
     std::lock_guard lock(mutex_);
-    if (!stopping_ && waiting_.size() < max_waiting_) {
+    // Those being looked at count too: they are out of waiting_ only for now.
+    if (!stopping_ && waiting_.size() + looked_at_ < max_waiting_) {
       waiting_.push_back({function, offset, deadline, std::move(answer)});
       grew_ = true;  // it may have grown already: look once
       changed_.notify_one();
@@ -69,6 +70,7 @@ void LogFollowers::run() {
     std::list<Follower> candidates;
     candidates.splice(candidates.end(), waiting_);
     looking_ = true;  // growth meanwhile must still count for them
+    looked_at_ = candidates.size();
     lock.unlock();
     // Looked at and answered outside the lock: the logs take their own.
     std::list<Follower> still;
@@ -92,6 +94,7 @@ void LogFollowers::run() {
     }
     lock.lock();
     looking_ = false;
+    looked_at_ = 0;
     waiting_.splice(waiting_.end(), still);
     if (stopping && waiting_.empty()) return;
   }

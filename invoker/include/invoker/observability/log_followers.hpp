@@ -51,6 +51,7 @@ class LogFollowers {
   std::list<Follower> waiting_;
   bool grew_ = false;
   bool looking_ = false;  // followers are out of waiting_, being looked at
+  size_t looked_at_ = 0;  // how many
   bool stopping_ = false;
   std::thread thread_;  // last: it uses the members above
 };
